@@ -1,0 +1,141 @@
+"""Smallest number of servers that meets response-time percentile targets and a utilization cap."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from capplan._validate import nonnegative, positive, probability
+from capplan.errors import ParameterError
+from capplan.queueing import queue_model
+from capplan.queueing._sojourn import service_quantile
+
+__all__ = ["ServerSizing", "size_servers"]
+
+_MAX_SERVERS = 10_000_000
+
+
+@dataclass(frozen=True)
+class ServerSizing:
+    """Result of :func:`size_servers`.
+
+    Attributes
+    ----------
+    servers : int or None
+        The smallest server count meeting every constraint; ``None`` when no count can.
+    binding : str
+        The constraint that sets ``servers`` (e.g. ``"p99 <= 0.5 s"``, ``"utilization <= 70%"``,
+        ``"stability"``), or why the targets are infeasible.
+    utilization : float
+        Utilization at ``servers`` (nan if infeasible).
+    predicted : dict
+        ``{quantile: response time in seconds}`` predicted at ``servers``.
+    targets : dict
+        The ``{quantile: seconds}`` targets that were asked for.
+    method : str
+        The queueing model used and whether it is exact.
+    """
+
+    servers: int | None
+    binding: str
+    utilization: float
+    predicted: dict[float, float]
+    targets: dict[float, float]
+    method: str
+
+    @property
+    def feasible(self) -> bool:
+        """True when some finite server count meets every target."""
+        return self.servers is not None
+
+
+def _label(quantile: float) -> str:
+    return f"p{quantile * 100:g}"
+
+
+def size_servers(
+    arrival_rate: float,
+    service_rate: float,
+    targets: Mapping[float, float],
+    *,
+    max_utilization: float = 1.0,
+    arrival_scv: float = 1.0,
+    service_scv: float = 1.0,
+) -> ServerSizing:
+    """Smallest ``c`` such that every response-time percentile target holds and rho <= cap.
+
+    The queue is M/M/c (exact) when both SCVs are 1, otherwise G/G/c by Allen-Cunneen (an
+    approximation, see :class:`capplan.queueing.GGc`).  Response-time quantiles fall as servers are
+    added and tend to the service-time quantile, so a target below the service-time quantile can
+    never be met: the result then has ``servers=None`` and says which target is infeasible.
+
+    Parameters
+    ----------
+    arrival_rate : float
+        Requests per second.
+    service_rate : float
+        Completions per second per server (1 / mean service time).
+    targets : mapping of float to float
+        ``{quantile: seconds}``, e.g. ``{0.99: 0.5}``.
+    max_utilization : float, default 1
+        Cap on rho = lambda / (c mu), e.g. the SLA's CPU target 0.7.
+    arrival_scv, service_scv : float, default 1
+        Squared coefficients of variation of inter-arrival and service times.
+
+    Returns
+    -------
+    ServerSizing
+    """
+    lam = float(nonnegative("arrival_rate", arrival_rate))
+    mu = float(positive("service_rate", service_rate))
+    cap = float(positive("max_utilization", max_utilization))
+    if cap > 1.0:
+        raise ParameterError(f"max_utilization must be in (0, 1], got {cap!r}")
+    goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
+    method = queue_model(lam, mu, 1, arrival_scv, service_scv).method
+    nan = math.nan
+    scv = nonnegative("service_scv", service_scv)
+    floors = {
+        q: float(service_quantile(probability("quantile", q), np.asarray(1.0 / mu), scv)) for q in goals
+    }
+    missed = [q for q in sorted(goals) if floors[q] >= goals[q]]
+    if missed:
+        detail = "; ".join(f"{_label(q)} {floors[q]:.4g} s >= target {goals[q]:g} s" for q in missed)
+        return ServerSizing(
+            None, f"infeasible: the service time alone misses {detail}", nan, {}, goals, method
+        )
+    offered = lam / mu
+    # Utilization cap and stability: rho <= cap and rho < 1.
+    by_util = max(1, math.ceil(offered / cap * (1 - 1e-12)))
+    stable = math.floor(offered) + 1
+    lower = max(by_util, stable)
+    binding = "stability" if stable >= by_util else f"utilization <= {cap:.0%}"
+
+    def meets(c: int, q: float, t: float) -> bool:
+        return float(queue_model(lam, mu, c, arrival_scv, service_scv).response_quantile(q)) <= t
+
+    servers = lower
+    for q, t in sorted(goals.items()):
+        if meets(servers, q, t):
+            continue
+        lo, hi = servers, servers + 1
+        while not meets(hi, q, t):
+            lo, hi = hi, hi + 2 * (hi - lo)
+            if hi > _MAX_SERVERS:
+                raise ParameterError(
+                    f"more than {_MAX_SERVERS} servers would be needed for {_label(q)} <= {t:g} s"
+                )
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if meets(mid, q, t):
+                hi = mid
+            else:
+                lo = mid
+        servers = hi
+        binding = f"{_label(q)} <= {t:g} s"
+    model = queue_model(lam, mu, servers, arrival_scv, service_scv)
+    predicted = {q: float(model.response_quantile(q)) for q in sorted(goals)}
+    return ServerSizing(servers, binding, float(model.utilization), predicted, goals, method)

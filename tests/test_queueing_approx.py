@@ -1,0 +1,141 @@
+"""M/G/1 and G/G/c: exact means where they exist, and the stated approximations elsewhere."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from capplan import ParameterError
+from capplan.queueing import MG1, GGc, MMc
+from capplan.queueing._sojourn import DETERMINISTIC_SCV
+
+
+def test_md1_textbook_mean() -> None:
+    # M/D/1 (Kleinrock vol. 1, eq. 5.76 with C_b^2 = 0): W_q = rho / (2 mu (1 - rho)).
+    rho, mu = 0.5, 1.0
+    assert MG1(rho * mu, mu, 0.0).mean_wait == pytest.approx(rho / (2 * mu * (1 - rho)), rel=1e-14)
+
+
+def test_pollaczek_khinchine_mean() -> None:
+    # Kleinrock vol. 1, eq. (5.76): W = rho (1 + C_b^2) / (2 (1 - rho)) E[S].
+    lam, mu, cs2 = 0.7, 1.25, 3.0
+    rho = lam / mu
+    assert MG1(lam, mu, cs2).mean_wait == pytest.approx(rho * (1 + cs2) / (2 * (1 - rho)) / mu, rel=1e-14)
+
+
+@pytest.mark.parametrize("rho", [0.1, 0.5, 0.8, 0.97])
+def test_mg1_with_exponential_service_is_mm1(rho: float) -> None:
+    g, m = MG1(rho, 1.0, 1.0), MMc(rho, 1.0, 1)
+    assert g.mean_wait == pytest.approx(m.mean_wait, rel=1e-13)
+    assert g.prob_wait == pytest.approx(m.prob_wait, rel=1e-13)
+    p = np.array([0.5, 0.9, 0.99, 0.999])
+    # At p = 1 - rho the two round to either side of the atom: compare with an absolute floor.
+    np.testing.assert_allclose(g.wait_quantile(p), m.wait_quantile(p), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g.response_quantile(p), m.response_quantile(p), rtol=1e-10)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rho=st.floats(0.01, 0.99), cs2=st.floats(0.0, 10.0), mu=st.floats(0.1, 10.0))
+def test_ggc_single_server_poisson_is_pk_mean(rho: float, cs2: float, mu: float) -> None:
+    assert GGc(rho * mu, mu, 1, 1.0, cs2).mean_wait == pytest.approx(
+        MG1(rho * mu, mu, cs2).mean_wait, rel=1e-12
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(rho=st.floats(0.01, 0.99), c=st.integers(1, 100))
+def test_ggc_with_unit_scvs_is_mmc(rho: float, c: int) -> None:
+    g, m = GGc(rho * c, 1.0, c), MMc(rho * c, 1.0, c)
+    assert g.mean_wait == pytest.approx(m.mean_wait, rel=1e-12)
+    assert g.response_quantile(0.99) == pytest.approx(m.response_quantile(0.99), rel=1e-9)
+
+
+def test_allen_cunneen_mean() -> None:
+    # Allen (1990) eq. (6.33): W_q ~ C(c, a) / (c mu - lambda) * (ca2 + cs2) / 2.
+    m, g = MMc(8.0, 1.0, 10), GGc(8.0, 1.0, 10, 0.5, 2.0)
+    assert g.mean_wait == pytest.approx(m.mean_wait * 1.25, rel=1e-13)
+    assert g.method.startswith("approx")
+
+
+def _response_cdf_by_quadrature(model: MG1 | GGc, t: float) -> float:
+    """P(W + S <= t) with the model's wait law and a gamma (or deterministic) service time."""
+    pw, theta = float(model.prob_wait), float(model.wait_rate)
+    mean = float(model.mean_service)
+    cs2 = float(model.service_scv)
+    if cs2 == 0:
+        return (1 - pw) * float(t >= mean) + pw * (1 - math.exp(-theta * (t - mean)) if t > mean else 0.0)
+    s = stats.gamma(a=1 / cs2, scale=mean * cs2)
+    conv, _ = integrate.quad(
+        lambda w: theta * math.exp(-theta * w) * s.cdf(t - w), 0, t, epsabs=1e-13, limit=200
+    )
+    return (1 - pw) * float(s.cdf(t)) + pw * conv
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MG1(0.8, 1.0, 0.25),  # Erlang-4-like service, delta > 0
+        MG1(0.8, 1.0, 4.0),  # gamma shape 1/4
+        MG1(0.3, 1.0, 0.05),  # shape 20, fast wait decay (delta < 0)
+        MG1(0.9, 2.0, 0.0),  # deterministic
+        GGc(45.0, 1.0, 50, 1.0, 0.5),
+        GGc(9.5, 1.0, 10, 2.0, 3.0),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("t", [0.05, 0.7, 2.0, 9.0, 30.0])
+def test_gamma_response_cdf_closed_form_matches_quadrature(model: MG1 | GGc, t: float) -> None:
+    assert model.response_cdf(t) == pytest.approx(_response_cdf_by_quadrature(model, t), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [MG1(0.8, 1.0, 0.25), MG1(0.8, 1.0, 4.0), MG1(0.5, 1.0, 0.0), GGc(9.0, 1.0, 10, 1.5, 2.5)],
+    ids=repr,
+)
+def test_means_implied_by_cdfs(model: MG1 | GGc) -> None:
+    wait_mean, _ = integrate.quad(lambda t: 1 - model.wait_cdf(t), 0, np.inf, epsabs=1e-12)
+    resp_mean, _ = integrate.quad(lambda t: 1 - model.response_cdf(t), 0, np.inf, epsabs=1e-12, limit=200)
+    assert wait_mean == pytest.approx(model.mean_wait, rel=1e-7)
+    assert resp_mean == pytest.approx(model.mean_response, rel=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rho=st.floats(0.05, 0.98), cs2=st.floats(0.0, 8.0), p=st.floats(0.05, 0.999))
+def test_response_quantile_inverts_cdf(rho: float, cs2: float, p: float) -> None:
+    m = MG1(rho, 1.0, cs2)
+    q = m.response_quantile(p)
+    cdf = m.response_cdf(q)
+    # The deterministic case has an atom: the CDF jumps past p at the quantile.
+    assert cdf == pytest.approx(p, abs=1e-8) or (cs2 < DETERMINISTIC_SCV and cdf >= p)
+
+
+def test_unstable_approximations() -> None:
+    for m in (MG1(1.0, 1.0, 2.0), GGc(12.0, 1.0, 10, 1.0, 0.5)):
+        assert m.prob_wait == 1.0
+        assert math.isinf(m.mean_wait)
+        assert math.isinf(m.response_quantile(0.99))
+
+
+def test_deterministic_arrivals_and_service_never_wait() -> None:
+    g = GGc(9.0, 1.0, 10, 0.0, 0.0)
+    assert g.mean_wait == 0.0
+    assert g.response_quantile(0.99) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "name"),
+    [
+        (MG1, {"arrival_rate": 1.0, "service_rate": 2.0, "service_scv": -1.0}, "service_scv"),
+        (GGc, {"arrival_rate": 1.0, "service_rate": 2.0, "servers": 3, "arrival_scv": -0.5}, "arrival_scv"),
+        (GGc, {"arrival_rate": 1.0, "service_rate": 2.0, "servers": 0}, "servers"),
+    ],
+)
+def test_invalid_parameters(cls: type, kwargs: dict[str, float], name: str) -> None:
+    with pytest.raises(ParameterError, match=name):
+        cls(**kwargs)
