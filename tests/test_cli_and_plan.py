@@ -81,5 +81,7 @@ def test_plot_is_labelled() -> None:
     ax = plot_response_vs_utilization(0.04, 8, targets={0.99: 0.5}, max_utilization=0.7)
     assert "utilization" in ax.get_xlabel()
     assert "(ms)" in ax.get_ylabel()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    legend = ax.get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["p50", "p95", "p99", "p99 target", "utilization cap 70%"]

@@ -73,7 +73,7 @@ def _response_cdf_by_quadrature(model: MG1 | GGc, t: float) -> float:
     conv, _ = integrate.quad(
         lambda w: theta * math.exp(-theta * w) * s.cdf(t - w), 0, t, epsabs=1e-13, limit=200
     )
-    return (1 - pw) * float(s.cdf(t)) + pw * conv
+    return float((1 - pw) * float(s.cdf(t)) + pw * conv)
 
 
 @pytest.mark.parametrize(

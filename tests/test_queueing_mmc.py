@@ -77,11 +77,11 @@ def test_mm2_textbook_values() -> None:
 
 def _response_cdf_by_quadrature(lam: float, mu: float, c: int, t: float) -> float:
     m = MMc(lam, mu, c)
-    pw, theta = m.prob_wait, c * mu - lam
+    pw, theta = float(m.prob_wait), c * mu - lam
     conv, _ = integrate.quad(
         lambda w: theta * math.exp(-theta * w) * (1 - math.exp(-mu * (t - w))), 0, t, epsabs=1e-14
     )
-    return (1 - pw) * (1 - math.exp(-mu * t)) + pw * conv
+    return float((1 - pw) * (1 - math.exp(-mu * t)) + pw * conv)
 
 
 @pytest.mark.parametrize(

@@ -308,13 +308,19 @@ class _Ctx:
         return number
 
 
+def _looks_like_yaml_text(source: str) -> bool:
+    """A string is YAML text (not a path) if it spans lines, is blank, or holds a mapping."""
+    stripped = source.strip()
+    return "\n" in source or not stripped or ": " in source or stripped.startswith("{")
+
+
 def _read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
     """Return (label, text) for a path or literal YAML text."""
     if isinstance(source, os.PathLike):
         path = Path(source)
     elif not isinstance(source, str):
         raise SLAError(f"load_sla expects a path or YAML text, got {type(source).__name__}")
-    elif "\n" in source or (":" in source and not Path(source).exists()):
+    elif _looks_like_yaml_text(source):
         return "<text>", source
     else:
         path = Path(source)
@@ -366,7 +372,11 @@ def _latency(ctx: _Ctx, node: Any, path: tuple[str, ...]) -> list[LatencyTarget]
                         (*here, key),
                         "unknown percentile key; expected p<number> with 0 < number < 100, e.g. p50, p99.9",
                     )
-                rows.append((round(q / 100.0, 12), ctx.duration(value, (*here, key)), key))
+                quantile = round(q / 100.0, 12)
+                twin = next((k for qq, _, k in rows if qq == quantile), None)
+                if twin is not None:
+                    raise ctx.error((*here, key), f"the same percentile as {twin}")
+                rows.append((quantile, ctx.duration(value, (*here, key)), key))
             if not rows:
                 raise ctx.error(here, "no percentile targets")
             rows.sort()
@@ -446,9 +456,13 @@ def _budget_value(ctx: _Ctx, value: Any, path: tuple[str, ...]) -> tuple[float, 
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ctx.error(path, f"{value!r} is not a budget value")
     if isinstance(value, (int, float)):
-        if value < 0 or not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if number < 0 or not math.isfinite(number):
             raise ctx.error(path, f"{value!r} must be a non-negative number")
-        return float(value), "count", "max"
+        return number, "count", "max"
     text = value.strip()
     if "%" in text:
         op, frac = ctx.fraction(text, path)

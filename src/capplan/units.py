@@ -10,7 +10,7 @@ Conventions, following the tool each kind of value usually comes from:
 * sizes follow Redis' ``maxmemory`` rules by default: ``kb``/``mb``/``gb``/``tb`` (any case) are
   powers of 1024, bare ``k``/``m``/``g``/``t`` powers of 1000, and the IEC ``Ki``/``Mi``/``Gi``/``Ti``
   (with or without ``B``) are always powers of 1024.  ``convention="si"`` makes ``KB``/``MB``/... powers
-  of 1000 instead (as in web-performance budgets that mean kilobytes of 1000 bytes);
+  of 1000 instead, for sources that mean kilobytes of 1000 bytes;
 * percentages need a ``%`` sign; ``"<0.1%"`` is an upper bound and parses to its bound, 0.001
   (see :func:`parse_bound` to keep the direction);
 * Kubernetes quantities: ``"200m"`` = 0.2, ``"500Mi"`` = 500 * 2**20, ``"1k"`` = 1000, ``"1e3"``.
@@ -71,9 +71,13 @@ _EXAMPLES = {
 
 
 def _finite_number(kind: str, value: float, original: object) -> float:
-    if isinstance(value, bool) or not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if isinstance(value, bool) or not math.isfinite(number):
         raise UnitError(f"{original!r} is not a {kind}: the value must be a finite number")
-    return float(value)
+    return number
 
 
 def parse_duration(text: str | float) -> float:
@@ -149,8 +153,13 @@ def parse_size(text: str | float, *, convention: Literal["redis", "si"] = "redis
     >>> parse_size("300KB", convention="si")
     300000.0
     """
+    if convention not in ("redis", "si"):
+        raise UnitError(f"convention must be 'redis' or 'si', got {convention!r}")
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return _finite_number("size", text, text)
+        size = _finite_number("size", text, text)
+        if size < 0:
+            raise UnitError(f"{text!r} is not a size: sizes cannot be negative")
+        return size
     s = _check_text("size", text)
     m = _SIZE.match(s)
     if m is None:
