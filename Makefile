@@ -32,7 +32,9 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python benchmarks/bench_erlang.py
+	$(BIN)/python benchmarks/bench_sim.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from capplan import ParameterError
+from capplan.distributions import hyperexponential
 from capplan.queueing import MG1, GGc, MMc
-from capplan.queueing._sojourn import DETERMINISTIC_SCV
+from capplan.queueing.service import DETERMINISTIC_SCV, DistributionService, TwoMomentService
 
 
 def test_md1_textbook_mean() -> None:
@@ -139,3 +140,76 @@ def test_deterministic_arrivals_and_service_never_wait() -> None:
 def test_invalid_parameters(cls: type, kwargs: dict[str, float], name: str) -> None:
     with pytest.raises(ParameterError, match=name):
         cls(**kwargs)
+
+
+# -- service distributions given by shape -----------------------------------------------------
+
+
+@pytest.mark.parametrize("t", [0.05, 0.5, 2.0, 8.0, 40.0])
+@pytest.mark.parametrize("theta", [0.05, 0.7, 3.0, 60.0])
+@pytest.mark.parametrize(("k", "scale"), [(0.25, 4.0), (1.0, 1.0), (4.0, 0.25), (30.0, 0.02)])
+def test_quadrature_tail_integral_matches_gamma_closed_form(
+    t: float, theta: float, k: float, scale: float
+) -> None:
+    closed = TwoMomentService(k * scale, 1 / k).tail_integral(np.array([t]), np.array([theta]))
+    quad = DistributionService(stats.gamma(a=k, scale=scale))._quadrature(np.array([t]), np.array([theta]))
+    # Absolute 1e-10: response-time quantiles up to p99.99 need I(t) to far better than 1e-4.
+    assert quad[0] == pytest.approx(closed[0], rel=1e-7, abs=1e-10)
+
+
+def test_hyperexponential_tail_integral_matches_quadrature() -> None:
+    h = hyperexponential(1.0, 4.0)
+    t = np.array([0.1, 1.0, 5.0, 20.0])
+    theta = np.array([0.3, 0.3, 2.0, 0.05])
+    shape = DistributionService(h)
+    np.testing.assert_allclose(
+        shape.tail_integral(t, theta), shape._quadrature(t, theta), rtol=1e-8, atol=1e-14
+    )
+
+
+def test_exponential_distribution_gives_mm1() -> None:
+    g, m = MG1(0.8, service=stats.expon(scale=1.0)), MMc(0.8, 1.0, 1)
+    p = np.array([0.5, 0.95, 0.99, 0.999])
+    np.testing.assert_allclose(g.response_quantile(p), m.response_quantile(p), rtol=1e-8)
+    assert g.mean_wait == pytest.approx(m.mean_wait, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        GGc(7.0, None, 8, 1.0, service=stats.lognorm(1.2686, scale=math.exp(-0.8047))),
+        MG1(0.6, service=hyperexponential(1.0, 4.0)),
+        GGc(3.0, None, 4, 0.5, service=stats.weibull_min(0.7, scale=0.8)),
+    ],
+    ids=["lognormal", "H2", "weibull"],
+)
+@pytest.mark.parametrize("t", [0.2, 1.5, 6.0, 25.0])
+def test_distribution_response_cdf_matches_direct_convolution(model: MG1 | GGc, t: float) -> None:
+    pw, theta = float(model.prob_wait), float(model.wait_rate)
+    dist = model.service
+    conv, _ = integrate.quad(
+        lambda w: theta * math.exp(-theta * w) * dist.cdf(t - w), 0, t, epsabs=1e-13, limit=400
+    )
+    expected = (1 - pw) * float(dist.cdf(t)) + pw * conv
+    assert model.response_cdf(t) == pytest.approx(expected, abs=1e-9)
+
+
+def test_lognormal_tail_is_heavier_than_the_gamma_fit() -> None:
+    # Same mean (1 s) and SCV (4) but the lognormal's p99.9 is far above the gamma fit's: the shape
+    # matters once the wait is small, which is why a measured distribution can be passed in.
+    sigma = math.sqrt(math.log(5.0))
+    dist = stats.lognorm(sigma, scale=math.exp(-(sigma**2) / 2))
+    logn = GGc(1.0, None, 16, service=dist)
+    gam = GGc(1.0, 1.0, 16, 1.0, 4.0)
+    assert logn.service_scv == pytest.approx(4.0)
+    # At utilization 1/16 nobody waits: p99.9 of the response is that of the service time.
+    assert logn.response_quantile(0.999) == pytest.approx(dist.ppf(0.999), rel=1e-6)
+    assert gam.response_quantile(0.999) == pytest.approx(stats.gamma(0.25, scale=4.0).ppf(0.999), rel=1e-6)
+    assert logn.response_quantile(0.999) > 1.25 * gam.response_quantile(0.999)
+
+
+def test_service_and_rate_together_are_rejected() -> None:
+    with pytest.raises(ParameterError, match="not both"):
+        MG1(0.5, 1.0, service=stats.expon())
+    with pytest.raises(ParameterError, match="negative support"):
+        MG1(0.5, service=stats.norm(1.0, 0.1))

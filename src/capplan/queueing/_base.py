@@ -1,10 +1,10 @@
 """Base class of the FCFS queue models: parameters in, waiting and sojourn distributions out.
 
-A subclass declares its parameters and three quantities (lifelines-style): ``prob_wait`` (the
-probability that an arrival waits), ``wait_rate`` (``theta``, the decay rate of the exponential tail
-of the wait, ``P(W > t) = prob_wait * exp(-theta t)``), and ``service_scv``.  Everything else —
-means, Little's law, CDFs and quantiles of wait and response — is derived here, so every model
-answers the same questions in the same units (seconds, requests/second).
+A subclass declares its parameters and two things (lifelines-style): its waiting-time law (an atom
+at zero plus exponential components, see :mod:`capplan.queueing._sojourn`) and its service-time
+shape (:mod:`capplan.queueing.service`).  Everything else — means, Little's law, CDFs and quantiles
+of wait and response — is derived here, so every model answers the same questions in the same
+units (seconds, requests/second).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, nonnegative, probability, scalar_or_array
 from capplan.queueing import _sojourn
+from capplan.queueing.service import ServiceShape
 
 __all__ = ["QueueModel"]
 
@@ -46,26 +47,19 @@ class QueueModel:
 
     # -- to be provided by subclasses -------------------------------------------------------
     @property
-    def prob_wait(self) -> Any:
-        """Probability that an arrival has to wait, P(W > 0)."""
+    def _wait_law(self) -> _sojourn.WaitLaw:
+        """The waiting-time law (see :mod:`capplan.queueing._sojourn`)."""
         raise NotImplementedError
 
     @property
-    def _theta(self) -> FloatArray:
-        raise NotImplementedError
-
-    @property
-    def _service_scv(self) -> FloatArray:
+    def _service(self) -> ServiceShape:
+        """The service-time shape used in the response-time distribution."""
         raise NotImplementedError
 
     # -- derived quantities -------------------------------------------------------------------
     @cached_property
     def _rho(self) -> FloatArray:
         return np.asarray(self.arrival_rate / (self.servers * self.service_rate))
-
-    @cached_property
-    def _stable(self) -> FloatArray:
-        return np.asarray(self._rho < 1.0)
 
     @property
     def utilization(self) -> Any:
@@ -78,15 +72,20 @@ class QueueModel:
         return scalar_or_array(np.minimum(self.arrival_rate, self.servers * self.service_rate))
 
     @property
+    def prob_wait(self) -> Any:
+        """Probability that an arrival has to wait, P(W > 0) (1 when unstable)."""
+        return scalar_or_array(self._wait_law.prob_wait)
+
+    @property
     def wait_rate(self) -> Any:
-        """Decay rate theta (1/s) of the tail P(W > t) = prob_wait exp(-theta t); 0 if unstable."""
-        return scalar_or_array(self._theta)
+        """Decay rate (1/s) of the slowest exponential component of the wait's tail; 0 if unstable."""
+        law = self._wait_law
+        rate = np.where(law.weight > 0, law.rate, np.inf).min(axis=0)
+        return scalar_or_array(np.asarray(np.where(np.isinf(rate), 0.0, rate)))
 
     @cached_property
     def _mean_wait(self) -> FloatArray:
-        pw = np.asarray(self.prob_wait, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            return np.where(self._theta > 0, pw / np.where(self._theta > 0, self._theta, 1.0), np.inf)
+        return self._wait_law.mean
 
     @property
     def mean_wait(self) -> Any:
@@ -113,36 +112,34 @@ class QueueModel:
         """Mean number in the system, L = lambda T (Little's law)."""
         return scalar_or_array(self.arrival_rate * (self._mean_wait + 1.0 / self.service_rate))
 
-    def _tail_params(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-        pw = np.asarray(self.prob_wait, dtype=np.float64)
-        return pw, self._theta, 1.0 / self.service_rate, self._service_scv
-
     def wait_cdf(self, t: ArrayLike) -> Any:
         """P(W <= t) for the waiting time in queue; 0 for every finite t when unstable."""
         tt = nonnegative("t", t, allow_inf=True)
-        pw, theta, _, _ = self._tail_params()
-        with np.errstate(invalid="ignore"):
-            decay = np.exp(-theta * tt)
-        decay = np.where(tt == 0, 1.0, np.where(np.isinf(tt), np.where(theta > 0, 0.0, 1.0), decay))
-        return scalar_or_array(np.asarray(1.0 - pw * decay))
+        law = self._wait_law
+        surv = _sojourn.wait_survival(np.where(np.isfinite(tt), tt, 0.0), law)
+        surv = np.where(np.isfinite(tt), surv, np.where(law.unstable, 1.0, 0.0))
+        return scalar_or_array(np.asarray(1.0 - surv))
 
     def wait_quantile(self, p: ArrayLike) -> Any:
         """Smallest t with P(W <= t) >= p, seconds (0 inside the atom at zero; inf if unstable)."""
-        pp = probability("p", p)
-        pw, theta, _, _ = self._tail_params()
-        return scalar_or_array(_sojourn.wait_quantile(pp, pw, theta))
+        return scalar_or_array(_sojourn.wait_quantile(probability("p", p), self._wait_law))
 
     def response_cdf(self, t: ArrayLike) -> Any:
         """P(T <= t) for the response (sojourn) time T = W + S."""
         tt = nonnegative("t", t, allow_inf=True)
-        pw, theta, mean, scv = self._tail_params()
+        law = self._wait_law
         finite = np.isfinite(tt)
-        surv = _sojourn.response_survival(np.where(finite, tt, 0.0), pw, theta, mean, scv)
-        surv = np.where(finite, surv, np.where(theta > 0, 0.0, 1.0))
+        surv = _sojourn.response_survival(np.where(finite, tt, 0.0), law, self._service)
+        surv = np.where(finite, surv, np.where(law.unstable, 1.0, 0.0))
         return scalar_or_array(np.asarray(1.0 - surv))
 
     def response_quantile(self, p: ArrayLike) -> Any:
         """p-quantile of the response time, seconds (inf if unstable)."""
+        return scalar_or_array(_sojourn.response_quantile(probability("p", p), self._wait_law, self._service))
+
+    def service_quantile(self, p: ArrayLike) -> Any:
+        """p-quantile of the service time alone (what the response time tends to with many servers)."""
         pp = probability("p", p)
-        pw, theta, mean, scv = self._tail_params()
-        return scalar_or_array(_sojourn.response_quantile(pp, pw, theta, mean, scv))
+        svc = self._service
+        shape = np.broadcast_shapes(pp.shape, np.shape(svc.mean))
+        return scalar_or_array(svc.broadcast_to(shape).quantile(np.broadcast_to(pp, shape)))

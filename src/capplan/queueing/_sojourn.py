@@ -1,149 +1,172 @@
-"""Distribution of the sojourn time T = W + S of a FCFS queue whose wait has an exponential tail.
+"""Waiting-time laws and the response-time distribution T = W + S of FCFS queues.
 
-All models in :mod:`capplan.queueing` that report waiting-time percentiles describe the wait ``W``
-by an atom at zero and an exponential tail,
+A :class:`WaitLaw` describes the wait ``W`` as an atom at zero plus shifted exponential components,
 
-    P(W > t) = P_w exp(-theta t),
+    P(W > t) = sum_i w_i * (1 if t < s_i else exp(-r_i (t - s_i))),
 
-which is exact for M/M/c (Kleinrock, *Queueing Systems* vol. 1, sec. 3.5: theta = c mu - lambda)
-and the standard approximation otherwise.  The service time ``S`` of the tagged customer is
-independent of its wait and is described by its mean and squared coefficient of variation (SCV):
-deterministic when the SCV is 0 (below 1e-10), otherwise a gamma distribution with shape ``k = 1/SCV``
-(exponential when ``k = 1``).  Then, with ``beta = mean * SCV`` the gamma scale,
+which is exact for M/M/c (one component, ``s = 0``, ``r = c mu - lambda``; Kleinrock, *Queueing
+Systems* vol. 1, sec. 3.5) and the form of every approximation in :mod:`capplan.queueing`.  The
+service time ``S`` of the tagged customer is independent of its wait (FCFS), so
 
-    P(T > t) = P(S > t) + P_w * I(t),    I(t) = E[exp(-theta (t - S)); S <= t],
+    P(T > t) = (1 - sum_i w_i) P(S > t) + sum_i w_i [P(S > t - s_i) + I_i(t - s_i)],
 
-and ``I`` has the closed form (integrating the gamma density against the exponential)
-
-    I(t) = g(t) * M(1, k + 1, delta t),      delta = 1/beta - theta,
-    g(t) = exp(-t/beta) (t/beta)^k / Gamma(k + 1),
-
-with ``M`` Kummer's confluent hypergeometric function (Abramowitz & Stegun 13.1.2, 13.1.27).
-When ``delta t > k`` the equivalent form ``exp(-theta t) (beta delta)^-k P(k, delta t)`` (regularized
-lower incomplete gamma ``P``) is used instead, so no term overflows.  For exponential service
-(``k = 1``) ``M(1, 2, z) = expm1(z)/z``, which gives the exact M/M/c sojourn distribution.
+with ``I_i(x) = E[exp(-r_i (x - S)); S <= x]`` supplied by the service shape
+(:mod:`capplan.queueing.service`).  A component with rate 0 means the queue is unstable.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy import special
+from numpy.typing import ArrayLike
 
 from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray
+from capplan.queueing.service import ServiceShape
 
-__all__ = ["response_quantile", "response_survival", "service_quantile", "wait_quantile"]
-
-#: Service SCVs below this are treated as deterministic (the gamma shape 1/SCV would exceed 1e10,
-#: a standard deviation below 1e-5 of the mean, where the special functions lose accuracy).
-DETERMINISTIC_SCV = 1e-10
+__all__ = ["WaitLaw", "response_quantile", "response_survival", "wait_quantile", "wait_survival"]
 
 
-def wait_quantile(p: FloatArray, prob_wait: FloatArray, theta: FloatArray) -> FloatArray:
-    """Quantile of W: 0 below the atom, ``log(P_w/(1-p))/theta`` above it; inf if theta == 0."""
-    p, prob_wait, theta = np.broadcast_arrays(p, prob_wait, theta)
-    out = np.zeros(p.shape)
-    tail = (1.0 - p) < prob_wait
-    with np.errstate(divide="ignore"):
-        out[tail] = np.log(prob_wait[tail] / (1.0 - p[tail])) / theta[tail]
-    return out
+@dataclass(frozen=True)
+class WaitLaw:
+    """Weights, shifts and rates of the exponential components, with a leading component axis."""
+
+    weight: FloatArray
+    shift: FloatArray
+    rate: FloatArray
+
+    @classmethod
+    def exponential(cls, prob_wait: ArrayLike, rate: ArrayLike) -> WaitLaw:
+        """One component: ``P(W > t) = prob_wait * exp(-rate t)``."""
+        w, r = np.broadcast_arrays(
+            np.asarray(prob_wait, dtype=np.float64), np.asarray(rate, dtype=np.float64)
+        )
+        return cls(w[None].copy(), np.zeros((1, *w.shape)), r[None].copy())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.weight.shape[1:])
+
+    @property
+    def prob_wait(self) -> FloatArray:
+        """P(W > 0)."""
+        return np.asarray(np.minimum(self.weight.sum(axis=0), 1.0))
+
+    @property
+    def unstable(self) -> np.ndarray:
+        return np.asarray(((self.rate == 0.0) & (self.weight > 0)).any(axis=0))
+
+    @property
+    def mean(self) -> FloatArray:
+        """E[W] implied by the law (inf when unstable)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts = np.where(self.weight > 0, self.weight * (self.shift + 1.0 / self.rate), 0.0)
+        return np.asarray(np.where(self.unstable, np.inf, parts.sum(axis=0)))
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> WaitLaw:
+        full = (self.weight.shape[0], *shape)
+        return WaitLaw(*(np.broadcast_to(a, full) for a in (self.weight, self.shift, self.rate)))
+
+    def take(self, mask: np.ndarray) -> WaitLaw:
+        return WaitLaw(self.weight[:, mask], self.shift[:, mask], self.rate[:, mask])
 
 
-def service_quantile(p: FloatArray, mean: FloatArray, scv: FloatArray) -> FloatArray:
-    """Quantile of the two-moment service-time fit (deterministic or gamma)."""
-    p, mean, scv = np.broadcast_arrays(p, mean, scv)
-    out = np.array(mean, dtype=np.float64, copy=True)
-    gam = scv >= DETERMINISTIC_SCV
-    out[gam] = special.gammaincinv(1.0 / scv[gam], p[gam]) * mean[gam] * scv[gam]
-    return out
+def _component_survival(t: FloatArray, shift: FloatArray, rate: FloatArray) -> FloatArray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        tail = np.exp(-rate * np.maximum(t - shift, 0.0))
+    return np.where(t < shift, 1.0, np.where(np.isinf(rate), 0.0, tail))
 
 
-def _service_survival(t: FloatArray, mean: FloatArray, scv: FloatArray) -> FloatArray:
-    out = np.where(t < mean, 1.0, 0.0)
-    gam = scv >= DETERMINISTIC_SCV
-    k = 1.0 / scv[gam]
-    out[gam] = special.gammaincc(k, t[gam] * k / mean[gam])
-    return out
+def wait_survival(t: FloatArray, law: WaitLaw) -> FloatArray:
+    """P(W > t), broadcasting ``t`` against the law; 1 everywhere when unstable."""
+    t = np.asarray(t, dtype=np.float64)
+    shape = np.broadcast_shapes(t.shape, law.shape)
+    law = law.broadcast_to(shape)
+    tt = np.broadcast_to(t, shape)
+    total = np.zeros(shape)
+    for i in range(law.weight.shape[0]):
+        total += law.weight[i] * _component_survival(tt, law.shift[i], law.rate[i])
+    return np.where(law.unstable, 1.0, total)
 
 
-def _gamma_tail_integral(t: FloatArray, k: FloatArray, beta: FloatArray, theta: FloatArray) -> FloatArray:
-    """I(t) of the module docstring for gamma service (t > 0)."""
-    delta = 1.0 / beta - theta
-    z = delta * t
-    out = np.empty(t.shape)
-    big = z > k
-    small = ~big
-    # Kummer form, bounded for z <= k.
-    x = t[small] / beta[small]
-    ks = k[small]
-    log_g = -x + ks * np.log(x) - special.gammaln(ks + 1.0)
-    exp_case = ks == 1.0
-    m = np.empty(x.shape)
-    zs = z[small]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m[exp_case] = np.where(zs[exp_case] == 0.0, 1.0, np.expm1(zs[exp_case]) / zs[exp_case])
-    m[~exp_case] = special.hyp1f1(1.0, ks[~exp_case] + 1.0, zs[~exp_case])
-    out[small] = np.exp(log_g) * m
-    # Incomplete-gamma form, for z > k where M would grow like exp(z).
-    kb = k[big]
-    log_i = -theta[big] * t[big] - kb * np.log(beta[big] * delta[big]) + np.log(special.gammainc(kb, z[big]))
-    out[big] = np.exp(log_i)
-    return out
+def wait_quantile(p: FloatArray, law: WaitLaw) -> FloatArray:
+    """Smallest t with P(W <= t) >= p: 0 inside the atom at zero, inf when unstable."""
+    p = np.asarray(p, dtype=np.float64)
+    shape = np.broadcast_shapes(p.shape, law.shape)
+    law = law.broadcast_to(shape)
+    pp = np.broadcast_to(p, shape)
+    total = law.weight.sum(axis=0)
+    out = np.zeros(shape)
+    tail = (1.0 - pp) < total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = law.shift + np.log(total / (1.0 - pp)) / law.rate  # per-component upper bounds
+    bound = np.where(law.weight > 0, bound, 0.0)
+    hi = bound.max(axis=0)
+    if law.weight.shape[0] == 1:
+        out[tail] = hi[tail]
+    elif tail.any():
+        sub = law.take(tail)
+
+        def surv(tm: FloatArray, mask: np.ndarray) -> FloatArray:
+            return wait_survival(tm, sub.take(mask))
+
+        out[tail] = bisect_decreasing(surv, 1.0 - pp[tail], np.zeros(int(tail.sum())), hi[tail])
+    return np.where(law.unstable, np.inf, out)
 
 
-def response_survival(
-    t: FloatArray, prob_wait: FloatArray, theta: FloatArray, mean: FloatArray, scv: FloatArray
-) -> FloatArray:
-    """P(T > t) for T = W + S as described in the module docstring (broadcasting)."""
-    t, prob_wait, theta, mean, scv = np.broadcast_arrays(
-        np.asarray(t, dtype=np.float64), prob_wait, theta, mean, scv
-    )
-    out = np.ones(t.shape)
-    unstable = theta == 0.0
-    positive = (t > 0) & ~unstable
-    out[unstable] = 1.0
-    if not positive.any():
+def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> FloatArray:
+    """P(T > t) for T = W + S (module docstring), broadcasting ``t`` against the parameters."""
+    t = np.asarray(t, dtype=np.float64)
+    shape = np.broadcast_shapes(t.shape, law.shape, np.shape(service.mean))
+    law = law.broadcast_to(shape)
+    svc = service.broadcast_to(shape)
+    tt = np.broadcast_to(t, shape)
+    out = np.ones(shape)
+    live = (tt > 0) & ~law.unstable
+    if not live.any():
         return out
-    tp, pw, th, mu_, c2 = (a[positive] for a in (t, prob_wait, theta, mean, scv))
-    surv = _service_survival(tp, mu_, c2)
-    res = np.empty(tp.shape)
-    det = c2 < DETERMINISTIC_SCV
-    # Deterministic service d: T > t iff t < d or W > t - d.
-    after = tp[det] - mu_[det]
-    with np.errstate(invalid="ignore"):
-        res[det] = np.where(after < 0, 1.0, pw[det] * np.exp(-th[det] * np.maximum(after, 0.0)))
-    g = ~det
-    inf_rate = np.isinf(th[g])
-    k = 1.0 / c2[g]
-    beta = mu_[g] * c2[g]
-    integral = np.zeros(k.shape)
-    fin = ~inf_rate
-    integral[fin] = _gamma_tail_integral(tp[g][fin], k[fin], beta[fin], th[g][fin])
-    res[g] = surv[g] + pw[g] * integral
-    out[positive] = np.clip(res, 0.0, 1.0)
+    lw, sv, tl = law.take(live), svc.take(live), tt[live]
+    res = (1.0 - lw.weight.sum(axis=0)) * sv.sf(tl)
+    for i in range(lw.weight.shape[0]):
+        x = tl - lw.shift[i]
+        part = np.ones(x.shape)
+        pos = x > 0
+        if pos.any():
+            rate = lw.rate[i][pos]
+            sub = sv.take(pos)
+            integral = np.zeros(rate.shape)
+            finite = np.isfinite(rate)
+            if finite.any():
+                integral[finite] = sub.take(finite).tail_integral(x[pos][finite], rate[finite])
+            part[pos] = sub.sf(x[pos]) + integral
+        res = res + lw.weight[i] * part
+    out[live] = np.clip(res, 0.0, 1.0)
     return out
 
 
-def response_quantile(
-    p: FloatArray, prob_wait: FloatArray, theta: FloatArray, mean: FloatArray, scv: FloatArray
-) -> FloatArray:
-    """Quantile of T = W + S, by bisection between bounds that always bracket it.
+def response_quantile(p: FloatArray, law: WaitLaw, service: ServiceShape) -> FloatArray:
+    """Quantile of T = W + S by bisection between bounds that always bracket it.
 
-    Since ``T >= W`` and ``T >= S``, ``max(q_W(p), q_S(p))`` is a lower bound; by the union bound
-    ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2`` is an upper bound.
+    ``T >= W`` and ``T >= S`` give the lower bound ``max(q_W(p), q_S(p))``; the union bound gives
+    the upper bound ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2``.
     """
-    p, prob_wait, theta, mean, scv = np.broadcast_arrays(p, prob_wait, theta, mean, scv)
-    out = np.full(p.shape, np.inf)
-    stable = theta > 0
+    p = np.asarray(p, dtype=np.float64)
+    shape = np.broadcast_shapes(p.shape, law.shape, np.shape(service.mean))
+    law = law.broadcast_to(shape)
+    svc = service.broadcast_to(shape)
+    pp = np.broadcast_to(p, shape)
+    out = np.full(shape, np.inf)
+    stable = ~law.unstable
     if not stable.any():
         return out
-    ps, pw, th, mu_, c2 = (np.ascontiguousarray(a[stable]) for a in (p, prob_wait, theta, mean, scv))
-    lo = np.maximum(wait_quantile(ps, pw, th), service_quantile(ps, mu_, c2))
+    lw, sv, ps = law.take(stable), svc.take(stable), np.ascontiguousarray(pp[stable])
+    lo = np.maximum(wait_quantile(ps, lw), sv.quantile(ps))
     p_hi = 0.5 * (1.0 + ps)
-    hi = wait_quantile(p_hi, pw, th) + service_quantile(p_hi, mu_, c2)
+    hi = wait_quantile(p_hi, lw) + sv.quantile(p_hi)
 
     def survival(tm: FloatArray, mask: np.ndarray) -> FloatArray:
-        return response_survival(tm, pw[mask], th[mask], mu_[mask], c2[mask])
+        return response_survival(tm, lw.take(mask), sv.take(mask))
 
     out[stable] = bisect_decreasing(survival, 1.0 - ps, lo, hi)
     return out

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._validate import FloatArray, integer_count, nonnegative, positive, scalar_or_array
+from capplan._validate import integer_count, nonnegative
 from capplan.queueing._base import QueueModel
 from capplan.queueing._erlang_kernel import log_erlang_c_ufunc
+from capplan.queueing._sojourn import WaitLaw
+from capplan.queueing.service import ServiceShape, resolve_service, service_shape
 
 __all__ = ["GGc"]
 
@@ -24,60 +26,62 @@ class GGc(QueueModel):
 
     **Approximation** for the distribution: ``P(W > 0) = C(c, a)`` (the M/M/c value) and an
     exponential tail with the Allen-Cunneen mean, ``theta = (c mu - lambda) * 2 / (c_a^2 + c_s^2)``;
-    service in the response time is a two-moment fit (deterministic or gamma).  With ``c = 1`` and
-    Poisson arrivals (``c_a^2 = 1``) this is exactly the Pollaczek-Khinchine mean of :class:`MG1`.
+    in the response time the service time has the given distribution's shape, or a two-moment fit
+    (deterministic or gamma).  With ``c = 1`` and Poisson arrivals (``c_a^2 = 1``) the mean is
+    exactly the Pollaczek-Khinchine mean of :class:`MG1`.
 
     References: Allen, *Probability, Statistics, and Queueing Theory* 2nd ed. (1990), sec. 6.3,
     eq. (6.33); Whitt (1993), "Approximations for the GI/G/m queue", Prod. Oper. Manag. 2(2).
 
     Parameters
     ----------
-    arrival_rate, service_rate : array_like
-        lambda and mu (per second).
+    arrival_rate : array_like
+        lambda (per second).
+    service_rate : array_like, optional
+        mu per server (per second).
     servers : array_like of int
         c >= 1.
     arrival_scv, service_scv : array_like, default 1
         Squared coefficients of variation of inter-arrival and service times (>= 0).
+    service : distribution, optional
+        Instead of ``service_rate``/``service_scv``: a SciPy frozen distribution (or
+        :class:`capplan.distributions.HyperExponential`).
     """
 
-    method = "approx: Allen-Cunneen mean; Erlang-C P(wait); exponential wait tail; gamma service fit"
+    method = (
+        "approx: Allen-Cunneen mean; Erlang-C P(wait); exponential wait tail; "
+        "service shape as given or gamma fit"
+    )
     _params = ("arrival_rate", "service_rate", "servers", "arrival_scv", "service_scv")
 
     def __init__(
         self,
         arrival_rate: ArrayLike,
-        service_rate: ArrayLike,
+        service_rate: ArrayLike | None = None,
         servers: ArrayLike = 1,
         arrival_scv: ArrayLike = 1.0,
-        service_scv: ArrayLike = 1.0,
+        service_scv: ArrayLike | None = None,
+        *,
+        service: Any = None,
     ) -> None:
         lam = nonnegative("arrival_rate", arrival_rate)
-        mu = positive("service_rate", service_rate)
+        mu, cs2, self.service = resolve_service(service_rate, service_scv, service)
         c = integer_count("servers", servers)
         ca2 = nonnegative("arrival_scv", arrival_scv)
-        cs2 = nonnegative("service_scv", service_scv)
         (self.arrival_rate, self.service_rate, self.servers, self.arrival_scv, self.service_scv) = (
             np.broadcast_arrays(lam, mu, c, ca2, cs2)
         )
 
     @cached_property
-    def _prob_wait(self) -> FloatArray:
+    def _wait_law(self) -> WaitLaw:
         a = self.arrival_rate / self.service_rate
-        return np.asarray(np.exp(log_erlang_c_ufunc(self.servers, a)))
-
-    @property
-    def prob_wait(self) -> Any:
-        """P(W > 0), approximated by Erlang C of the M/M/c queue with the same rates."""
-        return scalar_or_array(self._prob_wait)
-
-    @cached_property
-    def _theta(self) -> FloatArray:
+        prob_wait = np.exp(log_erlang_c_ufunc(self.servers, a))
         gap = np.maximum(self.servers * self.service_rate - self.arrival_rate, 0.0)
         var = 0.5 * (self.arrival_scv + self.service_scv)
         with np.errstate(divide="ignore", invalid="ignore"):
             theta = np.where(var > 0, gap / np.where(var > 0, var, 1.0), np.where(gap > 0, np.inf, 0.0))
-        return np.asarray(theta)
+        return WaitLaw.exponential(prob_wait, theta)
 
-    @property
-    def _service_scv(self) -> FloatArray:
-        return self.service_scv
+    @cached_property
+    def _service(self) -> ServiceShape:
+        return service_shape(self.service, 1.0 / self.service_rate, self.service_scv)

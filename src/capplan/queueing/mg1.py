@@ -8,25 +8,27 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._validate import FloatArray, nonnegative, positive, scalar_or_array
+from capplan._validate import nonnegative
 from capplan.queueing._base import QueueModel
+from capplan.queueing._sojourn import WaitLaw
+from capplan.queueing.service import ServiceShape, resolve_service, service_shape
 
 __all__ = ["MG1"]
 
 
 class MG1(QueueModel):
-    r"""M/G/1 queue, FCFS, service described by its mean and squared coefficient of variation.
+    r"""M/G/1 queue, FCFS.
 
     The mean wait is exact (Pollaczek-Khinchine):
 
     .. math:: W_q = \frac{\rho (1 + c_s^2)}{2 (1 - \rho)}\, E[S], \qquad P(W > 0) = \rho.
 
-    **Approximation** for the distribution: the wait is taken as an atom ``1 - rho`` at zero plus an
+    **Approximation** for the distribution: the wait is an atom ``1 - rho`` at zero plus an
     exponential tail with the exact mean, ``P(W > t) = rho exp(-theta t)`` with
     ``theta = 2 (1 - rho) / ((1 + c_s^2) E[S])`` — exact for exponential service (M/M/1), and the
-    heavy-traffic limit of Kingman for general service.  Service times in the response-time
-    distribution are a two-moment fit (deterministic when ``c_s^2 = 0``, otherwise gamma).  Hence
-    ``method == "approx: P-K mean; exponential wait tail; gamma service fit"``.
+    heavy-traffic limit of Kingman for general service.  In the response time the service time has
+    the given distribution's own shape, or with only a mean and SCV a two-moment fit (deterministic
+    when ``c_s^2 = 0``, otherwise gamma).
 
     References: Kleinrock vol. 1, sec. 5.6 (eq. 5.76); Kingman (1962), "On queues in heavy traffic".
 
@@ -34,35 +36,38 @@ class MG1(QueueModel):
     ----------
     arrival_rate : array_like
         lambda, requests per second (>= 0).
-    service_rate : array_like
+    service_rate : array_like, optional
         mu = 1/E[S], per second (> 0).
     service_scv : array_like, default 1
         Var[S]/E[S]^2 (0 deterministic, 1 exponential, > 1 more variable).
+    service : distribution, optional
+        Instead of ``service_rate``/``service_scv``: a SciPy frozen distribution (or
+        :class:`capplan.distributions.HyperExponential`) whose shape is used for response times.
     """
 
-    method = "approx: P-K mean (exact); exponential wait tail; gamma service fit"
+    method = "approx: P-K mean (exact); exponential wait tail; service shape as given or gamma fit"
     _params = ("arrival_rate", "service_rate", "service_scv")
 
     def __init__(
-        self, arrival_rate: ArrayLike, service_rate: ArrayLike, service_scv: ArrayLike = 1.0
+        self,
+        arrival_rate: ArrayLike,
+        service_rate: ArrayLike | None = None,
+        service_scv: ArrayLike | None = None,
+        *,
+        service: Any = None,
     ) -> None:
         lam = nonnegative("arrival_rate", arrival_rate)
-        mu = positive("service_rate", service_rate)
-        scv = nonnegative("service_scv", service_scv)
+        mu, scv, self.service = resolve_service(service_rate, service_scv, service)
         self.arrival_rate, self.service_rate, self.service_scv = np.broadcast_arrays(lam, mu, scv)
         self.servers = np.ones_like(self.arrival_rate)
 
-    @property
-    def prob_wait(self) -> Any:
-        """P(W > 0) = rho (exact for M/G/1); 1 when unstable."""
-        return scalar_or_array(np.minimum(self._rho, 1.0))
-
     @cached_property
-    def _theta(self) -> FloatArray:
+    def _wait_law(self) -> WaitLaw:
         rho = self._rho
         theta = 2.0 * (1.0 - rho) * self.service_rate / (1.0 + self.service_scv)
-        return np.asarray(np.where(rho < 1.0, theta, 0.0))
+        stable = rho < 1.0
+        return WaitLaw.exponential(np.where(stable, rho, 1.0), np.where(stable, theta, 0.0))
 
-    @property
-    def _service_scv(self) -> FloatArray:
-        return self.service_scv
+    @cached_property
+    def _service(self) -> ServiceShape:
+        return service_shape(self.service, 1.0 / self.service_rate, self.service_scv)

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._validate import FloatArray, integer_count, nonnegative, positive, scalar_or_array
+from capplan._validate import integer_count, nonnegative, positive, scalar_or_array
 from capplan.queueing._base import QueueModel
 from capplan.queueing._erlang_kernel import log_erlang_c_ufunc
+from capplan.queueing._sojourn import WaitLaw
+from capplan.queueing.service import ServiceShape, TwoMomentService
 
 __all__ = ["MMc"]
 
@@ -59,19 +61,13 @@ class MMc(QueueModel):
         return scalar_or_array(self.arrival_rate / self.service_rate)
 
     @cached_property
-    def _prob_wait(self) -> FloatArray:
+    def _wait_law(self) -> WaitLaw:
         a = self.arrival_rate / self.service_rate
-        return np.asarray(np.exp(log_erlang_c_ufunc(self.servers, a)))
-
-    @property
-    def prob_wait(self) -> Any:
-        """Erlang C: probability that an arrival waits (1 when unstable)."""
-        return scalar_or_array(self._prob_wait)
+        prob_wait = np.exp(log_erlang_c_ufunc(self.servers, a))
+        return WaitLaw.exponential(
+            prob_wait, np.maximum(self.servers * self.service_rate - self.arrival_rate, 0.0)
+        )
 
     @cached_property
-    def _theta(self) -> FloatArray:
-        return np.asarray(np.maximum(self.servers * self.service_rate - self.arrival_rate, 0.0))
-
-    @property
-    def _service_scv(self) -> FloatArray:
-        return np.ones_like(self.arrival_rate)
+    def _service(self) -> ServiceShape:
+        return TwoMomentService(1.0 / self.service_rate, 1.0)

@@ -5,7 +5,7 @@ Spec, kernel and records are kept apart: :mod:`.spec` validates what to simulate
 summarises them with batch-means confidence intervals.
 """
 
-from capplan.sim.distributions import HyperExponential, hyperexponential
+from capplan.distributions import HyperExponential, hyperexponential
 from capplan.sim.engine import simulate_queue
 from capplan.sim.result import SimulationResult
 from capplan.sim.spec import QueueSpec

@@ -1,11 +1,11 @@
 """Random inputs of the simulator: inter-arrival, service and patience times as compiled samplers.
 
 Anything a user passes — a constant, an array of samples, a SciPy frozen distribution, or a
-:class:`HyperExponential` — becomes a :class:`Sampler`: a kind code and three parameters that the
-compiled kernel draws from directly (exponential, gamma/Erlang, lognormal, Weibull, uniform,
-hyperexponential, constant, empirical resampling), so no per-customer Python call is made.  Any
-other SciPy distribution is drawn in vectorised chunks with its own ``rvs`` and fed to the kernel
-as an array (kind ``ARRAY``), which is slower but exact.
+:class:`capplan.distributions.HyperExponential` — becomes a :class:`Sampler`: a kind code and
+three parameters that the compiled kernel draws from directly (exponential, gamma/Erlang,
+lognormal, Weibull, uniform, hyperexponential, constant, empirical resampling), so no per-customer
+Python call is made.  Any other SciPy distribution is drawn in vectorised chunks with its own
+``rvs`` and fed to the kernel as an array (kind ``ARRAY``), which is slower but exact.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from capplan.distributions import HyperExponential, hyperexponential
 from capplan.errors import ParameterError
 
 __all__ = [
@@ -56,57 +57,6 @@ _SCIPY_KINDS = {
     "weibull_min": WEIBULL,
     "uniform": UNIFORM,
 }
-
-
-@dataclass(frozen=True)
-class HyperExponential:
-    """Two-phase hyperexponential distribution with balanced means (SCV >= 1).
-
-    With probability ``p`` an Exp with mean ``mean1``, else an Exp with mean ``mean2``.  The
-    balanced-means fit for a mean ``m`` and SCV ``c2`` is ``p = (1 + sqrt((c2 - 1)/(c2 + 1)))/2``,
-    ``mean1 = m/(2p)``, ``mean2 = m/(2(1-p))`` (Whitt 1982, "Approximating a point process by a
-    renewal process", sec. 3).  Offers the small part of SciPy's frozen-distribution interface the
-    library uses (``mean``, ``var``, ``std``, ``cdf``, ``sf``, ``rvs``, ``support``).
-    """
-
-    p: float
-    mean1: float
-    mean2: float
-
-    def mean(self) -> float:
-        return self.p * self.mean1 + (1 - self.p) * self.mean2
-
-    def var(self) -> float:
-        second = 2 * (self.p * self.mean1**2 + (1 - self.p) * self.mean2**2)
-        return second - self.mean() ** 2
-
-    def std(self) -> float:
-        return math.sqrt(self.var())
-
-    def sf(self, x: ArrayLike) -> NDArray[np.float64]:
-        xx = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
-        return np.asarray(self.p * np.exp(-xx / self.mean1) + (1 - self.p) * np.exp(-xx / self.mean2))
-
-    def cdf(self, x: ArrayLike) -> NDArray[np.float64]:
-        return 1.0 - self.sf(x)
-
-    def support(self) -> tuple[float, float]:
-        return 0.0, math.inf
-
-    def rvs(self, size: int, random_state: np.random.Generator) -> NDArray[np.float64]:
-        first = random_state.random(size) < self.p
-        scale = np.where(first, self.mean1, self.mean2)
-        return np.asarray(random_state.standard_exponential(size) * scale)
-
-
-def hyperexponential(mean: float, scv: float) -> HyperExponential:
-    """Balanced-means H2 distribution with the given mean and squared coefficient of variation >= 1."""
-    if not (math.isfinite(mean) and mean > 0):
-        raise ParameterError(f"mean must be positive and finite, got {mean!r}")
-    if not (math.isfinite(scv) and scv >= 1):
-        raise ParameterError(f"scv must be >= 1 for a hyperexponential, got {scv!r}")
-    p = 0.5 * (1 + math.sqrt((scv - 1) / (scv + 1)))
-    return HyperExponential(p, mean / (2 * p), mean / (2 * (1 - p)))
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from capplan._validate import nonnegative, positive, probability
 from capplan.errors import ParameterError
-from capplan.queueing import queue_model
-from capplan.queueing._sojourn import service_quantile
+from capplan.queueing import QueueModel, queue_model
 
 __all__ = ["ServerSizing", "size_servers"]
 
@@ -58,66 +56,71 @@ def _label(quantile: float) -> str:
 
 def size_servers(
     arrival_rate: float,
-    service_rate: float,
+    service_rate: float | None,
     targets: Mapping[float, float],
     *,
     max_utilization: float = 1.0,
     arrival_scv: float = 1.0,
     service_scv: float = 1.0,
+    service: Any = None,
 ) -> ServerSizing:
     """Smallest ``c`` such that every response-time percentile target holds and rho <= cap.
 
-    The queue is M/M/c (exact) when both SCVs are 1, otherwise G/G/c by Allen-Cunneen (an
-    approximation, see :class:`capplan.queueing.GGc`).  Response-time quantiles fall as servers are
-    added and tend to the service-time quantile, so a target below the service-time quantile can
-    never be met: the result then has ``servers=None`` and says which target is infeasible.
+    The queue is M/M/c (exact) for Poisson arrivals and exponential service given by rate, otherwise
+    G/G/c by Allen-Cunneen (an approximation, see :class:`capplan.queueing.GGc`).  Response-time
+    quantiles fall as servers are added and tend to the service-time quantile, so a target below
+    the service-time quantile can never be met: the result then has ``servers=None`` and says
+    which targets are infeasible.
 
     Parameters
     ----------
     arrival_rate : float
         Requests per second.
-    service_rate : float
-        Completions per second per server (1 / mean service time).
+    service_rate : float or None
+        Completions per second per server (1 / mean service time); None when ``service`` is given.
     targets : mapping of float to float
         ``{quantile: seconds}``, e.g. ``{0.99: 0.5}``.
     max_utilization : float, default 1
         Cap on rho = lambda / (c mu), e.g. the SLA's CPU target 0.7.
     arrival_scv, service_scv : float, default 1
         Squared coefficients of variation of inter-arrival and service times.
+    service : distribution, optional
+        The service-time distribution itself (SciPy frozen or hyperexponential), instead of
+        ``service_rate`` and ``service_scv``; its shape is used for the response-time percentiles.
 
     Returns
     -------
     ServerSizing
     """
     lam = float(nonnegative("arrival_rate", arrival_rate))
-    mu = float(positive("service_rate", service_rate))
     cap = float(positive("max_utilization", max_utilization))
     if cap > 1.0:
         raise ParameterError(f"max_utilization must be in (0, 1], got {cap!r}")
     goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
-    method = queue_model(lam, mu, 1, arrival_scv, service_scv).method
-    nan = math.nan
-    scv = nonnegative("service_scv", service_scv)
-    floors = {
-        q: float(service_quantile(probability("quantile", q), np.asarray(1.0 / mu), scv)) for q in goals
-    }
+
+    def model(c: int) -> QueueModel:
+        return queue_model(lam, service_rate, c, arrival_scv, service_scv, service=service)
+
+    probe = model(1)
+    mu = float(probe.service_rate)
+    method = probe.method
+    floors = {q: float(probe.service_quantile(q)) for q in goals}
     missed = [q for q in sorted(goals) if floors[q] >= goals[q]]
     if missed:
         detail = "; ".join(f"{_label(q)} {floors[q]:.4g} s >= target {goals[q]:g} s" for q in missed)
         return ServerSizing(
-            None, f"infeasible: the service time alone misses {detail}", nan, {}, goals, method
+            None, f"infeasible: the service time alone misses {detail}", math.nan, {}, goals, method
         )
     offered = lam / mu
     # Utilization cap and stability: rho <= cap and rho < 1.
     by_util = max(1, math.ceil(offered / cap * (1 - 1e-12)))
     stable = math.floor(offered) + 1
-    lower = max(by_util, stable)
+    servers = max(by_util, stable)
     binding = "stability" if stable >= by_util else f"utilization <= {cap:.0%}"
 
     def meets(c: int, q: float, t: float) -> bool:
-        return float(queue_model(lam, mu, c, arrival_scv, service_scv).response_quantile(q)) <= t
+        return float(model(c).response_quantile(q)) <= t
 
-    servers = lower
     for q, t in sorted(goals.items()):
         if meets(servers, q, t):
             continue
@@ -136,6 +139,6 @@ def size_servers(
                 lo = mid
         servers = hi
         binding = f"{_label(q)} <= {t:g} s"
-    model = queue_model(lam, mu, servers, arrival_scv, service_scv)
-    predicted = {q: float(model.response_quantile(q)) for q in sorted(goals)}
-    return ServerSizing(servers, binding, float(model.utilization), predicted, goals, method)
+    final = model(servers)
+    predicted = {q: float(final.response_quantile(q)) for q in sorted(goals)}
+    return ServerSizing(servers, binding, float(final.utilization), predicted, goals, method)

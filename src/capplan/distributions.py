@@ -1,0 +1,81 @@
+"""Service-time distributions that SciPy lacks, usable by both the models and the simulator."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from capplan.errors import ParameterError
+
+__all__ = ["HyperExponential", "hyperexponential"]
+
+
+@dataclass(frozen=True)
+class HyperExponential:
+    """Two-phase hyperexponential distribution: Exp(mean1) with probability ``p``, else Exp(mean2).
+
+    Offers the part of SciPy's frozen-distribution interface capplan uses (``mean``, ``var``,
+    ``std``, ``cdf``, ``sf``, ``ppf``, ``rvs``, ``support``).  Build it from a mean and SCV with
+    :func:`hyperexponential`.
+    """
+
+    p: float
+    mean1: float
+    mean2: float
+
+    def mean(self) -> float:
+        return self.p * self.mean1 + (1 - self.p) * self.mean2
+
+    def var(self) -> float:
+        second = 2 * (self.p * self.mean1**2 + (1 - self.p) * self.mean2**2)
+        return second - self.mean() ** 2
+
+    def std(self) -> float:
+        return math.sqrt(self.var())
+
+    def sf(self, x: ArrayLike) -> NDArray[np.float64]:
+        xx = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+        return np.asarray(self.p * np.exp(-xx / self.mean1) + (1 - self.p) * np.exp(-xx / self.mean2))
+
+    def cdf(self, x: ArrayLike) -> NDArray[np.float64]:
+        return 1.0 - self.sf(x)
+
+    def ppf(self, q: ArrayLike) -> NDArray[np.float64]:
+        """Quantiles by bisection between the two phases' quantiles (which bracket the mixture's)."""
+        qq = np.asarray(q, dtype=np.float64)
+        tail = -np.log1p(-qq)
+        lo = tail * min(self.mean1, self.mean2)
+        hi = tail * max(self.mean1, self.mean2)
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(mid) < qq
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+            if np.all(hi - lo <= 1e-15 * hi):
+                break
+        return np.asarray(0.5 * (lo + hi))
+
+    def support(self) -> tuple[float, float]:
+        return 0.0, math.inf
+
+    def rvs(self, size: int, random_state: np.random.Generator) -> NDArray[np.float64]:
+        first = random_state.random(size) < self.p
+        scale = np.where(first, self.mean1, self.mean2)
+        return np.asarray(random_state.standard_exponential(size) * scale)
+
+
+def hyperexponential(mean: float, scv: float) -> HyperExponential:
+    """Balanced-means H2 distribution with the given mean and squared coefficient of variation >= 1.
+
+    ``p = (1 + sqrt((scv - 1)/(scv + 1)))/2``, ``mean1 = mean/(2p)``, ``mean2 = mean/(2(1 - p))``
+    (Whitt 1982, "Approximating a point process by a renewal process", sec. 3).
+    """
+    if not (math.isfinite(mean) and mean > 0):
+        raise ParameterError(f"mean must be positive and finite, got {mean!r}")
+    if not (math.isfinite(scv) and scv >= 1):
+        raise ParameterError(f"scv must be >= 1 for a hyperexponential, got {scv!r}")
+    p = 0.5 * (1 + math.sqrt((scv - 1) / (scv + 1)))
+    return HyperExponential(p, mean / (2 * p), mean / (2 * (1 - p)))
