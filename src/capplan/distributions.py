@@ -18,7 +18,7 @@ class HyperExponential:
     """Two-phase hyperexponential distribution: Exp(mean1) with probability ``p``, else Exp(mean2).
 
     Offers the part of SciPy's frozen-distribution interface capplan uses (``mean``, ``var``,
-    ``std``, ``cdf``, ``sf``, ``ppf``, ``rvs``, ``support``).  Build it from a mean and SCV with
+    ``std``, ``pdf``, ``cdf``, ``sf``, ``ppf``, ``rvs``, ``support``).  Build it from a mean and SCV with
     :func:`hyperexponential`.
     """
 
@@ -42,6 +42,13 @@ class HyperExponential:
 
     def cdf(self, x: ArrayLike) -> NDArray[np.float64]:
         return 1.0 - self.sf(x)
+
+    def pdf(self, x: ArrayLike) -> NDArray[np.float64]:
+        xx = np.asarray(x, dtype=np.float64)
+        dens = self.p / self.mean1 * np.exp(-xx / self.mean1) + (1 - self.p) / self.mean2 * np.exp(
+            -xx / self.mean2
+        )
+        return np.asarray(np.where(xx >= 0, dens, 0.0))
 
     def ppf(self, q: ArrayLike) -> NDArray[np.float64]:
         """Quantiles by bisection between the two phases' quantiles (which bracket the mixture's)."""

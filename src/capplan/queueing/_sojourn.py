@@ -65,8 +65,12 @@ class WaitLaw:
         return np.asarray(np.where(self.unstable, np.inf, parts.sum(axis=0)))
 
     def broadcast_to(self, shape: tuple[int, ...]) -> WaitLaw:
-        full = (self.weight.shape[0], *shape)
-        return WaitLaw(*(np.broadcast_to(a, full) for a in (self.weight, self.shift, self.rate)))
+        k = self.weight.shape[0]
+        current = self.weight.shape[1:]
+        lead = (k,) + (1,) * (len(shape) - len(current)) + current  # align trailing axes, not the K axis
+        return WaitLaw(
+            *(np.broadcast_to(a.reshape(lead), (k, *shape)) for a in (self.weight, self.shift, self.rate))
+        )
 
     def take(self, mask: np.ndarray) -> WaitLaw:
         return WaitLaw(self.weight[:, mask], self.shift[:, mask], self.rate[:, mask])

@@ -106,6 +106,25 @@ class ServiceShape:
     def tail_integral(self, t: FloatArray, theta: FloatArray) -> FloatArray:
         raise NotImplementedError
 
+    def mgf_limit(self) -> FloatArray:
+        """Abscissa of convergence of E[exp(eta S)]: the MGF is finite for eta below it.
+
+        0 means no exponential moment is known (heavy or unsupported tails).
+        """
+        return np.zeros(np.shape(self.mean))
+
+    def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``(E[exp(eta S)], E[S exp(eta S)])`` for ``0 <= eta < mgf_limit()``."""
+        raise NotImplementedError
+
+
+def _gamma_mgf(
+    eta: FloatArray, k: FloatArray, beta: FloatArray, loc: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """MGF of loc + Gamma(k, beta) and its derivative, for eta < 1/beta."""
+    base = np.exp(eta * loc) * (1.0 - beta * eta) ** (-k)
+    return base, base * (loc + k * beta / (1.0 - beta * eta))
+
 
 class TwoMomentService(ServiceShape):
     """Service described by mean and SCV: deterministic (SCV ~ 0) or gamma (element-wise arrays)."""
@@ -145,6 +164,20 @@ class TwoMomentService(ServiceShape):
         g = ~det
         out[g] = _gamma_tail_integral(t[g], 1.0 / scv[g], mean[g] * scv[g], theta[g])
         return out
+
+    def mgf_limit(self) -> FloatArray:
+        mean, scv = np.broadcast_arrays(self.mean, self.scv)
+        with np.errstate(divide="ignore", over="ignore"):
+            return np.asarray(np.where(scv < DETERMINISTIC_SCV, np.inf, 1.0 / (mean * scv)))
+
+    def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        eta, mean, scv = np.broadcast_arrays(eta, self.mean, self.scv)
+        det = scv < DETERMINISTIC_SCV
+        safe = np.where(det, 1.0, scv)
+        k, beta = 1.0 / safe, mean * safe
+        m, dm = _gamma_mgf(np.where(det, 0.0, eta), k, beta, np.zeros_like(eta))
+        e_det = np.exp(eta * mean)
+        return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
 
 
 class DistributionService(ServiceShape):
@@ -186,6 +219,47 @@ class DistributionService(ServiceShape):
                 + (1 - h.p) * _gamma_tail_integral(t, one, one * h.mean2, theta)
             )
         return self._quadrature(t, theta)
+
+    def _family(self) -> tuple[str, tuple[float, ...], float, float]:
+        dist = self.dist
+        if isinstance(dist, HyperExponential) or not hasattr(dist, "dist"):
+            return type(dist).__name__, (), 0.0, 1.0
+        shapes, loc, scale = dist.dist._parse_args(*dist.args, **dist.kwds)
+        return str(dist.dist.name), tuple(float(s) for s in shapes), float(loc), float(scale)
+
+    def mgf_limit(self) -> FloatArray:
+        if isinstance(self.dist, HyperExponential):
+            return np.asarray(1.0 / max(self.dist.mean1, self.dist.mean2))
+        name, _, _, scale = self._family()
+        if name in ("expon", "gamma", "erlang"):
+            return np.asarray(1.0 / scale)
+        if name == "uniform":
+            return np.asarray(np.inf)
+        return np.asarray(0.0)
+
+    def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        eta = np.asarray(eta, dtype=np.float64)
+        if isinstance(self.dist, HyperExponential):
+            h = self.dist
+            parts = [
+                _gamma_mgf(eta, np.ones_like(eta), np.full_like(eta, m), np.zeros_like(eta))
+                for m in (h.mean1, h.mean2)
+            ]
+            return (h.p * parts[0][0] + (1 - h.p) * parts[1][0], h.p * parts[0][1] + (1 - h.p) * parts[1][1])
+        name, shapes, loc, scale = self._family()
+        if name in ("expon", "gamma", "erlang"):
+            k = shapes[0] if shapes else 1.0
+            return _gamma_mgf(eta, np.full_like(eta, k), np.full_like(eta, scale), np.full_like(eta, loc))
+        if name == "uniform":
+            # E[exp(eta U)] on [loc, loc + scale], via expm1 so small eta is exact.
+            a, w = loc, scale
+            x = eta * w
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(x == 0, 1.0, np.expm1(x) / x)
+                d_ratio = np.where(x == 0, 0.5, (x * np.exp(x) - np.expm1(x)) / x**2)
+            m = np.exp(eta * a) * ratio
+            return m, a * m + np.exp(eta * a) * w * d_ratio
+        raise ParameterError(f"no moment-generating function for {self.label}")
 
     def _quadrature(self, t: FloatArray, theta: FloatArray) -> FloatArray:
         x, w = _gauss_legendre(_QUAD_NODES)
