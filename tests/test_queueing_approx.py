@@ -73,7 +73,11 @@ def _response_cdf_by_quadrature(model: MG1 | GGc, t: float, dist: Any = None) ->
     if dist is None and cs2 < DETERMINISTIC_SCV:
         return float(model.wait_cdf(t - mean)) if t >= mean else 0.0
     s = dist if dist is not None else stats.gamma(a=1 / cs2, scale=mean * cs2)
-    value, _ = integrate.quad(lambda x: s.pdf(x) * model.wait_cdf(t - x), 0, t, epsabs=1e-13, limit=400)
+    # The wait CDF has a kink where a shifted tail component starts: tell quad where.
+    kinks = [t - float(v) for v in np.ravel(model._wait_law.shift) if 0 < t - float(v) < t]
+    value, _ = integrate.quad(
+        lambda x: s.pdf(x) * model.wait_cdf(t - x), 0, t, epsabs=1e-13, limit=400, points=kinks or None
+    )
     return float(value)
 
 

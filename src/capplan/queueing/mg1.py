@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._validate import FloatArray, nonnegative
+from capplan._validate import nonnegative
 from capplan.queueing._base import QueueModel
 from capplan.queueing._sojourn import WaitLaw
+from capplan.queueing._tails import decay_rate, mean_matched_law
 from capplan.queueing.service import ServiceShape, resolve_service, service_shape
 
 __all__ = ["MG1"]
@@ -83,76 +84,9 @@ class MG1(QueueModel):
         )
         if not stable.any() or np.all(self._service.mgf_limit() == 0):
             return kingman
-        eta, prefactor = _cramer_lundberg(self.arrival_rate, self._service.broadcast_to(rho.shape))
-        return _mean_matched_law(rho, mean_wait, eta, prefactor, kingman)
+        eta, prefactor = decay_rate(self.arrival_rate, self._service.broadcast_to(rho.shape))
+        return mean_matched_law(np.where(stable, rho, 1.0), mean_wait, eta, prefactor, kingman)
 
     @cached_property
     def _service(self) -> ServiceShape:
         return service_shape(self.service, 1.0 / self.service_rate, self.service_scv)
-
-
-def _cramer_lundberg(lam: FloatArray, service: ServiceShape) -> tuple[FloatArray, FloatArray]:
-    """Decay rate eta and constant A of the M/G/1 wait tail, P(W > t) ~ A exp(-eta t).
-
-    ``eta > 0`` solves ``lambda (M(eta) - 1) = eta`` with ``M`` the service-time moment-generating
-    function, and ``A = (1 - rho) / (lambda M'(eta) - 1)`` (Cramér-Lundberg; Asmussen, *Applied
-    Probability and Queues* 2nd ed., sec. XIII.5).  NaN where the service time has no exponential
-    moments or no root exists.
-    """
-    limit = np.broadcast_to(service.mgf_limit(), lam.shape)
-
-    def f(eta: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(lam * (service.mgf(eta)[0] - 1.0) - eta)
-
-    mean = np.broadcast_to(service.mean, lam.shape)
-    ok = (limit > 0) & (lam > 0)
-    hi = np.where(np.isfinite(limit), limit * (1.0 - 1e-12), 1.0 / mean)
-    for _ in range(64):  # unbounded MGF (deterministic, uniform): double until f > 0
-        grow = ok & np.isinf(limit) & ~(f(hi) > 0)
-        if not grow.any():
-            break
-        hi = np.where(grow, 2.0 * hi, hi)
-    ok &= f(hi) > 0
-    lo = np.zeros(lam.shape)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        below = f(mid) < 0
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    eta = 0.5 * (lo + hi)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        rho = lam * mean
-        prefactor = (1.0 - rho) / (lam * service.mgf(eta)[1] - 1.0)
-    good = ok & np.isfinite(prefactor) & (prefactor > 0) & (eta > 0)
-    return np.where(good, eta, np.nan), np.where(good, prefactor, np.nan)
-
-
-def _mean_matched_law(
-    rho: FloatArray, mean_wait: FloatArray, eta: FloatArray, prefactor: FloatArray, fallback: WaitLaw
-) -> WaitLaw:
-    """Wait law with the exact tail decay rate ``eta`` and the exact (P-K) mean.
-
-    If ``A >= rho`` (light, low-variance service): ``P(W > t) = rho`` up to a shift ``t0`` and
-    ``rho exp(-eta (t - t0))`` after it, with ``t0`` set so the mean is exact.  If ``A < rho``: the
-    tail ``A exp(-eta t)`` plus a faster component ``(rho - A) exp(-zeta t)`` carrying the rest of
-    the mean.  Where neither fits (or ``eta`` is unknown) the exponential ``fallback`` is kept.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = mean_wait / rho - 1.0 / eta
-        rest = mean_wait - prefactor / eta
-        zeta = (rho - prefactor) / rest
-    one = np.isfinite(eta) & (prefactor >= rho) & (shift >= 0)
-    two = np.isfinite(eta) & (prefactor < rho) & (rest > 0)
-    weight = fallback.weight.copy()
-    shifts = fallback.shift.copy()
-    rates = fallback.rate.copy()
-    weight = np.concatenate([weight, np.zeros_like(weight)])
-    shifts = np.concatenate([shifts, np.zeros_like(shifts)])
-    rates = np.concatenate([rates, np.ones_like(rates)])
-    shifts[0] = np.where(one, shift, shifts[0])
-    rates[0] = np.where(one | two, eta, rates[0])
-    weight[0] = np.where(two, prefactor, weight[0])
-    weight[1] = np.where(two, rho - prefactor, 0.0)
-    rates[1] = np.where(two, zeta, 1.0)
-    return WaitLaw(weight, shifts, rates)
