@@ -15,7 +15,9 @@ from scipy import integrate, stats
 from capplan import ParameterError
 from capplan.distributions import hyperexponential
 from capplan.queueing import MG1, GGc, MMc
+from capplan.queueing._grid import grid_wait
 from capplan.queueing.service import DETERMINISTIC_SCV, DistributionService, TwoMomentService
+from capplan.sim import simulate_queue
 
 
 def test_md1_textbook_mean() -> None:
@@ -190,7 +192,9 @@ def test_exponential_distribution_gives_mm1() -> None:
 @pytest.mark.parametrize("t", [0.2, 1.5, 6.0, 25.0])
 def test_distribution_response_cdf_matches_direct_convolution(model: MG1 | GGc, t: float) -> None:
     expected = _response_cdf_by_quadrature(model, t, model.service)
-    assert model.response_cdf(t) == pytest.approx(expected, abs=1e-8)
+    # Heavy tails (lognormal, Weibull) use the gridded wait: Simpson's rule per cell, ~1e-7.
+    tol = 1e-6 if model._grid is not None else 1e-8
+    assert model.response_cdf(t) == pytest.approx(expected, abs=tol)
 
 
 def test_lognormal_tail_is_heavier_than_the_gamma_fit() -> None:
@@ -240,3 +244,50 @@ def test_md1_tail_matches_erlang_exact_distribution(rho: float) -> None:
         exact_cdf_at_q = _md1_wait_cdf(q - 1.0, rho)
         lo, hi = q / 1.015 - 1.0, q * 1.015 - 1.0
         assert _md1_wait_cdf(lo, rho) <= p <= _md1_wait_cdf(hi, rho), (p, q, exact_cdf_at_q)
+
+
+# -- heavy-tailed service: waits on a grid ------------------------------------------------------
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.8, 0.95])
+def test_grid_wait_reproduces_mm1(rho: float) -> None:
+    # The FFT of the Pollaczek-Khinchine geometric sum, fed exponential service, must give M/M/1.
+    grid = grid_wait(rho, rho, 1.0, 1.0, stats.expon())
+    exact = MMc(rho, 1.0, 1)
+    for p in (0.9, 0.99, 0.999):
+        assert float(grid.quantile(np.asarray(p))) == pytest.approx(exact.wait_quantile(p), rel=2e-3)
+    assert float((grid.points * grid.pmf).sum()) == pytest.approx(exact.mean_wait, rel=1e-3)
+    assert grid.response_quantile(0.99, stats.expon()) == pytest.approx(
+        exact.response_quantile(0.99), rel=2e-3
+    )
+
+
+def _lognormal(scv: float) -> Any:
+    sigma = math.sqrt(math.log(1 + scv))
+    return stats.lognorm(sigma, scale=math.exp(-(sigma**2) / 2))
+
+
+@pytest.mark.parametrize(("rho", "seed"), [(0.3, 21), (0.7, 22)])
+def test_lognormal_mg1_agrees_with_simulation(rho: float, seed: int) -> None:
+    # Lognormal service has no moment-generating function: the wait comes from the exact P-K
+    # geometric sum on a grid, so the model must sit inside the simulator's 99% intervals.
+    dist = _lognormal(4.0)
+    model = MG1(rho, service=dist)
+    assert model._grid is not None
+    summary = simulate_queue(rho, dist, 1, 4_000_000, seed=seed, keep="stats").summary(confidence=0.99)
+    for metric, value in (
+        ("response_p95", model.response_quantile(0.95)),
+        ("response_p99", model.response_quantile(0.99)),
+        ("wait_mean", model.mean_wait),
+    ):
+        row = summary.loc[metric]
+        assert row["ci_low"] <= value <= row["ci_high"], (metric, value, row.to_dict())
+
+
+def test_grid_model_cdf_and_quantile_agree() -> None:
+    model = GGc([1.6, 6.4], None, [2, 8], service=_lognormal(1.0))
+    q = model.response_quantile(0.99)
+    np.testing.assert_allclose(model.response_cdf(q), 0.99, atol=1e-6)
+    w = model.wait_quantile(0.995)
+    np.testing.assert_allclose(model.wait_cdf(w), 0.995, atol=1e-4)
+    assert math.isinf(GGc(3.0, None, 2, service=_lognormal(1.0)).response_quantile(0.99))

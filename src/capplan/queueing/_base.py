@@ -56,6 +56,33 @@ class QueueModel:
         """The service-time shape used in the response-time distribution."""
         raise NotImplementedError
 
+    @property
+    def _grid(self) -> Any:
+        """Per-element :class:`~capplan.queueing._grid.GridWait` (an object array), or None when the
+        wait law's closed forms apply.  Models set it for service times without exponential moments."""
+        return None
+
+    @property
+    def _service_distribution(self) -> Any:
+        """The service-time distribution object behind a grid (see :attr:`_grid`)."""
+        return getattr(self, "service", None)
+
+    @property
+    def _service_cdf(self) -> Any:
+        return self._service_distribution.cdf
+
+    def _on_grid(self, values: FloatArray, fn: Any, unstable_value: float) -> FloatArray:
+        """Apply ``fn(grid_wait, value)`` element-wise over the broadcast of ``values`` and the model."""
+        grid = self._grid
+        shape = np.broadcast_shapes(np.shape(values), grid.shape)
+        vals = np.broadcast_to(values, shape)
+        cells = np.broadcast_to(grid, shape)
+        out = np.empty(shape)
+        for idx in np.ndindex(shape):
+            cell = cells[idx]
+            out[idx] = unstable_value if cell is None else fn(cell, float(vals[idx]))
+        return out
+
     # -- derived quantities -------------------------------------------------------------------
     @cached_property
     def _rho(self) -> FloatArray:
@@ -115,6 +142,8 @@ class QueueModel:
     def wait_cdf(self, t: ArrayLike) -> Any:
         """P(W <= t) for the waiting time in queue; 0 for every finite t when unstable."""
         tt = nonnegative("t", t, allow_inf=True)
+        if self._grid is not None:
+            return scalar_or_array(self._on_grid(tt, lambda g, x: float(g.cdf(np.asarray(x))), 0.0))
         law = self._wait_law
         surv = _sojourn.wait_survival(np.where(np.isfinite(tt), tt, 0.0), law)
         surv = np.where(np.isfinite(tt), surv, np.where(law.unstable, 1.0, 0.0))
@@ -122,11 +151,19 @@ class QueueModel:
 
     def wait_quantile(self, p: ArrayLike) -> Any:
         """Smallest t with P(W <= t) >= p, seconds (0 inside the atom at zero; inf if unstable)."""
-        return scalar_or_array(_sojourn.wait_quantile(probability("p", p), self._wait_law))
+        pp = probability("p", p)
+        if self._grid is not None:
+            return scalar_or_array(self._on_grid(pp, lambda g, x: float(g.quantile(np.asarray(x))), np.inf))
+        return scalar_or_array(_sojourn.wait_quantile(pp, self._wait_law))
 
     def response_cdf(self, t: ArrayLike) -> Any:
         """P(T <= t) for the response (sojourn) time T = W + S."""
         tt = nonnegative("t", t, allow_inf=True)
+        if self._grid is not None:
+            cdf = self._service_cdf
+            return scalar_or_array(
+                self._on_grid(tt, lambda g, x: float(g.response_cdf(np.asarray(x), cdf)), 0.0)
+            )
         law = self._wait_law
         finite = np.isfinite(tt)
         surv = _sojourn.response_survival(np.where(finite, tt, 0.0), law, self._service)
@@ -135,7 +172,11 @@ class QueueModel:
 
     def response_quantile(self, p: ArrayLike) -> Any:
         """p-quantile of the response time, seconds (inf if unstable)."""
-        return scalar_or_array(_sojourn.response_quantile(probability("p", p), self._wait_law, self._service))
+        pp = probability("p", p)
+        if self._grid is not None:
+            dist = self._service_distribution
+            return scalar_or_array(self._on_grid(pp, lambda g, x: g.response_quantile(x, dist), np.inf))
+        return scalar_or_array(_sojourn.response_quantile(pp, self._wait_law, self._service))
 
     def service_quantile(self, p: ArrayLike) -> Any:
         """p-quantile of the service time alone (what the response time tends to with many servers)."""

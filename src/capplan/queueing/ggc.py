@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 from capplan._validate import integer_count, nonnegative
 from capplan.queueing._base import QueueModel
 from capplan.queueing._erlang_kernel import log_erlang_c_ufunc
+from capplan.queueing._grid import grid_waits
 from capplan.queueing._sojourn import WaitLaw
 from capplan.queueing._tails import decay_rate, mean_matched_law
 from capplan.queueing.service import ServiceShape, resolve_service, service_shape
@@ -99,6 +100,19 @@ class GGc(QueueModel):
         )
         # decay_rate's constant is relative to P(W > 0) = rho of the one-fast-server queue.
         return mean_matched_law(prob_wait, mean_wait, eta, prefactor * prob_wait / self._rho, kingman)
+
+    @cached_property
+    def _grid(self) -> Any:
+        if self.service is None or np.any(self._service.mgf_limit() > 0):
+            return None
+        law = self._wait_law
+        return grid_waits(
+            self._rho,
+            law.prob_wait,
+            self.servers,
+            (self.arrival_scv + self.service_scv) / (1.0 + self.service_scv),
+            self.service,
+        )
 
     @cached_property
     def _service(self) -> ServiceShape:

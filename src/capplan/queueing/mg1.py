@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import nonnegative
 from capplan.queueing._base import QueueModel
+from capplan.queueing._grid import grid_waits
 from capplan.queueing._sojourn import WaitLaw
 from capplan.queueing._tails import decay_rate, mean_matched_law
 from capplan.queueing.service import ServiceShape, resolve_service, service_shape
@@ -86,6 +87,15 @@ class MG1(QueueModel):
             return kingman
         eta, prefactor = decay_rate(self.arrival_rate, self._service.broadcast_to(rho.shape))
         return mean_matched_law(np.where(stable, rho, 1.0), mean_wait, eta, prefactor, kingman)
+
+    @cached_property
+    def _grid(self) -> Any:
+        if self.service is None or np.any(self._service.mgf_limit() > 0):
+            return None
+        law = self._wait_law
+        return grid_waits(
+            self._rho, law.prob_wait, np.ones_like(self._rho), np.ones_like(self._rho), self.service
+        )
 
     @cached_property
     def _service(self) -> ServiceShape:
