@@ -195,3 +195,12 @@ def test_bad_input_names_the_parameter(kwargs: dict[str, object], name: str) -> 
 def test_trace_too_short() -> None:
     with pytest.raises(ParameterError, match="exceeds"):
         simulate_queue(arrivals=[1.0, 2.0], service=0.5, customers=3, seed=0)
+
+
+def test_recorded_arrival_times_are_aligned_with_waits() -> None:
+    r = simulate_queue(arrivals=[0.0, 1.0, 1.0, 1.0], service=3.0, servers=2, seed=0, warmup=0, batches=2,
+                       record_arrivals=True)  # fmt: skip
+    np.testing.assert_array_equal(r.arrival_times, [0.0, 1.0, 2.0, 3.0])
+    plain = simulate_queue(0.5, stats.expon(), 1, 1_000, seed=1)
+    with pytest.raises(ParameterError, match="record_arrivals"):
+        _ = plain.arrival_times

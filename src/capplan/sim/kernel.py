@@ -128,7 +128,7 @@ def run_chunk(
     first_index: int,
     warmup: int,
     batch_size: int,
-    raw: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int8]],
+    raw: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int8], NDArray[np.float64]],
     hist: tuple[float, float, NDArray[np.int64], NDArray[np.int64]],
     sums: NDArray[np.float64],
 ) -> None:
@@ -137,14 +137,15 @@ def run_chunk(
     ``arrival``, ``service`` and ``patience`` are ``(kind, params, values)`` samplers (see
     :mod:`capplan.sim.distributions`); arrivals are inter-arrival times except for kind ``TIMES``.
     Customers before ``warmup`` only advance the state.  For the others, with ``k`` the index after
-    the warm-up, ``raw = (waits, responses, status)`` receives per-customer values when its arrays are
-    non-empty, ``hist = (log_lo, inv_log_width, wait_hist, resp_hist)`` log-spaced histograms per
+    the warm-up, ``raw = (waits, responses, status, arrival_times)`` receives per-customer values
+    when its arrays are non-empty, ``hist = (log_lo, inv_log_width, wait_hist, resp_hist)`` log-spaced histograms per
     batch when non-empty, and ``sums[k // batch_size]`` the running sums named in ``SUMS_COLUMNS``.
     """
     a_kind, a_par, a_val = arrival
     s_kind, s_par, s_val = service
     p_kind, p_par, p_val = patience
-    waits, resps, status = raw
+    waits, resps, status, times = raw
+    keep_times = times.shape[0] > 0
     log_lo, inv_width, wait_hist, resp_hist = hist
     keep_raw = waits.shape[0] > 0
     keep_hist = wait_hist.shape[1] > 0
@@ -212,6 +213,8 @@ def run_chunk(
             status[k] = state
             waits[k] = w
             resps[k] = w + s if state == SERVED else w
+            if keep_times:
+                times[k] = t
         if state == BLOCKED:
             sums[b, 2] += 1.0
             continue

@@ -64,6 +64,7 @@ class SimulationResult:
     wait_hist: NDArray[np.int64] | None
     response_hist: NDArray[np.int64] | None
     log_lo: float
+    arrival_times_all: NDArray[np.float64] | None
 
     def __init__(
         self,
@@ -76,11 +77,12 @@ class SimulationResult:
         wait_hist: NDArray[np.int64] | None,
         response_hist: NDArray[np.int64] | None,
         log_lo: float,
+        arrival_times: NDArray[np.float64] | None = None,
     ) -> None:
         for name, value in (
             ("spec", spec), ("sums", sums), ("waits_all", waits), ("responses_all", responses),
             ("status", status), ("wait_hist", wait_hist), ("response_hist", response_hist),
-            ("log_lo", log_lo),
+            ("log_lo", log_lo), ("arrival_times_all", arrival_times),
         ):  # fmt: skip
             object.__setattr__(self, name, value)
 
@@ -118,6 +120,18 @@ class SimulationResult:
         """Waiting times (s) of the served customers, in arrival order."""
         w, _, st = self._raw("waits")
         out: NDArray[np.float64] = w[st == SERVED]
+        return out
+
+    @property
+    def arrival_times(self) -> NDArray[np.float64]:
+        """Arrival times (s) of the served customers, aligned with :attr:`waits` and :attr:`responses`.
+
+        Needs ``record_arrivals=True``.
+        """
+        _, _, st = self._raw("arrival_times")
+        if self.arrival_times_all is None:
+            raise ParameterError("arrival times were not recorded; pass record_arrivals=True")
+        out: NDArray[np.float64] = self.arrival_times_all[st == SERVED]
         return out
 
     @property
