@@ -138,8 +138,9 @@ def run_chunk(
     :mod:`capplan.sim.distributions`); arrivals are inter-arrival times except for kind ``TIMES``.
     Customers before ``warmup`` only advance the state.  For the others, with ``k`` the index after
     the warm-up, ``raw = (waits, responses, status, arrival_times)`` receives per-customer values
-    when its arrays are non-empty, ``hist = (log_lo, inv_log_width, wait_hist, resp_hist)`` log-spaced histograms per
-    batch when non-empty, and ``sums[k // batch_size]`` the running sums named in ``SUMS_COLUMNS``.
+    when its arrays are non-empty, ``hist = (log_lo, inv_log_width, wait_hist, resp_hist)``
+    log-spaced histograms per batch when non-empty, and ``sums[k // batch_size]`` the running sums
+    named in ``SUMS_COLUMNS``.
     """
     a_kind, a_par, a_val = arrival
     s_kind, s_par, s_val = service
