@@ -204,3 +204,10 @@ def test_recorded_arrival_times_are_aligned_with_waits() -> None:
     plain = simulate_queue(0.5, stats.expon(), 1, 1_000, seed=1)
     with pytest.raises(ParameterError, match="record_arrivals"):
         _ = plain.arrival_times
+
+
+def test_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    simulate_queue(0.5, stats.expon(), 1, 20_000, seed=1)
+    assert capsys.readouterr().err == ""
+    simulate_queue(0.5, stats.expon(), 1, 20_000, seed=1, progress=True, chunk_size=5_000)
+    assert "customer" in capsys.readouterr().err
