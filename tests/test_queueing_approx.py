@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from capplan import ParameterError
-from capplan.distributions import hyperexponential
+from capplan.distributions import gamma, hyperexponential, lognormal
 from capplan.queueing import MG1, GGc, MMc
 from capplan.queueing._grid import grid_wait
 from capplan.queueing.service import DETERMINISTIC_SCV, DistributionService, TwoMomentService
@@ -295,3 +295,13 @@ def test_grid_model_cdf_and_quantile_agree() -> None:
     w = model.wait_quantile(0.995)
     np.testing.assert_allclose(model.wait_cdf(w), 0.995, atol=1e-4)
     assert math.isinf(GGc(3.0, None, 2, service=_lognormal(1.0)).response_quantile(0.99))
+
+
+@pytest.mark.parametrize("maker", [lognormal, gamma])
+@pytest.mark.parametrize(("mean", "scv"), [(0.04, 0.25), (1.0, 1.0), (3.0, 4.0)])
+def test_distributions_by_mean_and_scv(maker: Any, mean: float, scv: float) -> None:
+    d = maker(mean, scv)
+    assert d.mean() == pytest.approx(mean, rel=1e-12)
+    assert d.var() / d.mean() ** 2 == pytest.approx(scv, rel=1e-12)
+    with pytest.raises(ParameterError, match="scv"):
+        maker(mean, 0.0)

@@ -1,16 +1,19 @@
-"""Service-time distributions that SciPy lacks, usable by both the models and the simulator."""
+"""Service-time distributions by mean and SCV, and the hyperexponential SciPy lacks; used by both
+the models and the simulator."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 from capplan.errors import ParameterError
 
-__all__ = ["HyperExponential", "hyperexponential"]
+__all__ = ["HyperExponential", "gamma", "hyperexponential", "lognormal"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,29 @@ class HyperExponential:
         first = random_state.random(size) < self.p
         scale = np.where(first, self.mean1, self.mean2)
         return np.asarray(random_state.standard_exponential(size) * scale)
+
+
+def _check(mean: float, scv: float, *, scv_min: float = 0.0) -> None:
+    if not (math.isfinite(mean) and mean > 0):
+        raise ParameterError(f"mean must be positive and finite, got {mean!r}")
+    if not (math.isfinite(scv) and scv > scv_min):
+        raise ParameterError(f"scv must be finite and > {scv_min:g}, got {scv!r}")
+
+
+def lognormal(mean: float, scv: float) -> Any:
+    """SciPy lognormal with the given mean and squared coefficient of variation.
+
+    ``sigma^2 = ln(1 + scv)`` and ``scale = mean exp(-sigma^2/2)`` (the moments of the lognormal).
+    """
+    _check(mean, scv)
+    sigma = math.sqrt(math.log1p(scv))
+    return stats.lognorm(sigma, scale=mean * math.exp(-(sigma**2) / 2))
+
+
+def gamma(mean: float, scv: float) -> Any:
+    """SciPy gamma distribution with the given mean and SCV (shape ``1/scv``; Erlang-k for ``scv = 1/k``)."""
+    _check(mean, scv)
+    return stats.gamma(1.0 / scv, scale=mean * scv)
 
 
 def hyperexponential(mean: float, scv: float) -> HyperExponential:

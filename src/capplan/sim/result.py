@@ -244,10 +244,13 @@ class SimulationResult:
         The measured customers are split into consecutive batches (default 20); each metric's
         interval is ``estimate +- t_{B-1} * sd(batch estimates) / sqrt(B)`` (Law, *Simulation
         Modeling and Analysis* 5th ed., sec. 9.5.3).  Columns: ``estimate, ci_low, ci_high, unit``.
+        Batch means assume a stationary process, so for a time-varying arrival rate the interval
+        columns are NaN: replicate whole runs with different seeds instead.
         """
         if not 0 < confidence < 1:
             raise ParameterError(f"confidence must lie in (0, 1), got {confidence!r}")
         pooled, batch, units = self._estimates()
+        stationary = self.spec.rate_function is None
         order = [f"wait_p{q * 100:g}" for q in SUMMARY_QUANTILES]
         order = ["wait_mean", *order, "response_mean", *(o.replace("wait", "response") for o in order)]
         order += ["prob_wait", "utilization", "throughput", "blocked_fraction", "reneged_fraction"]
@@ -255,7 +258,7 @@ class SimulationResult:
         for name in order:
             est = pooled[name]
             xs = batch[name][np.isfinite(batch[name])]
-            if xs.size >= 2 and math.isfinite(est):
+            if xs.size >= 2 and math.isfinite(est) and stationary:
                 half = float(
                     stats.t.ppf(0.5 + confidence / 2, xs.size - 1) * xs.std(ddof=1) / math.sqrt(xs.size)
                 )
@@ -267,4 +270,5 @@ class SimulationResult:
         )
         frame.attrs["confidence"] = confidence
         frame.attrs["customers"] = self.n_measured
+        frame.attrs["stationary"] = stationary
         return frame
