@@ -61,11 +61,24 @@ def test_ggc_with_unit_scvs_is_mmc(rho: float, c: int) -> None:
     assert g.response_quantile(0.99) == pytest.approx(m.response_quantile(0.99), rel=1e-9)
 
 
-def test_allen_cunneen_mean() -> None:
-    # Allen (1990) eq. (6.33): W_q ~ C(c, a) / (c mu - lambda) * (ca2 + cs2) / 2.
-    m, g = MMc(8.0, 1.0, 10), GGc(8.0, 1.0, 10, 0.5, 2.0)
-    assert g.mean_wait == pytest.approx(m.mean_wait * 1.25, rel=1e-13)
-    assert g.method.startswith("approx")
+def test_heavy_traffic_limit_is_allen_cunneen() -> None:
+    # Allen (1990) eq. (6.33): W_q ~ C(c, a) / (c mu - lambda) * (ca2 + cs2) / 2, the heavy-traffic
+    # limit of the interpolation: approached as rho -> 1.
+    for rho, tol in ((0.999, 0.01), (0.99999, 1e-4)):
+        m, g = MMc(rho * 10, 1.0, 10), GGc(rho * 10, 1.0, 10, 0.5, 2.0)
+        assert g.mean_wait == pytest.approx(m.mean_wait * 1.25, rel=tol)
+    assert GGc(8.0, 1.0, 10, 0.5, 2.0).method.startswith("approx")
+
+
+@pytest.mark.parametrize("c", [2, 4, 64])
+def test_light_traffic_limit_for_deterministic_service(c: int) -> None:
+    # In light traffic an arrival that finds all c busy waits for the first of c residual service
+    # times; for deterministic service those are uniform on [0, D], so E[min] = D/(c + 1) against
+    # D/c for exponential service: the conditional mean wait tends to c/(c + 1) of M/M/c's.
+    rho = 1e-3
+    m, g = MMc(rho * c, 1.0, c), GGc(rho * c, 1.0, c, 1.0, 0.0)
+    ratio = (g.mean_wait / g.prob_wait) / (m.mean_wait / m.prob_wait)
+    assert ratio == pytest.approx(c / (c + 1), rel=0.02)
 
 
 def _response_cdf_by_quadrature(model: MG1 | GGc, t: float, dist: Any = None) -> float:
@@ -256,7 +269,7 @@ def test_md1_tail_matches_erlang_exact_distribution(rho: float) -> None:
 @pytest.mark.parametrize("rho", [0.3, 0.8, 0.95])
 def test_grid_wait_reproduces_mm1(rho: float) -> None:
     # The FFT of the Pollaczek-Khinchine geometric sum, fed exponential service, must give M/M/1.
-    grid = grid_wait(rho, rho, 1.0, 1.0, stats.expon())
+    grid = grid_wait(rho, rho, 1.0, 1.0, DistributionService(stats.expon()))
     exact = MMc(rho, 1.0, 1)
     for p in (0.9, 0.99, 0.999):
         assert float(grid.quantile(np.asarray(p))) == pytest.approx(exact.wait_quantile(p), rel=2e-3)

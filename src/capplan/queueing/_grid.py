@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from capplan._validate import FloatArray
+from capplan.queueing.service import ServiceShape
 
 __all__ = ["GridWait", "grid_wait", "grid_waits"]
 
@@ -102,23 +103,21 @@ class GridWait:
         return 0.5 * (lo + hi)
 
 
-def grid_wait(rho: float, prob_wait: float, servers: float, scale: float, service: Any) -> GridWait:
+def grid_wait(rho: float, prob_wait: float, servers: float, scale: float, service: ServiceShape) -> GridWait:
     """Wait on a grid: ``P(W > 0) = prob_wait``; ``W | W > 0`` is ``scale`` times the conditional wait
     of the M/G/1 queue with utilization ``rho`` and service ``S/servers`` (module docstring)."""
-    mean = float(service.mean()) / servers
-    scv = float(service.var()) / float(service.mean()) ** 2
-    cond_mean = (1.0 + scv) * mean / (2.0 * (1.0 - rho))
-    reach = 4.0 * float(service.ppf(_RANGE_QUANTILE)) / servers
+    mean = float(service.mean) / servers
+    cond_mean = (1.0 + float(service.scv)) * mean / (2.0 * (1.0 - rho))
+    reach = 4.0 * float(service.quantile(np.asarray(_RANGE_QUANTILE))) / servers
     span = max(_RANGE_MEANS * cond_mean, reach)
     n = _POINTS
     h = span / n
-    # Equilibrium residual CDF F_e(x) = (1/E[S']) int_0^x P(S' > u) du at half-steps, trapezoid.
-    half = np.arange(2 * n + 2) * (h / 2)
-    sf = np.asarray(service.sf(half * servers), dtype=np.float64)
-    cum = np.concatenate([[0.0], np.cumsum(0.5 * (sf[1:] + sf[:-1]) * (h / 2))]) / mean
-    edges = cum[1::2]  # F_e at (j + 1/2) h, j = 0 .. n
-    masses = np.diff(np.concatenate([[0.0], edges]))[:n]
-    masses = np.clip(masses, 0.0, None)
+    # Residual masses by rounding: F_e((j + 1/2) h) - F_e((j - 1/2) h), with F_e = 1 - residual_sf
+    # evaluated exactly (not by a quadrature on the coarse grid, whose excess mass near a singular
+    # density at 0 would push rho * sum(masses) to the pole of the transform at high load).
+    edges = np.asarray((np.arange(n) + 0.5) * h * servers, dtype=np.float64)
+    cdf = 1.0 - np.asarray(service.residual_sf(edges), dtype=np.float64)
+    masses = np.clip(np.diff(np.concatenate([[0.0], cdf])), 0.0, None)
     spectrum = np.fft.rfft(masses, 2 * n)
     wait = np.fft.irfft((1.0 - rho) / (1.0 - rho * spectrum), 2 * n)[:n]
     wait = np.clip(wait, 0.0, None)
@@ -135,7 +134,7 @@ def grid_wait(rho: float, prob_wait: float, servers: float, scale: float, servic
 
 
 def grid_waits(
-    rho: FloatArray, prob_wait: FloatArray, servers: FloatArray, scale: FloatArray, service: Any
+    rho: FloatArray, prob_wait: FloatArray, servers: FloatArray, scale: FloatArray, service: ServiceShape
 ) -> np.ndarray:
     """Object array of :class:`GridWait` over the broadcast parameters (None where unstable)."""
     shape = np.broadcast_shapes(rho.shape, prob_wait.shape, servers.shape, scale.shape)

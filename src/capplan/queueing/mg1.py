@@ -34,10 +34,13 @@ class MG1(QueueModel):
     service time has no exponential moments (lognormal, Weibull, other SciPy families) the tail is
     Kingman's exponential ``rho exp(-theta t)``, ``theta = 2 (1 - rho)/((1 + c_s^2) E[S])``.  Exact
     for exponential service (M/M/1).  Against the exact M/D/1 distribution the p95-p99.9 response
-    time is within 1.5% for rho 0.3-0.95 (the plain exponential tail was up to 19% off); the error
-    over the simulation grid is published in ``docs/accuracy.md``.  In the response time the service
-    time has the given distribution's own shape, or with only a mean and SCV a two-moment fit
-    (deterministic when ``c_s^2 = 0``, otherwise gamma).
+    time is within 1.5% for rho 0.3-0.95 (the plain exponential tail was up to 19% off).  Service
+    times without exponential moments (lognormal, Weibull, ...) given as a distribution get the
+    exact M/G/1 wait, the Pollaczek-Khinchine geometric sum evaluated by FFT on a grid.  Over the
+    simulation grid (``docs/accuracy.md``) the p99 response error is at most 1.7% with the service
+    distribution given, and up to 27% with only mean and SCV (the gamma fit of a lognormal).  In the
+    response time the service time has the given distribution's own shape, or with only a mean and
+    SCV a two-moment fit (deterministic when ``c_s^2 = 0``, otherwise gamma).
 
     References: Kleinrock vol. 1, sec. 5.6 (eq. 5.76); Asmussen, *Applied Probability and Queues*
     2nd ed. (2003), sec. XIII.5; Kingman (1962), "On queues in heavy traffic".
@@ -94,7 +97,7 @@ class MG1(QueueModel):
             return None
         law = self._wait_law
         return grid_waits(
-            self._rho, law.prob_wait, np.ones_like(self._rho), np.ones_like(self._rho), self.service
+            self._rho, law.prob_wait, np.ones_like(self._rho), np.ones_like(self._rho), self._service
         )
 
     @cached_property

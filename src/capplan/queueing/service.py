@@ -24,7 +24,7 @@ For a wait component ``W' ~ Exp(theta)`` independent of the service time ``S``,
 from __future__ import annotations
 
 import math
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,10 @@ class ServiceShape:
         """``(E[exp(eta S)], E[S exp(eta S)])`` for ``0 <= eta < mgf_limit()``."""
         raise NotImplementedError
 
+    def residual_sf(self, x: FloatArray) -> FloatArray:
+        """Survival function of the equilibrium residual service time, ``E[(S - x)+] / E[S]``."""
+        raise NotImplementedError
+
 
 def _gamma_mgf(
     eta: FloatArray, k: FloatArray, beta: FloatArray, loc: FloatArray
@@ -164,6 +168,16 @@ class TwoMomentService(ServiceShape):
         g = ~det
         out[g] = _gamma_tail_integral(t[g], 1.0 / scv[g], mean[g] * scv[g], theta[g])
         return out
+
+    def residual_sf(self, x: FloatArray) -> FloatArray:
+        x, mean, scv = np.broadcast_arrays(np.asarray(x, dtype=np.float64), self.mean, self.scv)
+        out = np.clip(1.0 - x / mean, 0.0, 1.0)  # deterministic: uniform residual on [0, d]
+        gam = scv >= DETERMINISTIC_SCV
+        k, theta = 1.0 / scv[gam], mean[gam] * scv[gam]
+        z = x[gam] / theta
+        out[gam] = special.gammaincc(k + 1.0, z) - z / k * special.gammaincc(k, z)
+        clipped: FloatArray = np.clip(out, 0.0, 1.0)
+        return clipped
 
     def mgf_limit(self) -> FloatArray:
         mean, scv = np.broadcast_arrays(self.mean, self.scv)
@@ -219,6 +233,26 @@ class DistributionService(ServiceShape):
                 + (1 - h.p) * _gamma_tail_integral(t, one, one * h.mean2, theta)
             )
         return self._quadrature(t, theta)
+
+    def residual_sf(self, x: FloatArray) -> FloatArray:
+        x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+        if isinstance(self.dist, HyperExponential):
+            h = self.dist
+            part = h.p * h.mean1 * np.exp(-x / h.mean1) + (1 - h.p) * h.mean2 * np.exp(-x / h.mean2)
+            return np.asarray(part / h.mean())
+        knots, values = self._residual_table
+        return np.asarray(np.interp(x, knots, values, right=0.0))
+
+    @cached_property
+    def _residual_table(self) -> tuple[FloatArray, FloatArray]:
+        """``E[(S - x)+]/E[S]`` on a log-spaced grid, by the trapezoid rule on the survival function."""
+        mean = float(self.mean)
+        top = max(float(self.dist.ppf(1 - 1e-13)), 10 * mean)
+        knots = np.concatenate([[0.0], np.geomspace(mean * 1e-9, 2 * top, 20_000)])
+        sf = np.asarray(self.dist.sf(knots), dtype=np.float64)
+        pieces = 0.5 * (sf[1:] + sf[:-1]) * np.diff(knots)
+        tail = np.concatenate([np.cumsum(pieces[::-1])[::-1], [0.0]])
+        return knots, np.clip(tail / mean, 0.0, 1.0)
 
     def _family(self) -> tuple[str, tuple[float, ...], float, float]:
         dist = self.dist
