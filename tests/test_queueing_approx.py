@@ -318,3 +318,13 @@ def test_distributions_by_mean_and_scv(maker: Any, mean: float, scv: float) -> N
     assert d.var() / d.mean() ** 2 == pytest.approx(scv, rel=1e-12)
     with pytest.raises(ParameterError, match="scv"):
         maker(mean, 0.0)
+
+
+@pytest.mark.parametrize("rho", [0.95, 0.99])
+def test_grid_mean_matches_pk_at_high_load(rho: float) -> None:
+    # Regression: a quadrature of the survival function on the coarse grid gave residual masses
+    # summing past 1 for a density singular at 0 (Weibull shape 0.5), pushing rho * sum to the
+    # transform's pole: at rho = 0.99 the grid's mean was 5 against P-K 297.
+    model = MG1(rho, service=stats.weibull_min(0.5, scale=0.5))
+    grid = model._grid.item()
+    assert float((grid.points * grid.pmf).sum()) == pytest.approx(model.mean_wait, rel=0.01)
