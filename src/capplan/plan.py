@@ -44,7 +44,7 @@ def server_sizing_table(
     (e.g. ``api_gateway`` at ``peak``, ``sustained`` and ``burst``) with the class's mean service time,
     so that every percentile target of the class holds and utilization stays at or below the SLA's
     target for ``resource``.  The queue is M/M/c (exact) when both SCVs are 1, otherwise G/G/c
-    (Allen-Cunneen, approximate); the ``method`` column says which.
+    (approximate, see :class:`capplan.queueing.GGc`); the ``method`` column says which.
 
     Parameters
     ----------

@@ -25,7 +25,7 @@ def queue_model(
     service: Any = None,
 ) -> QueueModel:
     """:class:`MMc` (exact) for Poisson arrivals and exponential service given by its rate;
-    otherwise :class:`GGc` (Allen-Cunneen approximation), with the service distribution's own shape
+    otherwise :class:`GGc` (an approximation), with the service distribution's own shape
     when ``service`` is given."""
     if service is None and np.all(np.asarray(arrival_scv) == 1.0) and np.all(np.asarray(service_scv) == 1.0):
         if service_rate is None:

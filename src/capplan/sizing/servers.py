@@ -67,7 +67,7 @@ def size_servers(
     """Smallest ``c`` such that every response-time percentile target holds and rho <= cap.
 
     The queue is M/M/c (exact) for Poisson arrivals and exponential service given by rate, otherwise
-    G/G/c by Allen-Cunneen (an approximation, see :class:`capplan.queueing.GGc`).  Response-time
+    G/G/c (an approximation, see :class:`capplan.queueing.GGc`).  Response-time
     quantiles fall as servers are added and tend to the service-time quantile, so a target below
     the service-time quantile can never be met: the result then has ``servers=None`` and says
     which targets are infeasible.
