@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from capplan._validate import integer_count, nonnegative, scalar_or_array
-from capplan.queueing._erlang_kernel import log_erlang_b_ufunc, log_erlang_c_ufunc
+from capplan.queueing import _erlang_kernel as _kernel
 
 __all__ = ["erlang_b", "erlang_c", "log_erlang_b", "log_erlang_c"]
 
@@ -17,16 +18,35 @@ def _args(c: ArrayLike, a: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return integer_count("servers", c), nonnegative("offered_load", a, allow_inf=True)
 
 
+_SCALAR = (int, float, np.integer, np.floating)
+
+
+def _scalar_args(c: object, a: object) -> tuple[float, float] | None:
+    """Valid plain scalars as floats (the fast path), or None to take the validating array path."""
+    if not (isinstance(c, _SCALAR) and isinstance(a, _SCALAR)) or isinstance(c, bool) or isinstance(a, bool):
+        return None
+    cf, af = float(c), float(a)
+    if math.isfinite(cf) and cf >= 1 and cf == math.floor(cf) and af >= 0:  # NaN fails af >= 0
+        return cf, af
+    return None
+
+
 def log_erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
     """Natural log of :func:`erlang_b`; finite where B itself underflows to 0."""
+    scalars = _scalar_args(servers, offered_load)
+    if scalars is not None:
+        return float(_kernel.log_erlang_b(*scalars))
     c, a = _args(servers, offered_load)
-    return scalar_or_array(np.asarray(log_erlang_b_ufunc(c, a)))
+    return scalar_or_array(np.asarray(_kernel.log_erlang_b_ufunc(c, a)))
 
 
 def log_erlang_c(servers: ArrayLike, offered_load: ArrayLike) -> Any:
     """Natural log of :func:`erlang_c`."""
+    scalars = _scalar_args(servers, offered_load)
+    if scalars is not None:
+        return float(_kernel.log_erlang_c(*scalars))
     c, a = _args(servers, offered_load)
-    return scalar_or_array(np.asarray(log_erlang_c_ufunc(c, a)))
+    return scalar_or_array(np.asarray(_kernel.log_erlang_c_ufunc(c, a)))
 
 
 def erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
@@ -55,7 +75,8 @@ def erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
     ----------
     Erlang (1917); Gross et al., *Fundamentals of Queueing Theory* 4th ed., eq. (2.47).
     """
-    return scalar_or_array(np.exp(log_erlang_b(servers, offered_load)))
+    log_b = log_erlang_b(servers, offered_load)
+    return math.exp(log_b) if isinstance(log_b, float) else np.exp(log_b)
 
 
 def erlang_c(servers: ArrayLike, offered_load: ArrayLike) -> Any:
@@ -69,4 +90,5 @@ def erlang_c(servers: ArrayLike, offered_load: ArrayLike) -> Any:
     ----------
     Gross et al., *Fundamentals of Queueing Theory* 4th ed., eq. (2.36) and sec. 2.3.
     """
-    return scalar_or_array(np.exp(log_erlang_c(servers, offered_load)))
+    log_c = log_erlang_c(servers, offered_load)
+    return math.exp(log_c) if isinstance(log_c, float) else np.exp(log_c)
