@@ -31,22 +31,22 @@ def _scalar_args(c: object, a: object) -> tuple[float, float] | None:
     return None
 
 
-def log_erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
-    """Natural log of :func:`erlang_b`; finite where B itself underflows to 0."""
+def _log(scalar_kernel: Any, ufunc: Any, servers: ArrayLike, offered_load: ArrayLike) -> Any:
     scalars = _scalar_args(servers, offered_load)
     if scalars is not None:
-        return float(_kernel.log_erlang_b(*scalars))
+        return float(scalar_kernel(*scalars))
     c, a = _args(servers, offered_load)
-    return scalar_or_array(np.asarray(_kernel.log_erlang_b_ufunc(c, a)))
+    return scalar_or_array(np.asarray(ufunc(c, a)))
+
+
+def log_erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
+    """Natural log of :func:`erlang_b`; finite where B itself underflows to 0."""
+    return _log(_kernel.log_erlang_b, _kernel.log_erlang_b_ufunc, servers, offered_load)
 
 
 def log_erlang_c(servers: ArrayLike, offered_load: ArrayLike) -> Any:
     """Natural log of :func:`erlang_c`."""
-    scalars = _scalar_args(servers, offered_load)
-    if scalars is not None:
-        return float(_kernel.log_erlang_c(*scalars))
-    c, a = _args(servers, offered_load)
-    return scalar_or_array(np.asarray(_kernel.log_erlang_c_ufunc(c, a)))
+    return _log(_kernel.log_erlang_c, _kernel.log_erlang_c_ufunc, servers, offered_load)
 
 
 def erlang_b(servers: ArrayLike, offered_load: ArrayLike) -> Any:
