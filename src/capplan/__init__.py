@@ -8,7 +8,14 @@ probabilities and utilizations are fractions in [0, 1].
 
 from importlib.metadata import PackageNotFoundError, version
 
-from capplan.errors import CapplanError, ParameterError, SLAError, UnitError, UnstableSystemError
+from capplan.errors import (
+    CapplanError,
+    InfeasibleError,
+    ParameterError,
+    SLAError,
+    UnitError,
+    UnstableSystemError,
+)
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_bound, parse_duration, parse_percent, parse_quantity, parse_size
 
@@ -20,6 +27,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "SLA",
     "CapplanError",
+    "InfeasibleError",
     "ParameterError",
     "SLAError",
     "UnitError",

@@ -27,3 +27,7 @@ class SLAError(CapplanError, ValueError):
 
 class UnstableSystemError(CapplanError, ValueError):
     """A finite answer was required but the system is unstable (utilization >= 1)."""
+
+
+class InfeasibleError(CapplanError, ValueError):
+    """No configuration can meet the target (e.g. a p99 below the service time's own p99)."""

@@ -10,6 +10,7 @@ from typing import Any
 from capplan._validate import nonnegative, positive, probability
 from capplan.errors import ParameterError
 from capplan.queueing import QueueModel, queue_model
+from capplan.sizing._search import smallest_satisfying
 
 __all__ = ["ServerSizing", "size_servers"]
 
@@ -124,20 +125,13 @@ def size_servers(
     for q, t in sorted(goals.items()):
         if meets(servers, q, t):
             continue
-        lo, hi = servers, servers + 1
-        while not meets(hi, q, t):
-            lo, hi = hi, hi + 2 * (hi - lo)
-            if hi > _MAX_SERVERS:
-                raise ParameterError(
-                    f"more than {_MAX_SERVERS} servers would be needed for {_label(q)} <= {t:g} s"
-                )
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if meets(mid, q, t):
-                hi = mid
-            else:
-                lo = mid
-        servers = hi
+
+        def meets_target(c: int, q: float = q, t: float = t) -> bool:
+            return meets(c, q, t)
+
+        servers = smallest_satisfying(
+            meets_target, servers, limit=_MAX_SERVERS, what=f"servers for {_label(q)} <= {t:g} s"
+        )
         binding = f"{_label(q)} <= {t:g} s"
     final = model(servers)
     predicted = {q: float(final.response_quantile(q)) for q in sorted(goals)}

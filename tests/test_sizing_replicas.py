@@ -1,0 +1,110 @@
+"""size_replicas and replicas_for_availability: minimal, verified by simulation, honest when impossible."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from capplan import InfeasibleError, ParameterError
+from capplan.distributions import gamma, lognormal
+from capplan.queueing import GGc
+from capplan.sim import simulate_queue
+from capplan.sizing import replicas_for_availability, size_replicas
+from capplan.sizing._service import service_distribution
+
+SEED_TARGETS = {0.5: 0.05, 0.95: 0.2, 0.99: 0.5, 0.999: 1.0}  # critical_operations
+
+
+@pytest.mark.parametrize(
+    ("rate", "workers", "service", "target", "expected"),
+    [
+        # Targets set between the model's p99 at N and at N - 1 (each >= 10% apart), so the
+        # simulator's ~1% confidence intervals can tell the two sizes apart.
+        (400.0, 4, gamma(0.05, 1.0), 0.3324, 7),
+        (300.0, 2, gamma(0.05, 0.5), 0.8663, 9),
+        (200.0, 4, lognormal(0.05, 1.0), 0.3351, 4),
+    ],
+)
+def test_simulation_confirms_n_meets_and_n_minus_1_misses(
+    rate: float, workers: int, service: object, target: float, expected: int
+) -> None:
+    r = size_replicas(rate, {0.99: target}, workers=workers, service=service)
+    assert r.replicas == expected
+    assert r.binding.startswith("p99 <= ")
+    for n, should_meet in ((expected, True), (expected - 1, False)):
+        # Random balancing: each replica is its own queue fed rate / n.
+        sim = simulate_queue(rate / n, service, workers, 1_500_000, seed=100 + n, keep="stats")
+        p99 = sim.summary(confidence=0.99).loc["response_p99"]
+        if should_meet:
+            assert p99["ci_high"] <= target, (n, p99.to_dict())
+        else:
+            assert p99["ci_low"] > target, (n, p99.to_dict())
+
+
+def test_seed_sla_at_peak_with_redundancy_and_zones() -> None:
+    # 10,000/s at 40 ms mean is 400 Erlangs; on 8-worker replicas the 70% CPU target needs
+    # ceil(400 / (8 * 0.7)) = 72 replicas up.  Losing one of three zones removes ceil(N/3), so
+    # N - ceil(N/3) >= 72 first at N = 108 (N+1 needs only 73).  Headroom: the rate 72 replicas
+    # carry at 70%, 72 * 8 * 0.7 / 0.040 = 10,080/s, over 10,000/s.
+    r = size_replicas(
+        10_000, SEED_TARGETS, workers=8, service_time=0.040, max_utilization=0.7, redundancy=1, zones=3
+    )
+    assert r.replicas == 108
+    assert r.binding == "utilization <= 70% (one of 3 zones lost)"
+    frame = r.to_frame()
+    assert set(frame["scenario"]) == {"all replicas up", "N+1: 1 down", "one of 3 zones lost"}
+    assert (frame["predicted_s"] <= frame["target_s"]).all()
+    assert r.headroom == pytest.approx(72 * 8 * 0.7 / 0.040 / 10_000, rel=1e-6)
+
+
+def test_jsq_needs_no_more_replicas_than_random() -> None:
+    random = size_replicas(300.0, {0.99: 0.3}, workers=2, service_time=0.05)
+    jsq = size_replicas(300.0, {0.99: 0.3}, workers=2, service_time=0.05, balancing="jsq")
+    assert jsq.replicas <= random.replicas
+    assert "JSQ" in jsq.balancing
+
+
+def test_samples_are_accepted_as_the_service_time() -> None:
+    samples = stats.lognorm(0.8, scale=0.03).rvs(size=5_000, random_state=1)
+    r = size_replicas(200.0, {0.99: 0.4}, workers=4, service=samples)
+    empirical = service_distribution(samples)
+    assert GGc(200.0 / r.replicas, None, 4, service=empirical).response_quantile(0.99) <= 0.4
+    assert GGc(200.0 / (r.replicas - 1), None, 4, service=empirical).response_quantile(0.99) > 0.4
+
+
+def test_impossible_target_explains_the_floor() -> None:
+    # Exponential service of mean 50 ms has p95 = 50 ms * ln 20 = 150 ms: a 100 ms p95 is impossible.
+    with pytest.raises(InfeasibleError, match=r"p95 of the service time alone is 0\.1498 s"):
+        size_replicas(100.0, {0.95: 0.1}, service_time=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"workers": 0}, "workers"),
+        ({"zones": 1}, "zones"),
+        ({"balancing": "ring"}, "balancing"),
+        ({"max_utilization": 2.0}, "max_utilization"),
+        ({"service": [0.1]}, "service"),
+        ({"service_time": None}, "service_time"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, object], name: str) -> None:
+    args: dict[str, object] = {"service_time": 0.05}
+    args.update(kwargs)
+    with pytest.raises(ParameterError, match=name):
+        size_replicas(10.0, {0.99: 1.0}, **args)  # type: ignore[arg-type]
+
+
+def test_availability_k_out_of_n() -> None:
+    # A = 720 h / (720 h + 1 h); P(at least 3 of N up) >= 99.99% first at N = 4:
+    # P(3 of 3) = A^3 = 0.99584 < 0.9999; P(>= 3 of 4) = A^4 + 4 A^3 (1 - A) = 0.999988.
+    r = replicas_for_availability(0.9999, mtbf=720 * 3600, mttr=3600, required=3)
+    a = 720 / 721
+    assert r.replicas == 4
+    assert r.availability == pytest.approx(a**4 + 4 * a**3 * (1 - a), rel=1e-12)
+    assert r.downtime_per_year_s == pytest.approx((1 - r.availability) * 365.25 * 86400)
+    assert replicas_for_availability(0.99, mtbf=100.0, mttr=0.0).replicas == 1
+    assert math.isclose(r.replica_availability, a)
