@@ -1,5 +1,6 @@
 """Decisions: search the models for the smallest configuration that meets a target, and say why."""
 
+from capplan.sizing.database import DatabasePoolCheck, LimitCheck, check_database_pools
 from capplan.sizing.pools import PoolSizing, hikaricp_rule, size_pool
 from capplan.sizing.replicas import (
     AvailabilitySizing,
@@ -11,9 +12,12 @@ from capplan.sizing.servers import ServerSizing, size_servers
 
 __all__ = [
     "AvailabilitySizing",
+    "DatabasePoolCheck",
+    "LimitCheck",
     "PoolSizing",
     "ReplicaSizing",
     "ServerSizing",
+    "check_database_pools",
     "hikaricp_rule",
     "replicas_for_availability",
     "size_pool",

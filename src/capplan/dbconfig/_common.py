@@ -1,0 +1,94 @@
+"""Shared by the PgBouncer and PostgreSQL readers: the error type, reading a path or text, typed values."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from capplan.errors import CapplanError
+
+__all__ = ["ConfigError"]
+
+
+class ConfigError(CapplanError, ValueError):
+    """A PgBouncer or PostgreSQL configuration file is malformed; the message names file, line and key."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a path or literal text
+
+
+def _looks_like_text(source: str) -> bool:
+    """A string is file content (not a path) if it spans lines, is blank, or holds ``=`` or ``[``."""
+    return "\n" in source or not source.strip() or "=" in source or source.lstrip().startswith("[")
+
+
+def _read_source(source: str | os.PathLike[str], kind: str, caller: str) -> tuple[str, str]:
+    """Return ``(label, text)`` for a path or the file's literal text."""
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+    elif not isinstance(source, str):
+        raise ConfigError(
+            f"{caller} expects a path or the text of a {kind} file, got {type(source).__name__}"
+        )
+    elif _looks_like_text(source):
+        return f"<{kind} text>", source.removeprefix("\ufeff")
+    else:
+        path = Path(source)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a {kind} file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}: "
+            f"{exc.reason})"
+        ) from None
+    return str(path), text.removeprefix("\ufeff")
+
+
+def _error(label: str, line: int | None, key: str | None, message: str) -> ConfigError:
+    parts = [label]
+    if line is not None:
+        parts.append(f"line {line}")
+    if key:
+        parts.append(key)
+    parts.append(message)
+    return ConfigError(": ".join(parts))
+
+
+_INT = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _integer(
+    label: str, line: int, key: str, value: str, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    text = value.strip()
+    if not _INT.fullmatch(text):
+        raise _error(label, line, key, f"{value!r} is not an integer")
+    number = int(text)
+    if number < 0 and minimum >= 0:
+        raise _error(label, line, key, f"{value!r} is negative; it must be >= {minimum}")
+    if number < minimum or (maximum is not None and number > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise _error(label, line, key, f"{value!r} is out of range; it must be {bound}")
+    return number
+
+
+def _seconds(label: str, line: int, key: str, value: str) -> float:
+    text = value.strip()
+    if not _NUMBER.fullmatch(text):
+        raise _error(label, line, key, f"{value!r} is not a number of seconds")
+    number = float(text)
+    if number < 0:
+        raise _error(label, line, key, f"{value!r} is negative; it must be >= 0 seconds")
+    return number
