@@ -129,3 +129,16 @@ def test_open_network_is_independent_mmc_stations() -> None:
 def test_bad_input(call: object, name: str) -> None:
     with pytest.raises(ParameterError, match=name):
         call()  # type: ignore[operator]
+
+
+def test_lazowska_chapter_6_example() -> None:
+    # Lazowska, Zahorjan, Graham & Sevcik, *Quantitative System Performance* (1984), ch. 6, p. 117:
+    # 3 terminals thinking 15 s; CPU 121 visits x 5 ms, disk 1 70 visits x 30 ms, disk 2 50 visits
+    # x 27 ms.  Published mean queue lengths at N = 3 (exact MVA): 0.0976, 0.3947, 0.2350; with
+    # Bard-Schweitzer: 0.0973, 0.4012, 0.2359 (to the book's 0.001).
+    service, visits = [0.005, 0.03, 0.027], [121, 70, 50]
+    exact = mva(service, 3, think_time=15.0, visits=visits)
+    np.testing.assert_allclose(exact.stations["queue_length"], [0.0976, 0.3947, 0.2350], atol=5e-5)
+    approx = mva(service, 3, think_time=15.0, visits=visits, method="schweitzer")
+    np.testing.assert_allclose(approx.stations["queue_length"], [0.0973, 0.4012, 0.2359], atol=1e-3)
+    assert exact.stations["demand_s"].tolist() == pytest.approx([0.605, 2.1, 1.35])

@@ -94,6 +94,7 @@ def mva(
     *,
     servers: ArrayLike | None = None,
     delay: ArrayLike | None = None,
+    visits: ArrayLike | None = None,
     names: list[str] | None = None,
     method: str = "exact",
     tol: float = 1e-10,
@@ -113,6 +114,9 @@ def mva(
         Servers per station (multi-server stations by Seidmann's approximation).
     delay : array_like of bool, optional
         Stations without queueing (infinite servers).
+    visits : array_like, optional
+        Visits per request to each station; ``demands`` are then service times per visit and the
+        demand is ``visits * demands`` (the forced-flow law).
     names : list of str, optional
         Station labels for the tables.
     method : {"exact", "schweitzer"}
@@ -122,6 +126,9 @@ def mva(
     -------
     MVAResult
     """
+    if visits is not None:
+        per_visit = nonnegative("demands", demands)
+        demands = positive("visits", np.broadcast_to(visits, per_visit.shape)) * per_visit
     d, c, is_delay, labels = _stations(demands, servers, delay, names)
     n_users = int(integer_count("population", population))
     z = float(nonnegative("think_time", think_time))
