@@ -194,10 +194,14 @@ def size_replicas(
     def ok_rate(rate: float) -> bool:
         return all(meets(rate, up)[0] for up in scenarios(replicas).values())
 
-    lo, hi = lam, 2 * lam
-    while ok_rate(hi):
-        lo, hi = hi, 2 * hi
-    for _ in range(40):
+    # Headroom: the utilization cap of the most degraded scenario bounds the rate from above,
+    # so bisect between the sized rate and that bound to 0.01%.
+    fewest = min(scenarios(replicas).values())
+    lo = lam
+    hi = min(cap, 1.0) * fewest * c * float(final.service_rate)
+    if ok_rate(hi):
+        lo = hi
+    while hi - lo > 1e-4 * lo:
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if ok_rate(mid) else (lo, mid)
     return ReplicaSizing(
