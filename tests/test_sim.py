@@ -223,3 +223,12 @@ def test_time_varying_runs_report_no_batch_means_intervals() -> None:
     s = simulate_queue(lambda t: np.full_like(t, 0.5), 0.1, 1, 5_000, seed=2, arrival_rate_max=1.0).summary()
     assert s["ci_low"].isna().all() and s["estimate"].notna().any()
     assert s.attrs["stationary"] is False
+
+
+def test_intervals_are_clipped_to_the_range_of_each_metric() -> None:
+    # Most customers do not wait at rho 0.3 on 4 servers, so batch medians of the wait are 0 and a
+    # symmetric interval would dip below zero.
+    s = simulate_queue(1.2, stats.expon(), 4, 50_000, seed=5).summary()
+    assert (s["ci_low"] >= 0).all()
+    fractions = s[s["unit"] == "fraction"]
+    assert (fractions["ci_high"] <= 1).all()

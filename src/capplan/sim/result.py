@@ -264,7 +264,10 @@ class SimulationResult:
                 )
             else:
                 half = math.nan
-            rows.append((name, est, est - half, est + half, units[name]))
+            # Every metric is non-negative and fractions are at most 1: clip the symmetric interval.
+            low = max(est - half, 0.0)
+            high = min(est + half, 1.0) if units[name] == "fraction" else est + half
+            rows.append((name, est, low, high, units[name]))
         frame = pd.DataFrame(rows, columns=["metric", "estimate", "ci_low", "ci_high", "unit"]).set_index(
             "metric"
         )
