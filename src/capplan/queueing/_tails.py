@@ -111,8 +111,8 @@ def mean_matched_law(
 
 #: Calibrated on the simulator (docs/accuracy.md): the interpolation exponent per sqrt(c) between
 #: the light- and heavy-traffic conditional mean waits, for service SCV <= 1 and > 1.  Least-squares
-#: fits over the grid gave 0.33-0.37 (deterministic, Erlang-2, Erlang-4) and 0.58-0.80
-#: (hyperexponential SCV 2 and 4, lognormal SCV 4).
+#: fits over the grid (benchmarks/fit_interpolation_kappa.py) gave 0.33-0.37 (deterministic,
+#: Erlang-2, Erlang-4) and 0.58-0.80 (hyperexponential SCV 2 and 4, lognormal SCV 4).
 INTERPOLATION_KAPPA = (0.35, 0.70)
 _U = np.concatenate([[0.0], np.geomspace(1e-6, 1e7, 1500)])
 

@@ -32,10 +32,11 @@ class GGc(QueueModel):
               \Big[r_{LT} + \Big(\frac{c_a^2 + c_s^2}{2} - r_{LT}\Big)\rho^{\kappa\sqrt{c}}\Big].
 
     **Calibrated on simulation**: ``kappa = 0.35`` for service SCV <= 1 and ``0.70`` above
-    (least-squares fits over the accuracy grid gave 0.33-0.37 and 0.58-0.80).  This cut the error of
-    the conditional mean wait from a median 9% / max 94% (plain Allen-Cunneen) to 1% / 13% with
-    Poisson arrivals.  With one server, or exponential service and Poisson arrivals, both limits
-    coincide (P-K, M/M/c exactly).
+    (least-squares fits over the accuracy grid gave 0.33-0.37 and 0.58-0.80).  With Poisson
+    arrivals this cut the mean-wait error over the grid from max 96% (plain Allen-Cunneen, in the
+    first published ``docs/accuracy.md``) to max 15%, median 0.6-6.7% per service distribution.
+    With one server, or exponential service and Poisson arrivals, both limits coincide (P-K, M/M/c
+    exactly).
 
     Distribution: a tail that decays at the rate of one server ``c`` times as fast — the root
     ``eta`` of ``M_A(-eta) M_S(eta/c) = 1``, exact for M/M/c and M/D/c — shaped to keep the mean
