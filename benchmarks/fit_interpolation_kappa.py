@@ -60,9 +60,8 @@ def main() -> None:
         kappa = float((x * y).sum() / (x * x).sum())
         rms = float(np.sqrt(((y - kappa * x) ** 2).mean()))
         scv = float(g["scv"].iloc[0])
-        print(
-            f"  {service:16s} SCV {scv:4.2f}: kappa = {kappa:.3f} (rms log residual {rms:.3f}, {len(g)} points)"
-        )
+        fit = f"kappa = {kappa:.3f} (rms log residual {rms:.3f}, {len(g)} points)"
+        print(f"  {service:16s} SCV {scv:4.2f}: {fit}")
     low, high = INTERPOLATION_KAPPA
     print(f"capplan uses kappa = {low} for SCV <= 1 and {high} above")
 
