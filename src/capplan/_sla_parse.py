@@ -8,11 +8,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from capplan._sources import read_text_source
 from capplan.errors import SLAError, UnitError
 from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size
 
@@ -161,24 +161,15 @@ def _looks_like_yaml_text(source: str) -> bool:
 
 def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
     """Return (label, text) for a path or literal YAML text."""
-    if isinstance(source, os.PathLike):
-        path = Path(source)
-    elif not isinstance(source, str):
-        raise SLAError(f"load_sla expects a path or YAML text, got {type(source).__name__}")
-    elif _looks_like_yaml_text(source):
-        return "<text>", source
-    else:
-        path = Path(source)
-    try:
-        return str(path), path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SLAError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise SLAError(f"{path}: is a directory, not an SLA file") from None
-    except UnicodeDecodeError as exc:
-        raise SLAError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise SLAError(f"{path}: cannot be read ({exc.strerror})") from None
+    return read_text_source(
+        source,
+        is_text=_looks_like_yaml_text,
+        caller="load_sla",
+        text_label="<text>",
+        expects="a path or YAML text",
+        what="an SLA file",
+        error=SLAError,
+    )
 
 
 def parse_yaml(label: str, text: str) -> Mapping[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
+from capplan._sources import read_text_source
 from capplan.errors import CapplanError
 
 __all__ = ["ConfigError"]
@@ -26,33 +26,15 @@ def _looks_like_text(source: str) -> bool:
 
 def _read_source(source: str | os.PathLike[str], kind: str, caller: str) -> tuple[str, str]:
     """Return ``(label, text)`` for a path or the file's literal text."""
-    if isinstance(source, os.PathLike):
-        path = Path(source)
-    elif not isinstance(source, str):
-        raise ConfigError(
-            f"{caller} expects a path or the text of a {kind} file, got {type(source).__name__}"
-        )
-    elif _looks_like_text(source):
-        return f"<{kind} text>", source.removeprefix("\ufeff")
-    else:
-        path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a {kind} file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(
-            f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}: "
-            f"{exc.reason})"
-        ) from None
-    return str(path), text.removeprefix("\ufeff")
+    return read_text_source(
+        source,
+        is_text=_looks_like_text,
+        caller=caller,
+        text_label=f"<{kind} text>",
+        expects=f"a path or the text of a {kind} file",
+        what=f"a {kind} file",
+        error=ConfigError,
+    )
 
 
 def _error(label: str, line: int | None, key: str | None, message: str) -> ConfigError:
