@@ -18,6 +18,8 @@ __all__ = [
     "nonnegative",
     "positive",
     "probability",
+    "scalar_or_array",
+    "utilization_cap",
 ]
 
 
@@ -74,6 +76,14 @@ def probability(name: str, value: ArrayLike) -> FloatArray:
     if bad.any():
         raise ParameterError(f"{name} must lie in the open interval (0, 1), got {_describe(arr, bad)}")
     return arr
+
+
+def utilization_cap(name: str, value: ArrayLike) -> float:
+    """A utilization cap in (0, 1], e.g. an SLA's CPU target of 0.7."""
+    cap = float(positive(name, value))
+    if cap > 1.0:
+        raise ParameterError(f"{name} must be in (0, 1], got {cap!r}")
+    return cap
 
 
 def scalar_or_array(result: FloatArray) -> Any:

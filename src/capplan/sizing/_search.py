@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from capplan.errors import ParameterError
 
-__all__ = ["smallest_satisfying"]
+__all__ = ["capacity_floor", "smallest_satisfying"]
 
 
 def smallest_satisfying(
@@ -30,3 +31,17 @@ def smallest_satisfying(
         else:
             lo = mid
     return hi
+
+
+def capacity_floor(offered: float, cap: float, *, label: str = "utilization") -> tuple[int, str]:
+    """Fewest servers for ``offered`` Erlangs: stable (rho < 1) and ``rho <= cap``; and which binds.
+
+    Returns ``(servers, "stability")`` or ``(servers, f"{label} <= {cap:.0%}")``; on a tie the
+    queue's own stability is named.  The cap's quotient is nudged down by 1e-12 so that a cap met
+    exactly (e.g. 0.7 * 10 Erlangs) is not rounded up a server by floating point.
+    """
+    by_cap = max(1, math.ceil(offered / cap * (1 - 1e-12)))
+    stable = math.floor(offered) + 1
+    if stable >= by_cap:
+        return stable, "stability"
+    return by_cap, f"{label} <= {cap:.0%}"

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from capplan._validate import nonnegative, positive, probability
-from capplan.errors import ParameterError
+from capplan._validate import positive, probability, utilization_cap
 from capplan.queueing import QueueModel, queue_model
-from capplan.sizing._search import smallest_satisfying
-from capplan.sizing._service import service_distribution
+from capplan.sizing._search import capacity_floor, smallest_satisfying
+from capplan.sizing._service import describe_service
 
 __all__ = ["PoolSizing", "hikaricp_rule", "size_pool"]
 
@@ -93,34 +91,20 @@ def size_pool(
     lam = float(positive("request_rate", request_rate))
     q = float(probability("quantile", quantile))
     limit = float(positive("budget", budget))
-    cap = float(positive("max_utilization", max_utilization))
-    if cap > 1:
-        raise ParameterError(f"max_utilization must be in (0, 1], got {cap!r}")
+    cap = utilization_cap("max_utilization", max_utilization)
     held = int(positive("connections_per_request", connections_per_request))
-    dist = service_distribution(hold)
-    if dist is None:
-        rate = 1.0 / float(positive("hold_time", hold_time if hold_time is not None else math.nan))
-        scv = float(nonnegative("hold_scv", hold_scv))
-    elif hold_time is not None:
-        raise ParameterError("give hold_time (with hold_scv) or hold (a distribution or samples), not both")
-    else:
-        rate, scv = math.nan, math.nan
+    rate, scv, dist = describe_service(hold_time, hold_scv, hold, names=("hold_time", "hold_scv", "hold"))
 
     def model(c: int) -> QueueModel:
-        if dist is None:
-            return queue_model(lam, rate, c, 1.0, scv)
-        return queue_model(lam, None, c, service=dist)
+        return queue_model(lam, rate, c, 1.0, scv, service=dist)
 
     probe = model(1)
     offered = lam / float(probe.service_rate)
     deadlock_min = int(threads) * (held - 1) + 1 if threads is not None and held > 1 else 1
-    start = max(math.floor(offered) + 1, math.ceil(offered / cap * (1 - 1e-12)), deadlock_min, 1)
-    if start == deadlock_min and held > 1 and threads is not None:
+    floor, binding = capacity_floor(offered, cap, label="connection utilization")
+    start = max(floor, deadlock_min)
+    if deadlock_min >= floor and held > 1 and threads is not None:
         binding = f"deadlock-free minimum: threads x (connections per request - 1) + 1 = {deadlock_min}"
-    elif cap < 1 and math.ceil(offered / cap * (1 - 1e-12)) >= math.floor(offered) + 1:
-        binding = f"connection utilization <= {cap:.0%}"
-    else:
-        binding = "stability"
     pool = smallest_satisfying(lambda c: float(model(c).wait_quantile(q)) <= limit, start, what="connections")
     if pool > start:
         binding = f"p{q * 100:g} acquisition wait <= {limit * 1e3:g} ms"

@@ -10,11 +10,11 @@ from typing import Any, Literal
 import pandas as pd
 from scipy import stats
 
-from capplan._validate import nonnegative, positive, probability
+from capplan._validate import nonnegative, positive, probability, utilization_cap
 from capplan.errors import InfeasibleError, ParameterError
 from capplan.queueing import QueueModel, queue_model
 from capplan.sizing._search import smallest_satisfying
-from capplan.sizing._service import service_distribution
+from capplan.sizing._service import describe_service
 
 __all__ = ["AvailabilitySizing", "ReplicaSizing", "replicas_for_availability", "size_replicas"]
 
@@ -107,9 +107,7 @@ def size_replicas(
     """
     lam = float(positive("arrival_rate", arrival_rate))
     c = int(positive("workers", workers))
-    cap = float(positive("max_utilization", max_utilization))
-    if cap > 1:
-        raise ParameterError(f"max_utilization must be in (0, 1], got {cap!r}")
+    cap = utilization_cap("max_utilization", max_utilization)
     k = int(nonnegative("redundancy", redundancy))
     if zones is not None and int(positive("zones", zones)) < 2:
         raise ParameterError(f"zones must be >= 2 to survive the loss of one, got {zones!r}")
@@ -118,24 +116,13 @@ def size_replicas(
     goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
     if not goals:
         raise ParameterError("targets is empty: give at least one {quantile: seconds}")
-    dist = service_distribution(service)
-    if dist is None:
-        mu: float | None = 1.0 / float(
-            positive("service_time", service_time if service_time is not None else math.nan)
-        )
-        scv = float(nonnegative("service_scv", service_scv))
-    elif service_time is not None:
-        raise ParameterError(
-            "give service_time (with service_scv) or service (a distribution or samples), not both"
-        )
-    else:
-        mu, scv = None, 1.0
+    mu, scv, dist = describe_service(
+        service_time, service_scv, service, names=("service_time", "service_scv", "service")
+    )
 
     def model(rate: float, up: int) -> QueueModel:
         per_rate, servers = (rate / up, c) if balancing == "random" else (rate, c * up)
-        if dist is None:
-            return queue_model(per_rate, mu, servers, arrival_scv, scv)
-        return queue_model(per_rate, None, servers, arrival_scv, service=dist)
+        return queue_model(per_rate, mu, servers, arrival_scv, scv, service=dist)
 
     probe = model(lam, 1)
     floors = {q: float(probe.service_quantile(q)) for q in goals}

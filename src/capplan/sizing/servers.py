@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from capplan._validate import nonnegative, positive, probability
-from capplan.errors import ParameterError
+from capplan._validate import nonnegative, positive, probability, utilization_cap
 from capplan.queueing import QueueModel, queue_model
-from capplan.sizing._search import smallest_satisfying
+from capplan.sizing._search import capacity_floor, smallest_satisfying
 
 __all__ = ["ServerSizing", "size_servers"]
 
@@ -94,9 +93,7 @@ def size_servers(
     ServerSizing
     """
     lam = float(nonnegative("arrival_rate", arrival_rate))
-    cap = float(positive("max_utilization", max_utilization))
-    if cap > 1.0:
-        raise ParameterError(f"max_utilization must be in (0, 1], got {cap!r}")
+    cap = utilization_cap("max_utilization", max_utilization)
     goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
 
     def model(c: int) -> QueueModel:
@@ -113,11 +110,7 @@ def size_servers(
             None, f"infeasible: the service time alone misses {detail}", math.nan, {}, goals, method
         )
     offered = lam / mu
-    # Utilization cap and stability: rho <= cap and rho < 1.
-    by_util = max(1, math.ceil(offered / cap * (1 - 1e-12)))
-    stable = math.floor(offered) + 1
-    servers = max(by_util, stable)
-    binding = "stability" if stable >= by_util else f"utilization <= {cap:.0%}"
+    servers, binding = capacity_floor(offered, cap)
 
     def meets(c: int, q: float, t: float) -> bool:
         return float(model(c).response_quantile(q)) <= t
