@@ -115,6 +115,7 @@ def mean_matched_law(
 #: Erlang-2, Erlang-4) and 0.58-0.80 (hyperexponential SCV 2 and 4, lognormal SCV 4).
 INTERPOLATION_KAPPA = (0.35, 0.70)
 _U = np.concatenate([[0.0], np.geomspace(1e-6, 1e7, 1500)])
+_ROWS = 2000
 
 
 def light_traffic_factor(service: ServiceShape, servers: FloatArray) -> FloatArray:
@@ -135,15 +136,16 @@ def light_traffic_factor(service: ServiceShape, servers: FloatArray) -> FloatArr
     # Dividing by the same rule applied to exp(-u) (exactly 1) cancels the discretisation error,
     # so exponential service gives exactly 1; one server gives exactly (1 + c_s^2)/2.
     norm = float(np.trapezoid(np.exp(-_U), _U))
-    out = np.empty(cc.size)
-    for i in range(cc.size):  # a few thousand points each; models are small
-        if cc[i] == 1.0:
-            out[i] = 0.5 * (1.0 + scv[i])
-            continue
-        one = svc.take(np.arange(cc.size) == i) if np.ndim(svc.mean) else svc
-        x = mean[i] * _U / cc[i]
-        values = np.asarray(one.residual_sf(x if np.ndim(svc.mean) == 0 else x[None, :]), dtype=np.float64)
-        out[i] = float(np.trapezoid(values.ravel() ** cc[i], _U)) / norm
+    out = 0.5 * (1.0 + scv)  # exact for one server
+    many = np.flatnonzero(cc > 1.0)
+    for start in range(0, many.size, _ROWS):  # rows of points x grid nodes, bounded memory
+        rows = many[start : start + _ROWS]
+        chunk = np.zeros(cc.size, dtype=bool)
+        chunk[rows] = True
+        shapes = svc.take(chunk.reshape(shape)).as_column() if np.ndim(svc.mean) else svc
+        x = mean[rows, None] * _U / cc[rows, None]
+        values = np.asarray(shapes.residual_sf(x), dtype=np.float64)
+        out[rows] = np.trapezoid(values ** cc[rows, None], _U, axis=1) / norm
     return out.reshape(shape)
 
 

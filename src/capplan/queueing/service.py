@@ -97,6 +97,10 @@ class ServiceShape:
     def take(self, mask: np.ndarray) -> ServiceShape:
         return self
 
+    def as_column(self) -> ServiceShape:
+        """The same shapes with a trailing axis, to evaluate each against a row of points."""
+        return self
+
     def sf(self, t: FloatArray) -> FloatArray:
         raise NotImplementedError
 
@@ -142,6 +146,9 @@ class TwoMomentService(ServiceShape):
 
     def take(self, mask: np.ndarray) -> TwoMomentService:
         return TwoMomentService(self.mean[mask], self.scv[mask])
+
+    def as_column(self) -> TwoMomentService:
+        return TwoMomentService(self.mean[..., None], self.scv[..., None])
 
     def sf(self, t: FloatArray) -> FloatArray:
         mean, scv = np.broadcast_arrays(self.mean, self.scv)
