@@ -19,13 +19,15 @@ def bisect_decreasing(
     hi: FloatArray,
     *,
     iterations: int = 64,
+    rtol: float = 4e-16,
 ) -> FloatArray:
     """Solve ``fn(t) = target`` for a non-increasing ``fn``, element-wise, by bisection.
 
     ``fn(t, mask)`` is called with the sub-array of points still being refined (``mask`` selects
     them from the full shape), so per-element parameters can be indexed consistently.  The root
-    must be bracketed: ``fn(lo) >= target >= fn(hi)``.  Sixty-four halvings take any bracket
-    whose ends are within a factor 2^10 of each other to full double precision.
+    must be bracketed: ``fn(lo) >= target >= fn(hi)``.  An element stops once its bracket is within
+    ``rtol`` of its upper end; sixty-four halvings take any bracket whose ends are within a factor
+    2^10 of each other to full double precision.
     """
     lo = np.array(lo, dtype=np.float64, copy=True)
     hi = np.array(hi, dtype=np.float64, copy=True)
@@ -41,6 +43,6 @@ def bisect_decreasing(
         hi_a[~above] = mid[~above]
         lo[active] = lo_a
         hi[active] = hi_a
-        done = hi_a - lo_a <= 4e-16 * hi_a
+        done = hi_a - lo_a <= rtol * hi_a
         active[np.flatnonzero(active)[done]] = False
     return 0.5 * (lo + hi)

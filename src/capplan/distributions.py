@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from capplan._numeric import bisect_decreasing
 from capplan.errors import ParameterError
 
 __all__ = ["HyperExponential", "gamma", "hyperexponential", "lognormal"]
@@ -57,16 +58,15 @@ class HyperExponential:
         """Quantiles by bisection between the two phases' quantiles (which bracket the mixture's)."""
         qq = np.asarray(q, dtype=np.float64)
         tail = -np.log1p(-qq)
-        lo = tail * min(self.mean1, self.mean2)
-        hi = tail * max(self.mean1, self.mean2)
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            below = self.cdf(mid) < qq
-            lo = np.where(below, mid, lo)
-            hi = np.where(below, hi, mid)
-            if np.all(hi - lo <= 1e-15 * hi):
-                break
-        return np.asarray(0.5 * (lo + hi))
+        lo = np.atleast_1d(tail * min(self.mean1, self.mean2))
+        hi = np.atleast_1d(tail * max(self.mean1, self.mean2))
+        target = -np.atleast_1d(qq)
+
+        def minus_cdf(t: NDArray[np.float64], mask: np.ndarray) -> NDArray[np.float64]:
+            return -self.cdf(t)
+
+        root = bisect_decreasing(minus_cdf, target, lo, hi, iterations=200, rtol=1e-15)
+        return np.asarray(root.reshape(qq.shape))
 
     def support(self) -> tuple[float, float]:
         return 0.0, math.inf

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray
 from capplan.queueing.service import ServiceShape
 
@@ -92,15 +93,14 @@ class GridWait:
         lo = max(float(self.quantile(np.asarray(p))), float(service.ppf(p)))
         p_hi = 0.5 * (1 + p)
         hi = float(self.quantile(np.asarray(p_hi))) + float(service.ppf(p_hi)) + self.step
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if float(self.response_cdf(np.asarray(mid), service.cdf)) < p:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo <= 1e-9 * hi:
-                break
-        return 0.5 * (lo + hi)
+
+        def minus_cdf(t: FloatArray, _: np.ndarray) -> FloatArray:
+            return -self.response_cdf(t, service.cdf)
+
+        root = bisect_decreasing(
+            minus_cdf, np.array([-p]), np.array([lo]), np.array([hi]), iterations=60, rtol=1e-9
+        )
+        return float(root[0])
 
 
 def grid_wait(rho: float, prob_wait: float, servers: float, scale: float, service: ServiceShape) -> GridWait:
