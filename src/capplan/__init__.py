@@ -17,6 +17,7 @@ from capplan.errors import (
     UnstableSystemError,
 )
 from capplan.sla import SLA, load_sla
+from capplan.sweeps import sweep
 from capplan.units import parse_bound, parse_duration, parse_percent, parse_quantity, parse_size
 
 try:
@@ -39,4 +40,5 @@ __all__ = [
     "parse_percent",
     "parse_quantity",
     "parse_size",
+    "sweep",
 ]
