@@ -16,6 +16,7 @@ from capplan.errors import (
     UnitError,
     UnstableSystemError,
 )
+from capplan.plan import CapacityPlan, plan
 from capplan.sla import SLA, load_sla
 from capplan.sweeps import sweep
 from capplan.units import parse_bound, parse_duration, parse_percent, parse_quantity, parse_size
@@ -27,6 +28,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "SLA",
+    "CapacityPlan",
     "CapplanError",
     "InfeasibleError",
     "ParameterError",
@@ -40,5 +42,6 @@ __all__ = [
     "parse_percent",
     "parse_quantity",
     "parse_size",
+    "plan",
     "sweep",
 ]

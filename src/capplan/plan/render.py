@@ -1,0 +1,176 @@
+"""Reports of a :class:`~capplan.plan.model.CapacityPlan`: Markdown, self-contained HTML, and files.
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state) and embedded in
+the HTML as PNG data URIs, so one file carries the whole report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from capplan.errors import ParameterError
+from capplan.plan.model import CapacityPlan
+from capplan.plots import plot_response_vs_utilization
+
+__all__ = ["plan_figures", "render_html", "render_markdown", "write_report"]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; }
+td:first-child, th:first-child { text-align: left; }
+.ok { color: #176f2c; } .miss { color: #b00020; }
+img { max-width: 100%; }
+"""
+
+
+def _status(plan: CapacityPlan) -> str:
+    if plan.ok:
+        return "meets the SLA"
+    return f"MISSES the SLA ({len(plan.misses())} misses)"
+
+
+def _headline(plan: CapacityPlan) -> list[str]:
+    total = plan.total_replicas
+    lines = [
+        f"SLA: {', '.join(plan.sla_sources) or '(text)'}",
+        f"Throughput: {plan.throughput} {plan.load}, {plan.arrival_rate:g} requests/s",
+        f"Replicas: {total if total is not None else 'none can meet the targets'} in all, "
+        f"{plan.workers} workers each, utilization <= {plan.max_utilization:.0%}",
+    ]
+    if plan.monthly_cost is not None:
+        lines.append(
+            f"Cost: {plan.monthly_cost:,.0f} per month at {plan.price_per_replica_hour:g} per replica-hour"
+        )
+    return lines
+
+
+def _predictions_ms(plan: CapacityPlan) -> pd.DataFrame:
+    frame = plan.predictions()
+    if frame.empty:
+        return frame
+    out = frame[["class", "scenario", "replicas_up", "quantile", "predicted_s", "target_s", "met"]].copy()
+    out["quantile"] = out["quantile"].map(lambda q: f"p{q * 100:g}")
+    out["predicted_ms"] = (out.pop("predicted_s") * 1e3).round(2)
+    out["target_ms"] = (out.pop("target_s") * 1e3).round(2)
+    return out[["class", "scenario", "replicas_up", "quantile", "predicted_ms", "target_ms", "met"]]
+
+
+def _summary_display(plan: CapacityPlan) -> pd.DataFrame:
+    out = plan.summary()
+    out["service_time_ms"] = (out.pop("service_time_s") * 1e3).round(3)
+    out["utilization"] = out["utilization"].round(3)
+    out["headroom"] = out["headroom"].round(3)
+    return out
+
+
+def render_markdown(plan: CapacityPlan) -> str:
+    """The plan as Markdown: headline, recommendations, per-class summary, predictions, caveats."""
+    parts = [f"# Capacity plan: {_status(plan)}", ""]
+    parts += [f"- {line}" for line in _headline(plan)]
+    parts += ["", "## Recommendations", "", plan.to_frame().to_markdown(index=False)]
+    parts += ["", "## Per operation class", "", _summary_display(plan).to_markdown(index=False)]
+    parts += ["", "## Predicted response times against the targets", ""]
+    parts += [_predictions_ms(plan).to_markdown(index=False)]
+    misses = plan.misses()
+    if misses:
+        parts += ["", "## Misses", ""] + [f"- {m}" for m in misses]
+    parts += ["", "## Evidence", ""] + [f"- {e.describe()}" for e in plan.evidence]
+    parts += ["", "## Assumptions", ""] + [f"- {a}" for a in plan.assumptions]
+    return "\n".join(parts) + "\n"
+
+
+def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
+    """One figure per sized class: response-time percentiles against utilization, with targets."""
+    out: dict[str, Figure] = {}
+    for ev in plan.evidence:
+        sizing = plan.replicas.get(ev.op_class)
+        if sizing is None:
+            continue
+        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        ax = fig.subplots()
+        plot_response_vs_utilization(
+            ev.mean_s,
+            plan.workers,
+            targets=sizing.targets,
+            max_utilization=plan.max_utilization,
+            service_scv=ev.scv,
+            ax=ax,
+        )
+        ax.axvline(sizing.utilization, color="0.3", linewidth=1, linestyle=":")
+        ax.set_title(f"{ev.op_class}: one replica of {plan.workers} workers (dotted: planned)")
+        out[ev.op_class] = fig
+    return out
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_html(plan: CapacityPlan, *, figures: bool = True) -> str:
+    """The plan as one self-contained HTML page (figures as embedded PNGs when ``figures``)."""
+    status_class = "ok" if plan.ok else "miss"
+    body = [f'<h1>Capacity plan: <span class="{status_class}">{html.escape(_status(plan))}</span></h1>']
+    body.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _headline(plan)) + "</ul>")
+    body += ["<h2>Recommendations</h2>", plan.to_frame().to_html(index=False, na_rep="-")]
+    body += ["<h2>Per operation class</h2>", _summary_display(plan).to_html(index=False, na_rep="-")]
+    body += ["<h2>Predicted response times against the targets</h2>"]
+    body.append(_predictions_ms(plan).to_html(index=False, na_rep="-"))
+    misses = plan.misses()
+    if misses:
+        body += ["<h2>Misses</h2>", _list(misses, "miss")]
+    if figures:
+        for name, fig in plan_figures(plan).items():
+            body.append(f"<h2>{html.escape(name)}</h2>")
+            body.append(
+                f'<img alt="response time against utilization, {html.escape(name)}" '
+                f'src="data:image/png;base64,{_png(fig)}">'
+            )
+    body += ["<h2>Evidence</h2>", _list([e.describe() for e in plan.evidence])]
+    body += ["<h2>Assumptions</h2>", _list(list(plan.assumptions))]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Capacity plan</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _list(items: list[str], css: str = "") -> str:
+    attr = f' class="{css}"' if css else ""
+    return f"<ul{attr}>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
+
+
+def write_report(plan: CapacityPlan, path: str | os.PathLike[str]) -> Path:
+    """Write the report in the format the suffix names (``.html``, ``.md``, ``.json``), atomically.
+
+    The text is rendered first, then written to a temporary file beside ``path`` and renamed over
+    it, so an error leaves any existing report untouched and never a half-written one.
+    """
+    target = Path(path)
+    renderers = {".html": plan.to_html, ".htm": plan.to_html, ".md": plan.to_markdown, ".json": plan.to_json}
+    render = renderers.get(target.suffix.lower())
+    if render is None:
+        raise ParameterError(f"path: report format from the suffix .html, .md or .json, got {str(target)!r}")
+    text = render()
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
