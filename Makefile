@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE_SLA := data/performance-sla.yaml data/performance-budget.yaml
 EXAMPLE_SERVICE := critical_operations=40ms standard_operations=80ms batch_operations=2s
 
-.PHONY: install run test lint bench lab clean
+.PHONY: install system-deps run test lint bench lab clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Debian packages the tests need: prometheus (tests/test_prometheus.py starts a real server on
+# loopback).  Installed when missing; without root or sudo the tests that need it skip and say why.
+SYSTEM_PACKAGES := prometheus
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null; } \
+	    || echo "warning: could not install$$missing; the tests that need it will skip"; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/capplan plan $(EXAMPLE_SLA) --service-time $(EXAMPLE_SERVICE)
 
@@ -28,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
