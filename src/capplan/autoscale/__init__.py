@@ -1,0 +1,61 @@
+"""Autoscaling against traffic: the Kubernetes HPA v2 controller, AWS policies and schedules.
+
+``load_hpa`` reads an ``autoscaling/v2`` HorizontalPodAutoscaler; :func:`simulate` runs it (or a
+:class:`TargetTracking`, :class:`StepScaling` or :class:`Schedule` policy) against a
+:class:`Traffic` shape with a per-interval queueing model of the pods, and returns the timeline,
+SLA minutes missed, replica-hours and cost.  :func:`search_hpa` sweeps HPA settings for the
+cost/SLA frontier and compares it with a fixed fleet sized for the peak.
+"""
+
+from capplan.autoscale.controller import HPAController, metric_replicas, object_replicas
+from capplan.autoscale.fluid import Workload
+from capplan.autoscale.manifest import (
+    HPA,
+    Behavior,
+    ManifestError,
+    MetricSpec,
+    ScalingPolicy,
+    ScalingRules,
+    load_hpa,
+)
+from capplan.autoscale.policies import (
+    Schedule,
+    StepAdjustment,
+    StepScaling,
+    TargetTracking,
+    predictive_schedule,
+)
+from capplan.autoscale.simulate import AutoscaleResult, simulate
+from capplan.autoscale.traffic import Traffic, add_spike, constant, diurnal, from_csv, k6_stages
+
+__all__ = [
+    "HPA",
+    "AutoscaleResult",
+    "Behavior",
+    "FixedFleet",
+    "HPAController",
+    "ManifestError",
+    "MetricSpec",
+    "ScalingPolicy",
+    "ScalingRules",
+    "Schedule",
+    "SearchResult",
+    "StepAdjustment",
+    "StepScaling",
+    "TargetTracking",
+    "Traffic",
+    "Workload",
+    "add_spike",
+    "constant",
+    "diurnal",
+    "fixed_fleet",
+    "from_csv",
+    "k6_stages",
+    "load_hpa",
+    "metric_replicas",
+    "object_replicas",
+    "plot_timeline",
+    "predictive_schedule",
+    "search_hpa",
+    "simulate",
+]
