@@ -1,0 +1,234 @@
+"""Compiled Mattson stack distances with a Fenwick tree over time positions.
+
+Each key's most recent access holds a mark at its time position; the LRU stack distance of a
+request is one plus the number of marks after the key's previous access (the distinct keys used
+since).  Positions are compacted when the window fills, so the tree stays about twice the number
+of distinct keys however long the trace.  Byte mode weighs each mark with the object's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, inline="always")
+def _popcount(x: np.uint64) -> np.int64:  # pragma: no cover - compiled
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True)
+def count_objects(
+    ids: NDArray[np.int64],
+    last: NDArray[np.int64],
+    key_at: NDArray[np.int64],
+    words: NDArray[np.uint64],
+    fen: NDArray[np.int32],
+    state: NDArray[np.int64],
+    hist: NDArray[np.int64],
+) -> int:  # pragma: no cover - compiled
+    """Add the stack distances of ``ids`` to ``hist`` (``hist[0]``: cold misses).
+
+    Marks live in a bitset (``words``, 64 positions each) with a Fenwick tree ``fen`` over the
+    per-word counts, small enough to stay in cache.  ``state = [next_pos, live, cap]``.  Stops when
+    the position window is full and returns how many requests were processed; the caller compacts
+    and calls again with the rest.
+    """
+    pos = state[0]
+    live = state[1]
+    cap = state[2]
+    nw = fen.size - 1
+    one = np.uint64(1)
+    n = ids.size
+    i = 0
+    while i < n:
+        if pos == cap:
+            break
+        k = ids[i]
+        p = last[k]
+        if p >= 0:
+            b = p >> 6
+            off = np.uint64(p & 63)
+            w = words[b]
+            before = _popcount(w & ((one << off) | ((one << off) - one)))
+            j = np.int64(b)
+            while j > 0:
+                before += fen[j]
+                j -= j & -j
+            hist[live - before + 1] += 1
+            words[b] = w & ~(one << off)
+            j = b + 1
+            while j <= nw:
+                fen[j] -= 1
+                j += j & -j
+            live -= 1
+        else:
+            hist[0] += 1
+        b = pos >> 6
+        words[b] |= one << np.uint64(pos & 63)
+        j = b + 1
+        while j <= nw:
+            fen[j] += 1
+            j += j & -j
+        live += 1
+        last[k] = pos
+        key_at[pos] = k
+        pos += 1
+        i += 1
+    state[0] = pos
+    state[1] = live
+    return i
+
+
+@njit(cache=True)
+def fill_bitset(words: NDArray[np.uint64], fen: NDArray[np.int32], live: int) -> None:  # pragma: no cover
+    """Marks at positions ``0..live-1`` exactly (after a compaction)."""
+    words[:] = np.uint64(0)
+    full = live >> 6
+    for b in range(full):
+        words[b] = ~np.uint64(0)
+    rest = live & 63
+    if rest:
+        words[full] = (np.uint64(1) << np.uint64(rest)) - np.uint64(1)
+    nw = fen.size - 1
+    fen[:] = 0
+    for b in range(nw):
+        fen[b + 1] = np.int32(_popcount(words[b]))
+    for j in range(1, nw + 1):
+        up = j + (j & -j)
+        if up <= nw:
+            fen[up] += fen[j]
+
+
+@njit(cache=True)
+def count_bytes(
+    ids: NDArray[np.int64],
+    sizes: NDArray[np.float64],
+    last: NDArray[np.int64],
+    key_at: NDArray[np.int64],
+    cur: NDArray[np.float64],
+    bit: NDArray[np.float64],
+    state: NDArray[np.int64],
+    live_bytes: NDArray[np.float64],
+    grid: NDArray[np.float64],
+    scale: float,
+    hist_n: NDArray[np.float64],
+    hist_b: NDArray[np.float64],
+    cold: NDArray[np.float64],
+) -> int:  # pragma: no cover - compiled
+    """Byte-weighted stack distances (own size plus the sizes of distinct keys used since).
+
+    A request with distance ``d`` (times ``scale``) hits in every cache of ``grid[j] >= d``:
+    it is counted in bin ``j`` = first such grid index (``len(grid)``: misses everywhere), in
+    ``hist_n`` (requests) and ``hist_b`` (its bytes).  ``cold = [requests, bytes]`` of first accesses.
+    """
+    pos = state[0]
+    live = state[1]
+    cap = state[2]
+    total = live_bytes[0]
+    n = ids.size
+    i = 0
+    while i < n:
+        if pos == cap:
+            break
+        k = ids[i]
+        sz = sizes[i]
+        p = last[k]
+        if p >= 0:
+            j = p + 1
+            s = 0.0
+            while j > 0:
+                s += bit[j]
+                j -= j & -j
+            d = (total - s + sz) * scale
+            b = np.searchsorted(grid, d)
+            hist_n[b] += 1.0
+            hist_b[b] += sz
+            w = cur[k]
+            j = p + 1
+            while j <= cap:
+                bit[j] -= w
+                j += j & -j
+            total -= w
+            live -= 1
+        else:
+            cold[0] += 1.0
+            cold[1] += sz
+        j = pos + 1
+        while j <= cap:
+            bit[j] += sz
+            j += j & -j
+        total += sz
+        cur[k] = sz
+        live += 1
+        last[k] = pos
+        key_at[pos] = k
+        pos += 1
+        i += 1
+    state[0] = pos
+    state[1] = live
+    live_bytes[0] = total
+    return i
+
+
+@njit(cache=True)
+def compact(
+    last: NDArray[np.int64],
+    key_at: NDArray[np.int64],
+    new_key_at: NDArray[np.int64],
+    cur: NDArray[np.float64],
+    new_bit: NDArray[np.float64],
+    used: int,
+    weighted: bool,
+) -> int:  # pragma: no cover - compiled
+    """Renumber the live marks ``0..live-1`` in time order and return ``live``.
+
+    With ``weighted`` also fill ``new_bit``, a Fenwick tree of each mark's weight ``cur[key]``
+    (linear-time build).
+    """
+    live = 0
+    for q in range(used):
+        k = key_at[q]
+        if last[k] == q:
+            last[k] = live
+            new_key_at[live] = k
+            if weighted:
+                new_bit[live + 1] = cur[k]
+            live += 1
+    if weighted:
+        size = new_bit.size - 1
+        for j in range(1, size + 1):
+            up = j + (j & -j)
+            if up <= size:
+                new_bit[up] += new_bit[j]
+    return live
+
+
+@njit(cache=True)
+def spatial_sample(keys: NDArray[np.uint64], threshold: np.uint64) -> NDArray[np.bool_]:  # pragma: no cover
+    """SHARDS spatial filter: keep a key iff ``splitmix64(key) mod 2^24 < threshold``."""
+    out = np.empty(keys.size, dtype=np.bool_)
+    for i in range(keys.size):
+        z = keys[i] + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+        out[i] = (z & np.uint64(0xFFFFFF)) < threshold
+    return out
+
+
+@njit(cache=True)
+def hashed_sample(hashes: NDArray[np.uint64], threshold: np.uint64) -> NDArray[np.bool_]:  # pragma: no cover
+    """SHARDS filter on precomputed 64-bit key hashes."""
+    out = np.empty(hashes.size, dtype=np.bool_)
+    for i in range(hashes.size):
+        out[i] = (hashes[i] & np.uint64(0xFFFFFF)) < threshold
+    return out

@@ -1,0 +1,128 @@
+"""Compiled per-object hit probabilities of the characteristic-time (TTL) cache models, and the
+solver for the characteristic time that fills a given capacity.
+
+Policy codes: 0 LRU (optionally with a TTL reset on every hit), 1 LRU with a TTL counted from
+insertion, 2 FIFO (TTL from insertion), 3 RANDOM (TTL from insertion).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+LRU, LRU_TTL_FROM_INSERT, FIFO, RANDOM = 0, 1, 2, 3
+
+
+@njit(cache=True, inline="always")
+def _hit(lam: float, t: float, ttl: float, kind: int) -> float:  # pragma: no cover - compiled
+    if lam <= 0.0:
+        return 0.0
+    if kind == LRU:
+        horizon = min(t, ttl)
+        if math.isinf(horizon):
+            return 1.0
+        return -math.expm1(-lam * horizon)
+    if kind == LRU_TTL_FROM_INSERT:
+        # mean sojourn after insertion: min(ttl, S), S = time until an idle gap of t completes,
+        # E[S] = (e^{lam t} - 1) / lam, approximated as exponential beyond its mean.
+        if math.isinf(ttl):
+            if math.isinf(t):
+                return 1.0
+            return -math.expm1(-lam * t)
+        x = lam * t
+        if x > 700.0:
+            stay = ttl
+        else:
+            m = math.expm1(x) / lam
+            stay = -m * math.expm1(-ttl / m) if m > 0 else 0.0
+        return lam * stay / (1.0 + lam * stay)
+    if kind == FIFO:
+        stay = min(t, ttl)
+    # RANDOM: exponential residence of mean t, truncated at ttl
+    elif math.isinf(t):
+        stay = ttl
+    elif math.isinf(ttl):
+        stay = t
+    else:
+        stay = -t * math.expm1(-ttl / t)
+    if math.isinf(stay):
+        return 1.0
+    return lam * stay / (1.0 + lam * stay)
+
+
+@njit(cache=True)
+def hit_probabilities(
+    rates: NDArray[np.float64], t: float, ttl: float, kind: int
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    out = np.empty(rates.size)
+    for i in range(rates.size):
+        out[i] = _hit(rates[i], t, ttl, kind)
+    return out
+
+
+@njit(cache=True)
+def weighted_sums(
+    rates: NDArray[np.float64], weights: NDArray[np.float64], t: float, ttl: float, kind: int
+) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """(occupancy sum w_i h_i, request hit rate sum lam_i h_i, byte hit rate sum lam_i w_i h_i)."""
+    occ = 0.0
+    req = 0.0
+    byt = 0.0
+    for i in range(rates.size):
+        h = _hit(rates[i], t, ttl, kind)
+        occ += weights[i] * h
+        req += rates[i] * h
+        byt += rates[i] * weights[i] * h
+    return occ, req, byt
+
+
+@njit(cache=True)
+def solve_time(
+    rates: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    target: float,
+    ttl: float,
+    kind: int,
+    what: int,
+    rtol: float,
+) -> float:  # pragma: no cover - compiled
+    """Characteristic time ``t`` with ``sum_i f_i h_i(t) = target``; ``inf`` if never reached.
+
+    ``what``: 0 occupancy (``f = weights``), 1 request hits (``f = rates``), 2 byte hits
+    (``f = rates * weights``).  The sum increases with ``t``; bracket by doubling, then bisect in
+    log ``t`` to relative width ``rtol``.
+    """
+    full = weighted_sums(rates, weights, math.inf, ttl, kind)[what]
+    if target >= full * (1.0 - 1e-15):
+        return math.inf
+    if target <= 0.0:
+        return 0.0
+    lam_max = rates.max()
+    t = 1.0 / lam_max
+    lo = 0.0
+    hi = math.inf
+    for _ in range(4000):
+        if weighted_sums(rates, weights, t, ttl, kind)[what] < target:
+            lo = t
+            t = t * 4.0
+        else:
+            hi = t
+            break
+    if math.isinf(hi):
+        return math.inf
+    if lo == 0.0:
+        lo = hi
+        for _ in range(4000):
+            lo = lo / 4.0
+            if weighted_sums(rates, weights, lo, ttl, kind)[what] < target:
+                break
+    while hi - lo > rtol * hi:
+        mid = math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
+        if weighted_sums(rates, weights, mid, ttl, kind)[what] < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
