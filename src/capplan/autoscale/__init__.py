@@ -18,6 +18,7 @@ from capplan.autoscale.manifest import (
     ScalingRules,
     load_hpa,
 )
+from capplan.autoscale.plots import plot_frontier, plot_timeline
 from capplan.autoscale.policies import (
     Schedule,
     StepAdjustment,
@@ -25,6 +26,7 @@ from capplan.autoscale.policies import (
     TargetTracking,
     predictive_schedule,
 )
+from capplan.autoscale.search import FixedFleet, SearchResult, fixed_fleet, search_hpa, with_settings
 from capplan.autoscale.simulate import AutoscaleResult, simulate
 from capplan.autoscale.traffic import Traffic, add_spike, constant, diurnal, from_csv, k6_stages
 
@@ -54,8 +56,10 @@ __all__ = [
     "load_hpa",
     "metric_replicas",
     "object_replicas",
+    "plot_frontier",
     "plot_timeline",
     "predictive_schedule",
     "search_hpa",
     "simulate",
+    "with_settings",
 ]
