@@ -12,7 +12,10 @@ CPU work); :func:`reset_slowdown` restores the base. The slowdown is a module-le
 shared by every thread of the process.
 
 Run ``python -m capplan.demo.workload --requests N [--slow name=factor ...]`` to serve ``N``
-requests in a loop and print ``N`` (this is the process that the profilers record).
+requests in a loop and print ``N`` (this is the process that the profilers record). The module
+imports only the standard library at start-up, so ``python path/to/workload.py ...`` runs it
+without importing :mod:`capplan` (and its numerical stack): a profile of that process holds
+almost nothing but the requests.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-
-from capplan.errors import ParameterError
 
 __all__ = [
     "FUNCTIONS",
@@ -100,6 +101,13 @@ def handle_request(request_id: int) -> int:
     return render(request_id, price(token))
 
 
+def _parameter_error(message: str) -> Exception:
+    # imported here so that running this file as a script does not import capplan
+    from capplan.errors import ParameterError  # noqa: PLC0415
+
+    return ParameterError(message)
+
+
 def set_slowdown(function_name: str, factor: float) -> None:
     """Multiply the CPU work of one stage by ``factor`` (> 0; ``1`` restores it).
 
@@ -109,10 +117,10 @@ def set_slowdown(function_name: str, factor: float) -> None:
         If ``function_name`` is not a stage of :data:`FUNCTIONS` or ``factor`` is not positive.
     """
     if function_name not in FUNCTIONS:
-        raise ParameterError(f"function_name must be one of {sorted(FUNCTIONS)}, got {function_name!r}")
+        raise _parameter_error(f"function_name must be one of {sorted(FUNCTIONS)}, got {function_name!r}")
     factor = float(factor)
     if not factor > 0 or factor == float("inf"):
-        raise ParameterError(f"factor must be positive and finite, got {factor!r}")
+        raise _parameter_error(f"factor must be positive and finite, got {factor!r}")
     _factors[function_name] = factor
 
 
