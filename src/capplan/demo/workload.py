@@ -11,8 +11,8 @@ callee, which is what separates inclusive from self time.
 CPU work); :func:`reset_slowdown` restores the base. The slowdown is a module-level setting
 shared by every thread of the process.
 
-Run ``python -m capplan.demo.workload --requests N [--slow name=factor ...]`` to serve ``N``
-requests in a loop and print ``N`` (this is the process that the profilers record). The module
+Run ``python -m capplan.demo.workload --requests N [--slow name=factor ...] [--cpu-report F]``
+to serve ``N`` requests in a loop and print ``N`` (this is the process that the profilers record). The module
 imports only the standard library at start-up, so ``python path/to/workload.py ...`` runs it
 without importing :mod:`capplan` (and its numerical stack): a profile of that process holds
 almost nothing but the requests.
@@ -21,7 +21,9 @@ almost nothing but the requests.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -178,12 +180,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=FACTOR",
         help="slow one stage by a factor (repeatable)",
     )
+    parser.add_argument(
+        "--cpu-report",
+        metavar="FILE",
+        help="write {requests, cpu_s, wall_s} of the serving loop (process CPU clock) as JSON",
+    )
     args = parser.parse_args(argv)
     if args.requests < 0:
         parser.error(f"--requests must be >= 0, got {args.requests}")
     for name, factor in args.slow:
         set_slowdown(name, factor)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     serve(args.requests)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if args.cpu_report:
+        report = {"requests": args.requests, "cpu_s": round(cpu, 6), "wall_s": round(wall, 6)}
+        with open(args.cpu_report, "w", encoding="utf-8") as fh:
+            json.dump(report, fh)
     print(args.requests)
     return 0
 
