@@ -1,0 +1,99 @@
+"""``load_profile``: detect a profile file's format and read it (the input layer of profiles)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Literal
+
+from capplan._sources import read_text_source
+from capplan.profiles._common import ProfileError
+from capplan.profiles.collapsed import parse_collapsed
+from capplan.profiles.model import Profile
+from capplan.profiles.scalene import parse_scalene
+from capplan.profiles.speedscope import SCHEMA, parse_speedscope
+
+__all__ = ["Format", "detect_format", "load_profile"]
+
+Format = Literal["speedscope", "collapsed", "scalene"]
+
+
+def detect_format(text: str, doc: Any = None) -> Format | None:
+    """``"speedscope"``, ``"scalene"``, ``"collapsed"`` or ``None`` for JSON of another kind."""
+    if doc is None:
+        return "collapsed"
+    if not isinstance(doc, dict):
+        return None
+    if doc.get("$schema") == SCHEMA or ("shared" in doc and "profiles" in doc):
+        return "speedscope"
+    if "elapsed_time_sec" in doc and "files" in doc:
+        return "scalene"
+    return None
+
+
+def _decode(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(
+            f"{source}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}); truncated file?"
+        ) from None
+    except RecursionError:
+        raise ProfileError(f"{source}: JSON nested too deeply") from None
+
+
+def load_profile(
+    path: str | os.PathLike[str], *, format: Format | None = None, rate: float | None = None
+) -> Profile:
+    """Read a py-spy speedscope JSON, py-spy raw collapsed stacks or scalene JSON profile.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The profile file.
+    format : {"speedscope", "collapsed", "scalene"}, optional
+        Skip detection. Otherwise a file whose first character is ``{`` is JSON (speedscope
+        when it has ``$schema``/``shared``+``profiles``, scalene when it has
+        ``elapsed_time_sec``+``files``) and anything else is collapsed stacks.
+    rate : float, optional
+        Samples per second of a collapsed-stacks file (the format does not record it; py-spy's
+        default, 100, is assumed otherwise). Ignored for JSON, which records time.
+
+    Returns
+    -------
+    Profile
+        Fully validated; nothing is returned for a file with any malformed part.
+
+    Raises
+    ------
+    ProfileError
+        One message naming the file and the line (raw, invalid JSON) or key (JSON) at fault:
+        missing or unreadable file, truncated or foreign JSON, an empty profile, a malformed line.
+    """
+    source, text = read_text_source(
+        path,
+        is_text=lambda _s: False,
+        caller="load_profile",
+        text_label="<text>",
+        expects="a path to a profile file",
+        what="a profile file",
+        error=ProfileError,
+    )
+    if format not in (None, "speedscope", "collapsed", "scalene"):
+        raise ProfileError(f"format must be 'speedscope', 'collapsed' or 'scalene', got {format!r}")
+    if not text.strip():
+        raise ProfileError(f"{source}: empty profile (the file is empty)")
+    is_json = text.lstrip().startswith(("{", "["))
+    if format == "collapsed" or (format is None and not is_json):
+        return parse_collapsed(text, source, rate=rate)
+    doc = _decode(text, source)
+    kind = format or detect_format(text, doc)
+    if kind is None or not isinstance(doc, dict):
+        keys = sorted(doc)[:6] if isinstance(doc, dict) else type(doc).__name__
+        raise ProfileError(
+            f"{source}: JSON that is neither speedscope (py-spy -f speedscope) nor scalene "
+            f"(scalene run -o file.json); found top-level {keys}"
+        )
+    if kind == "speedscope":
+        return parse_speedscope(doc, source)
+    return parse_scalene(doc, source)
