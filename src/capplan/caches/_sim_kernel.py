@@ -21,6 +21,7 @@ def simulate(
     reset_on_hit: bool,
     warmup: int,
     rng: np.random.Generator,
+    hit_mask: NDArray[np.bool_],
 ) -> tuple[int, int, float, float]:  # pragma: no cover - compiled
     """Replay ``ids``; return (hits, counted requests, hit bytes, counted bytes) after ``warmup``.
 
@@ -28,6 +29,7 @@ def simulate(
     array.  ``sizes``/``times`` may be empty (unit sizes; no TTL).  A TTL is checked when an object
     is requested (an expired object is a miss and is fetched again) and, for LRU with reset and
     FIFO, expired objects are also dropped from the tail as time passes (they are the oldest).
+    ``hit_mask``, unless empty, receives every request's outcome.
     """
     nxt = np.full(n_keys + 1, -1, dtype=np.int64)
     prv = np.full(n_keys + 1, -1, dtype=np.int64)
@@ -85,6 +87,8 @@ def simulate(
                     prv[k] = head
                     prv[nxt[head]] = k
                     nxt[head] = k
+        if hit_mask.size > 0:
+            hit_mask[t] = hit
         if t >= warmup:
             counted += 1
             counted_bytes += s

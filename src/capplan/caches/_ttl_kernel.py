@@ -92,8 +92,8 @@ def solve_time(
     """Characteristic time ``t`` with ``sum_i f_i h_i(t) = target``; ``inf`` if never reached.
 
     ``what``: 0 occupancy (``f = weights``), 1 request hits (``f = rates``), 2 byte hits
-    (``f = rates * weights``).  The sum increases with ``t``; bracket by doubling, then bisect in
-    log ``t`` to relative width ``rtol``.
+    (``f = rates * weights``).  The sum increases with ``t``; bracket by doubling, then Illinois steps in
+    log ``t`` until the bracket is ``rtol`` wide or the sum is within 1e-13 of the target.
     """
     full = weighted_sums(rates, weights, math.inf, ttl, kind)[what]
     if target >= full * (1.0 - 1e-15):
@@ -119,10 +119,31 @@ def solve_time(
             lo = lo / 4.0
             if weighted_sums(rates, weights, lo, ttl, kind)[what] < target:
                 break
-    while hi - lo > rtol * hi:
-        mid = math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
-        if weighted_sums(rates, weights, mid, ttl, kind)[what] < target:
-            lo = mid
+    # Illinois (modified regula falsi) in u = log t: superlinear, keeps the bracket
+    a = math.log(lo)
+    b = math.log(hi)
+    fa = weighted_sums(rates, weights, lo, ttl, kind)[what] - target
+    fb = weighted_sums(rates, weights, hi, ttl, kind)[what] - target
+    side = 0
+    for _ in range(200):
+        if b - a <= rtol:
+            break
+        c = b - fb * (b - a) / (fb - fa) if fb != fa else 0.5 * (a + b)
+        if not a < c < b:
+            c = 0.5 * (a + b)
+        fc = weighted_sums(rates, weights, math.exp(c), ttl, kind)[what] - target
+        if fc == 0.0:
+            return math.exp(c)
+        if fc < 0.0:
+            a, fa = c, fc
+            if side == -1:
+                fb *= 0.5
+            side = -1
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            b, fb = c, fc
+            if side == 1:
+                fa *= 0.5
+            side = 1
+        if abs(fc) <= 1e-13 * target:
+            return math.exp(c)
+    return math.exp(0.5 * (a + b))

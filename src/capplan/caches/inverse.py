@@ -41,7 +41,8 @@ class CacheSize:
         )
 
 
-def _warn_if_most(fraction: float, limit: float, target: float) -> None:
+def warn_if_most_of_catalog(fraction: float, limit: float, target: float) -> None:
+    """Emit :class:`CatalogFractionWarning` when ``fraction`` of the catalog exceeds ``limit``."""
     if fraction > limit:
         warnings.warn(
             CatalogFractionWarning(
@@ -105,7 +106,7 @@ def cache_size_for_hit_ratio(
     capacity = occupancy if load.has_sizes else math.ceil(occupancy - 1e-9)
     hit, byte, _, _, _ = evaluate(load, capacity, life, code)
     fraction = capacity / load.catalog
-    _warn_if_most(fraction, limit, goal)
+    warn_if_most_of_catalog(fraction, limit, goal)
     return CacheSize(
         cache_size=float(capacity),
         target=goal,
@@ -140,5 +141,5 @@ def cache_size_from_mrc(
     size = float(mrc["cache_size"].to_numpy()[ok[0]])
     keys = mrc.attrs.get("distinct_keys")
     if keys and column == "miss_ratio" and "byte_miss_ratio" not in mrc.columns:
-        _warn_if_most(size / float(keys), float(positive("warn_fraction", warn_fraction)), goal)
+        warn_if_most_of_catalog(size / float(keys), float(positive("warn_fraction", warn_fraction)), goal)
     return size

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from capplan._validate import nonnegative, positive
 from capplan.caches import _sim_kernel as sk
@@ -27,6 +27,7 @@ class SimulatedCache:
     hit_bytes: float
     requested_bytes: float
     policy: str
+    hit_mask: NDArray[np.bool_] | None = field(default=None, repr=False, compare=False)
 
     @property
     def hit_ratio(self) -> float:
@@ -54,6 +55,7 @@ def simulate_cache(
     reset_on_hit: bool = False,
     warmup: int = 0,
     rng: np.random.Generator | int | None = None,
+    record: bool = False,
 ) -> SimulatedCache:
     """Simulate a cache of ``cache_size`` objects (bytes with ``sizes``) on a request trace.
 
@@ -62,7 +64,9 @@ def simulate_cache(
     until the new one fits; an object larger than the cache is never stored.  With ``ttl`` (needs
     ``timestamps``) an object expires ``ttl`` seconds after insertion, or after its last hit with
     ``reset_on_hit``.  The first ``warmup`` requests fill the cache without being counted, so the
-    result can be compared with the stationary hit ratios of :mod:`capplan.caches.che`.
+    result can be compared with the stationary hit ratios of :mod:`capplan.caches.che`.  With
+    ``record`` the outcome of every request is kept in ``hit_mask`` (``keys[~hit_mask]`` is the miss
+    stream a next tier would see).
     """
     if policy not in _POLICIES:
         raise ParameterError(f"policy must be one of {sorted(_POLICIES)}, got {policy!r}")
@@ -83,8 +87,9 @@ def simulate_cache(
     w = int(nonnegative("warmup", warmup))
     if w >= ids.size:
         raise ParameterError(f"warmup must be smaller than the number of requests ({ids.size}), got {w}")
+    mask = np.zeros(ids.size if record else 0, dtype=np.bool_)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     hits, counted, hb, cb = sk.simulate(
-        ids, sz, times, n_keys, cap, _POLICIES[policy], life, bool(reset_on_hit), w, gen
+        ids, sz, times, n_keys, cap, _POLICIES[policy], life, bool(reset_on_hit), w, gen, mask
     )
-    return SimulatedCache(int(hits), int(counted), float(hb), float(cb), policy)
+    return SimulatedCache(int(hits), int(counted), float(hb), float(cb), policy, mask if record else None)

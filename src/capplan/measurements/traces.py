@@ -97,7 +97,7 @@ class _Checker:
             raise ParameterError(
                 f"{self.where(first + i)}: column {column!r}: {what} must be "
                 f"{'a positive number of bytes' if what == 'size' else 'a finite number of seconds'}, "
-                f"got {np.asarray(values)[i]!r}"
+                f"got {str(np.asarray(values)[i])!r}"
             )
         if what == "timestamp" and arr.size:
             prev = np.concatenate([[self.last_time], arr[:-1]])
@@ -216,7 +216,8 @@ def _to_int_keys(values: Any, check: _Checker, first: int, column: str) -> NDArr
     if bad.any():
         i = int(np.argmax(bad))
         raise ParameterError(
-            f"{check.where(first + i)}: column {column!r}: key_dtype='int' but got {np.asarray(values)[i]!r}"
+            f"{check.where(first + i)}: column {column!r}: key_dtype='int' but got "
+            f"{str(np.asarray(values)[i])!r}"
         )
     return (
         np.asarray(values).astype(np.int64) if np.asarray(values).dtype.kind in "iu" else arr.astype(np.int64)
