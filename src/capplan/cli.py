@@ -1,4 +1,5 @@
-"""The ``capplan`` command line: ``capplan plan SLA.yaml [BUDGET.yaml] --service-time 25ms``."""
+"""The ``capplan`` command line: ``capplan plan SLA.yaml [BUDGET.yaml] --service-time 25ms``,
+``capplan profile [--tool py-spy|scalene] [--out FILE] -- python app.py``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 from capplan import __version__
 from capplan.errors import CapplanError
 from capplan.plan import QUANTILES, server_sizing_table
+from capplan.profiles import Profile, ProfilerError, record
 from capplan.sla import load_sla
 from capplan.units import parse_duration
 
@@ -70,7 +72,71 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--service-scv", type=float, default=1.0, help="service-time SCV (1 = exponential)")
     plan.add_argument("--arrival-scv", type=float, default=1.0, help="inter-arrival SCV (1 = Poisson)")
     plan.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output format")
+
+    prof = sub.add_parser(
+        "profile",
+        help="record a command with py-spy or scalene and print where the CPU time goes",
+        usage="capplan profile [--tool py-spy|scalene] [--out FILE] [options] -- python app.py [args]",
+    )
+    prof.add_argument("--tool", choices=("py-spy", "scalene"), default="py-spy", help="profiler")
+    prof.add_argument("--out", metavar="FILE", help="keep the profile file here")
+    prof.add_argument(
+        "--format",
+        dest="profile_format",
+        choices=("speedscope", "raw"),
+        default="speedscope",
+        help="py-spy output format (default: %(default)s)",
+    )
+    prof.add_argument("--rate", type=float, default=100.0, help="samples per second (default: %(default)g)")
+    prof.add_argument("--top", type=int, default=15, help="functions to show (default: %(default)s)")
+    prof.add_argument("--requests", type=float, help="requests the command serves: print CPU per request")
+    prof.add_argument("--within", metavar="MODULE:FUNCTION", help="only count samples inside this function")
+    prof.add_argument("program", nargs=argparse.REMAINDER, help="the command to profile, after --")
     return parser
+
+
+def _profile_report(profile: Profile, top: int, requests: float | None, within: str | None) -> str:
+    scoped = profile if within is None else profile.filter(within=within)
+    table = scoped.functions().head(top)
+    shown = pd.DataFrame(
+        {
+            "function": table["module"] + ":" + table["function"],
+            "self_%": (100 * table["self_share"]).round(1),
+            "incl_%": (100 * table["inclusive_share"]).round(1),
+            "±%": (100 * table["inclusive_share_se"]).round(1),
+            "self_s": table["self_s"].round(3),
+            "incl_s": table["inclusive_s"].round(3),
+        }
+    )
+    lines = [repr(profile), *(f"note: {n}" for n in profile.notes)]
+    if within is not None:
+        lines.append(f"samples inside {within}: {scoped.total_samples:.0f} ({scoped.total_s:.3f} s)")
+    lines += ["", shown.to_string(index=False)]
+    if requests is not None:
+        demand = scoped.demand(requests)
+        lines += [
+            "",
+            f"CPU per request: {demand.service_time * 1e3:.4g} ms ± {demand.service_time_se * 1e3:.2g} ms"
+            f" over {demand.requests:g} requests -> {demand.service_rate:.4g} requests/s per core"
+            " at 100% busy",
+        ]
+    return "\n".join(lines)
+
+
+def _profile(args: argparse.Namespace) -> int:
+    command = list(args.program)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("capplan: error: give the command to profile after --, e.g. -- python app.py", file=sys.stderr)
+        return 2
+    try:
+        profile = record(command, tool=args.tool, out=args.out, fmt=args.profile_format, rate=args.rate)
+        print(_profile_report(profile, args.top, args.requests, args.within))
+    except (CapplanError, ProfilerError, ValueError) as exc:
+        print(f"capplan: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _render(frame: pd.DataFrame, fmt: str) -> str:
@@ -96,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status (0 ok, 2 bad input)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "profile":
+        return _profile(args)
     try:
         sla = load_sla(*args.files)
         if args.command == "sla":

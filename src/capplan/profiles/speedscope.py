@@ -30,7 +30,9 @@ Entry = tuple[str, Sequence[Frame], float, float]
 
 def _thread_label(name: str) -> str:
     m = _PYSPY_THREAD.match(name)
-    return f"{m.group(2)} ({m.group(1)})" if m else name
+    if not m:
+        return name
+    return f"{m.group(2)} ({m.group(1)})" if m.group(2) else f"thread ({m.group(1)})"
 
 
 def _number(value: Any, where: str) -> float:

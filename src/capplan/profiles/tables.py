@@ -129,14 +129,24 @@ def module_table(profile: Profile) -> pd.DataFrame:
 
 
 def _by_name(profile: Profile) -> pd.DataFrame:
-    """Function table keyed by ``(module, function)`` so that tools with different paths line up."""
+    """Shares keyed by ``(last module component, function)``, so that tools line up.
+
+    py-spy names files relative to whichever ``sys.path`` entry matched
+    (``capplan/demo/workload.py`` or ``workload.py`` for the same script) and scalene by
+    absolute path; the module's last component is what they share.
+    """
     table = function_table(profile)
-    grouped = table.groupby(["module", "function"], sort=False)[["self_share", "inclusive_share", "self_s"]]
-    return grouped.sum()
+    table["short"] = table["module"].str.rsplit(".", n=1).str[-1]
+    grouped = table.groupby(["short", "function"], sort=False)
+    out = grouped[["self_share", "inclusive_share"]].sum()
+    out["module"] = grouped["module"].first()
+    return out
 
 
 def diff_table(a: Profile, b: Profile) -> pd.DataFrame:
-    """Shares of ``a`` against ``b`` per ``(module, function)``, largest change first.
+    """Shares of ``a`` against ``b`` per function, largest change first.
+
+    Functions are matched by name and the last component of their module (see ``_by_name``).
 
     Columns ``module, function, self_share_a, self_share_b, inclusive_share_a,
     inclusive_share_b, self_share_delta, inclusive_share_delta, z``; a function missing from one
@@ -145,7 +155,10 @@ def diff_table(a: Profile, b: Profile) -> pd.DataFrame:
     the sampling noise alone rarely produces.
     """
     left, right = _by_name(a), _by_name(b)
-    joined = left.join(right, how="outer", lsuffix="_a", rsuffix="_b").fillna(0.0)
+    joined = left.add_suffix("_a").join(right.add_suffix("_b"), how="outer")
+    joined["module"] = joined["module_a"].fillna(joined["module_b"])
+    shares = [c for c in joined.columns if c.startswith(("self_share", "inclusive_share"))]
+    joined[shares] = joined[shares].fillna(0.0)
     out = joined.reset_index()
     out["self_share_delta"] = out["self_share_b"] - out["self_share_a"]
     out["inclusive_share_delta"] = out["inclusive_share_b"] - out["inclusive_share_a"]
