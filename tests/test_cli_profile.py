@@ -1,0 +1,65 @@
+"""``capplan profile [--tool py-spy|scalene] [--out FILE] -- python app.py`` (real profilers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from capplan.cli import main
+from capplan.demo import workload
+from capplan.profiles import load_profile, profiler_command
+
+SCRIPT = str(Path(workload.__file__).resolve())
+
+
+def test_profile_pyspy_prints_functions_and_demand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo.json"
+    argv = ["profile", "--rate", "200", "--out", str(out), "--requests", "200", "--within", "handle_request"]
+    code = main([*argv, "--", sys.executable, SCRIPT, "--requests", "200"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "workload:render" in text and "CPU per request:" in text
+    assert "samples inside handle_request:" in text
+    # the kept file is the profile that was summarised
+    p = load_profile(out)
+    assert p.tool == "py-spy" and f"samples={p.total_samples:.0f}" in text
+
+
+def test_scalene_command_line() -> None:
+    """scalene runs the Python program itself (recorded for real in tests/test_profiles.py)."""
+    script = profiler_command(["python", "app.py", "--n", "3"], "o.json", tool="scalene", rate=50.0)
+    assert script[1:] == [
+        "run",
+        "--cpu-only",
+        "-o",
+        "o.json",
+        "--cpu-sampling-rate",
+        "0.02",
+        "app.py",
+        "---",
+        "--n",
+        "3",
+    ]
+    module = profiler_command(["python3", "-m", "pkg.app"], "o.json", tool="scalene")
+    assert module[-2:] == ["-m", "pkg.app"]
+    pyspy = profiler_command(["./server"], "o.txt", fmt="raw", rate=20.0, threads=True)
+    assert pyspy[1:] == ["record", "-o", "o.txt", "-f", "raw", "-r", "20", "--threads", "--", "./server"]
+
+
+def test_profile_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile"]) == 2
+    assert "give the command to profile after --" in capsys.readouterr().err
+    assert main(["profile", "--tool", "scalene", "--", "ls", "-l"]) == 2
+    assert "scalene profiles Python programs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["profile", "--tool", "perf", "--", "python", "x.py"])
+
+
+def test_existing_subcommands_still_parse(capsys: pytest.CaptureFixture[str]) -> None:
+    data = Path(__file__).resolve().parents[1] / "data" / "performance-sla.yaml"
+    assert main(["sla", str(data)]) == 0
+    assert capsys.readouterr().out
