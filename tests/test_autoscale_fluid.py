@@ -9,11 +9,13 @@ overload within 10%.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from capplan.autoscale import Schedule, Traffic, Workload, constant, simulate
+from capplan.autoscale import Schedule, Traffic, Workload, check_fluid, constant, from_csv, simulate
 from capplan.queueing import MMc
 from capplan.sim import simulate_queue
 
@@ -97,3 +99,16 @@ def test_fluid_model_against_the_request_level_simulator() -> None:
     assert np.max(rel[overloaded]) < 0.3
     worst_model, worst_sim = tl["p95_s"].max(), p95.max()
     assert worst_model == pytest.approx(worst_sim, rel=0.1)
+
+
+def test_check_fluid_with_time_outs() -> None:
+    # Source: capplan.sim.simulate_queue with patience = the client time-out (abandonment), one
+    # pod of a pool of 24 under the bundled trace's 13:00 spike (overload at rho ~ 1.2).
+    tr = from_csv(Path(__file__).resolve().parents[1] / "data" / "traffic_day_spike.csv")
+    window = Traffic(tr.rate[int(12.9 * 240) : int(13.35 * 240)], 15.0)
+    df = check_fluid(window, Workload(0.04, workers=4, timeout=10.0), 24, seed=7)
+    assert np.median(np.abs(df["rel_error_p95"])) < 0.1
+    overloaded = df["sim_dropped"] > 0.1
+    assert overloaded.sum() >= 5
+    assert np.abs(df["model_dropped"] - df["sim_dropped"])[overloaded].max() < 0.03
+    assert np.abs(df["rel_error_p99"])[overloaded].max() < 0.05  # waits pinned at the time-out

@@ -7,6 +7,7 @@ SLA minutes missed, replica-hours and cost.  :func:`search_hpa` sweeps HPA setti
 cost/SLA frontier and compares it with a fixed fleet sized for the peak.
 """
 
+from capplan.autoscale.check import check_fluid
 from capplan.autoscale.controller import HPAController, metric_replicas, object_replicas
 from capplan.autoscale.fluid import Workload
 from capplan.autoscale.manifest import (
@@ -48,6 +49,7 @@ __all__ = [
     "Traffic",
     "Workload",
     "add_spike",
+    "check_fluid",
     "constant",
     "diurnal",
     "fixed_fleet",
