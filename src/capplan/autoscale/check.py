@@ -38,8 +38,9 @@ def check_fluid(
     """Per-window response-time percentiles: fluid model against simulation, for a fixed pool.
 
     Returns one row per ``window`` seconds: ``time_s``, ``arrival_rate`` (whole pool), for each
-    quantile ``model_pXX_s``, ``sim_pXX_s`` and ``rel_error_pXX``, and the dropped fraction in
-    both (``model_dropped``, ``sim_dropped``; the simulator's customers abandon after
+    quantile ``model_pXX_s``, ``sim_pXX_s`` and ``rel_error_pXX``, the model's largest backlog in
+    the window (``model_backlog``, requests per pod), and the dropped fraction in both
+    (``model_dropped``, ``sim_dropped``; the simulator's customers abandon after
     ``workload.timeout``).  The model's value for a window is the percentile of its intervals'
     values weighted by arrivals (the largest interval value at or above the level).  Service
     times are gamma with the workload's mean and SCV (exponential for SCV 1).
@@ -95,6 +96,8 @@ def check_fluid(
             row[f"sim_{col}_s"] = sim_q
             row[f"rel_error_{col}"] = model_q / sim_q - 1.0
         total = float(arrivals.sum())
+        # backlog at the start of the window's first interval too (the end of the one before)
+        row["model_backlog"] = float(tl["backlog"].to_numpy()[max(sl.start - 1, 0) : sl.stop].max())
         row["model_dropped"] = float(tl["dropped"].to_numpy()[sl].sum() / total) if total > 0 else 0.0
         mine = group_all == w
         row["sim_dropped"] = float(1.0 - served[mine].mean()) if mine.any() else 0.0

@@ -22,6 +22,7 @@ Other names need ``signals={name: "cpu" | "memory" | "latency:0.95" | "error_per
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -101,6 +102,14 @@ class AutoscaleResult:
     def dropped(self) -> float:
         """Requests dropped over the run."""
         return float(self.timeline["dropped"].sum())
+
+    def between(self, start: float, end: float) -> AutoscaleResult:
+        """The part of the run with ``start <= time_s < end`` (seconds), for totals over a window."""
+        t = self.timeline["time_s"]
+        part = self.timeline[(t >= start) & (t < end)].reset_index(drop=True)
+        if part.empty:
+            raise ParameterError(f"no interval in [{start:g}, {end:g}) s")
+        return dataclasses.replace(self, timeline=part)
 
     def totals(self) -> dict[str, float]:
         """Replica-hours, cost, peak replicas, dropped requests and SLA minutes missed, rounded."""
