@@ -62,28 +62,46 @@ def _frames(doc: dict[str, Any], source: str) -> list[Frame]:
 def _stack(indices: Any, frames: list[Frame], where: str) -> list[Frame]:
     if not isinstance(indices, list):
         raise ProfileError(f"{where}: expected a list of frame indices, got {indices!r}")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices):
+        raise ProfileError(f"{where}: frame indices must be non-negative integers")
     try:
-        return [frames[i] for i in indices if isinstance(i, int) and not isinstance(i, bool) and i >= 0]
+        return [frames[i] for i in indices]
     except IndexError:
         raise ProfileError(f"{where}: frame index out of range (there are {len(frames)} frames)") from None
 
 
-def _sampled(prof: dict[str, Any], frames: list[Frame], scale: float, thread: str, where: str) -> list[Entry]:
+def _sampled(
+    prof: dict[str, Any], frames: list[Frame], scale: float, thread: str, where: str
+) -> tuple[list[Entry], set[float]]:
+    """Entries per distinct stack (weights summed, samples counted) and the distinct weights."""
     samples, weights = prof.get("samples"), prof.get("weights")
     if not isinstance(samples, list) or not isinstance(weights, list) or len(samples) != len(weights):
         raise ProfileError(f"{where}: 'samples' and 'weights' must be lists of equal length")
-    out: list[Entry] = []
+    acc: dict[tuple[int, ...], list[float]] = {}
+    distinct: set[float] = set()
     for k, (indices, weight) in enumerate(zip(samples, weights, strict=True)):
-        stack = _stack(indices, frames, f"{where}.samples[{k}]")
-        if len(stack) != len(indices):
-            raise ProfileError(f"{where}.samples[{k}]: frame indices must be non-negative integers")
-        w = _number(weight, f"{where}.weights[{k}]")
-        if w < 0:
-            raise ProfileError(f"{where}.weights[{k}]: weight must be non-negative, got {w!r}")
-        # py-spy writes an empty stack for a sample with no Python frame (process exiting):
-        # kept with no frames here and counted as dropped by the caller
-        out.append((thread, stack, w * scale, 1.0))
-    return out
+        if type(weight) not in (float, int) or not weight >= 0 or weight == float("inf"):
+            _number(weight, f"{where}.weights[{k}]")
+            raise ProfileError(
+                f"{where}.weights[{k}]: weight must be finite and non-negative, got {weight!r}"
+            )
+        try:
+            key = tuple(indices)
+        except TypeError:
+            raise ProfileError(
+                f"{where}.samples[{k}]: expected a list of frame indices, got {indices!r}"
+            ) from None
+        slot = acc.get(key)
+        if slot is None:
+            _stack(indices, frames, f"{where}.samples[{k}]")  # validate each distinct stack once
+            slot = acc[key] = [0.0, 0.0]
+        slot[0] += weight
+        slot[1] += 1.0
+        distinct.add(weight)
+    # py-spy writes an empty stack for a sample with no Python frame (process exiting): kept with
+    # no frames here and counted as dropped by the caller
+    entries: list[Entry] = [(thread, [frames[i] for i in key], w * scale, n) for key, (w, n) in acc.items()]
+    return entries, {round(w * scale, 12) for w in distinct}
 
 
 def _evented(prof: dict[str, Any], frames: list[Frame], scale: float, thread: str, where: str) -> list[Entry]:
@@ -146,8 +164,8 @@ def parse_speedscope(doc: dict[str, Any], source: str) -> Profile:
         thread = _thread_label(str(prof.get("name", f"profile {p}")))
         kind = prof.get("type")
         if kind == "sampled":
-            got = _sampled(prof, frames, scale, thread, where)
-            intervals.update(round(e[2], 12) for e in got)
+            got, weights = _sampled(prof, frames, scale, thread, where)
+            intervals.update(weights)
         elif kind == "evented":
             got = _evented(prof, frames, scale, thread, where)
         else:
@@ -162,10 +180,8 @@ def parse_speedscope(doc: dict[str, Any], source: str) -> Profile:
     tool = "py-spy" if exporter.startswith("py-spy") else (exporter.split("@", maxsplit=1)[0] or "speedscope")
     if not entries:
         raise ProfileError(f"{source}: empty profile (no samples)")
+    # py-spy weighs every sample by the sampling interval: one distinct weight is the interval
     interval = next(iter(intervals)) if len(intervals) == 1 else None
-    if interval is not None and interval > 0:
-        # py-spy: every sample weighs one interval; count samples from the weights
-        entries = [(t, s, w, w / interval) for t, s, w, _ in entries]
     dropped = sum(n for _, s, _, n in entries if not s)
     entries = [e for e in entries if e[1]]
     if not entries:
