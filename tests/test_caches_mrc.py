@@ -56,6 +56,17 @@ def test_chunked_and_string_keys_give_the_same_curve(zipf_keys: np.ndarray) -> N
     pd.testing.assert_frame_equal(strings, caches.miss_ratio_curve(zipf_keys[:50_000]))
 
 
+def test_opaque_64_bit_keys_give_the_same_curve(zipf_keys: np.ndarray) -> None:
+    # large and negative ids go through the hash table fused into the kernel (rehashes as it grows)
+    opaque = zipf_keys * np.int64(-0x9E3779B97F4A7C1) + np.int64(1 << 61)
+    assert opaque.min() < 0 < opaque.max()
+    pd.testing.assert_frame_equal(caches.miss_ratio_curve(opaque), caches.miss_ratio_curve(zipf_keys))
+    np.testing.assert_array_equal(
+        caches.miss_ratio_curve(opaque.astype(str), chunk_size=50_000)["miss_ratio"],
+        caches.miss_ratio_curve(zipf_keys)["miss_ratio"],
+    )
+
+
 def test_byte_curve_equals_the_simulator(zipf_keys: np.ndarray) -> None:
     obj = np.random.default_rng(1).integers(64, 4096, 30_000).astype(float)
     sizes = obj[zipf_keys]

@@ -232,3 +232,122 @@ def hashed_sample(hashes: NDArray[np.uint64], threshold: np.uint64) -> NDArray[n
     for i in range(hashes.size):
         out[i] = (hashes[i] & np.uint64(0xFFFFFF)) < threshold
     return out
+
+
+_EMPTY = -2
+
+
+@njit(cache=True, inline="always")
+def _slot_hash(key: np.int64, shift: np.uint64) -> np.int64:  # pragma: no cover - compiled
+    return np.int64((np.uint64(key) * _GOLDEN) >> shift)
+
+
+@njit(cache=True)
+def count_hashed(
+    keys: NDArray[np.int64],
+    table: NDArray[np.int64],
+    key_at: NDArray[np.int64],
+    words: NDArray[np.uint64],
+    fen: NDArray[np.int32],
+    state: NDArray[np.int64],
+    hist: NDArray[np.int64],
+) -> int:  # pragma: no cover - compiled
+    """:func:`count_objects` for raw 64-bit keys, with the key-to-slot map fused in.
+
+    ``table[s] = (key, last position)`` is an open-addressing hash table (linear probing,
+    ``last = -2`` marks an empty slot); ``key_at[pos]`` holds slots.  ``state = [next_pos, live,
+    cap, n_keys]``.  Stops (returning the number processed) when the window is full, the table
+    is half full, or the histogram has no room for a new distance.
+    """
+    pos = state[0]
+    live = state[1]
+    cap = state[2]
+    n_keys = state[3]
+    size = table.shape[0]
+    mask = size - 1
+    shift = np.uint64(64 - int(np.log2(size)))
+    nw = fen.size - 1
+    one = np.uint64(1)
+    n = keys.size
+    i = 0
+    while i < n:
+        if pos == cap or 2 * (n_keys + 1) > size or n_keys + 2 >= hist.size:
+            break
+        k = keys[i]
+        h = _slot_hash(k, shift)
+        while table[h, 1] != _EMPTY and table[h, 0] != k:
+            h = (h + 1) & mask
+        p = table[h, 1]
+        if p >= 0:
+            b = p >> 6
+            off = np.uint64(p & 63)
+            w = words[b]
+            before = _popcount(w & ((one << off) | ((one << off) - one)))
+            j = np.int64(b)
+            while j > 0:
+                before += fen[j]
+                j -= j & -j
+            hist[live - before + 1] += 1
+            words[b] = w & ~(one << off)
+            j = b + 1
+            while j <= nw:
+                fen[j] -= 1
+                j += j & -j
+            live -= 1
+        else:
+            table[h, 0] = k
+            n_keys += 1
+            hist[0] += 1
+        b = pos >> 6
+        words[b] |= one << np.uint64(pos & 63)
+        j = b + 1
+        while j <= nw:
+            fen[j] += 1
+            j += j & -j
+        live += 1
+        table[h, 1] = pos
+        key_at[pos] = h
+        pos += 1
+        i += 1
+    state[0] = pos
+    state[1] = live
+    state[3] = n_keys
+    return i
+
+
+@njit(cache=True)
+def compact_hashed(
+    table: NDArray[np.int64], key_at: NDArray[np.int64], new_key_at: NDArray[np.int64], used: int
+) -> int:  # pragma: no cover - compiled
+    """Renumber the live marks ``0..live-1`` (slots whose last position is their position)."""
+    live = 0
+    for q in range(used):
+        h = key_at[q]
+        if table[h, 1] == q:
+            table[h, 1] = live
+            new_key_at[live] = h
+            live += 1
+    return live
+
+
+@njit(cache=True)
+def rehash(
+    table: NDArray[np.int64], new_table: NDArray[np.int64], key_at: NDArray[np.int64], used: int
+) -> None:  # pragma: no cover - compiled
+    """Move every key into ``new_table`` (empty, larger) and renumber the slots in ``key_at``."""
+    size = new_table.shape[0]
+    mask = size - 1
+    shift = np.uint64(64 - int(np.log2(size)))
+    moved = np.full(table.shape[0], -1, dtype=np.int64)
+    for s in range(table.shape[0]):
+        if table[s, 1] == _EMPTY:
+            continue
+        k = table[s, 0]
+        h = _slot_hash(k, shift)
+        while new_table[h, 1] != _EMPTY:
+            h = (h + 1) & mask
+        new_table[h, 0] = k
+        new_table[h, 1] = table[s, 1]
+        moved[s] = h
+    for q in range(used):
+        key_at[q] = moved[key_at[q]]

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from capplan._validate import FloatArray, nonnegative, positive
 from capplan.caches import _stack_kernel as stk
-from capplan.caches._keys import dense_ids, trace_sizes
+from capplan.caches._keys import trace_sizes
 from capplan.errors import ParameterError
 
 __all__ = ["miss_ratio_curve"]
@@ -132,6 +132,58 @@ class _StackDistances:
                 self._rebuild(cap if live <= cap // 2 else 2 * cap)
 
 
+class _HashedStackDistances:
+    """Object-mode stack distances for raw 64-bit integer keys (hash table fused in the kernel)."""
+
+    bytes_mode = False
+
+    def __init__(self) -> None:
+        self.table = np.full((1 << 12, 2), -2, dtype=np.int64)
+        self.hist = np.zeros(1 << 11, dtype=np.int64)
+        self.state = np.array([0, 0, 0, 0], dtype=np.int64)
+        self.key_at = np.empty(0, dtype=np.int64)
+        self.words = np.zeros(1, dtype=np.uint64)
+        self.fen = np.zeros(1, dtype=np.int32)
+        self.requests = 0
+        self._window(1 << 12)
+
+    @property
+    def distinct(self) -> int:
+        return int(self.state[3])
+
+    def _window(self, cap: int) -> None:
+        used = int(self.state[0])
+        new_key_at = np.empty(cap, dtype=np.int64)
+        live = stk.compact_hashed(self.table, self.key_at, new_key_at, used)
+        self.key_at = new_key_at
+        n_words = (cap + 63) // 64
+        self.words = np.zeros(n_words, dtype=np.uint64)
+        self.fen = np.zeros(n_words + 1, dtype=np.int32)
+        stk.fill_bitset(self.words, self.fen, live)
+        self.state[:3] = (live, live, cap)
+
+    def add(self, keys: NDArray[np.int64]) -> None:
+        self.requests += keys.size
+        i = 0
+        while i < keys.size:
+            i += int(
+                stk.count_hashed(
+                    keys[i:], self.table, self.key_at, self.words, self.fen, self.state, self.hist
+                )
+            )
+            if i == keys.size:
+                break
+            pos, live, cap, n_keys = (int(x) for x in self.state)
+            if 2 * (n_keys + 1) > self.table.shape[0]:
+                bigger = np.full((2 * self.table.shape[0], 2), -2, dtype=np.int64)
+                stk.rehash(self.table, bigger, self.key_at, pos)
+                self.table = bigger
+            if n_keys + 2 >= self.hist.size:
+                self.hist = np.concatenate([self.hist, np.zeros(self.hist.size, dtype=np.int64)])
+            if pos == cap:
+                self._window(cap if live <= cap // 2 else 2 * cap)
+
+
 def _chunks(
     trace: Any, sizes: ArrayLike | None, chunk_size: int, read_kwargs: dict[str, Any]
 ) -> Iterator[tuple[NDArray[Any], FloatArray | None]]:
@@ -155,6 +207,10 @@ def _chunks(
     sz = trace_sizes(sizes, keys.size) if sizes is not None else None
     for start in range(0, keys.size, chunk_size):
         yield keys[start : start + chunk_size], None if sz is None else sz[start : start + chunk_size]
+
+
+def _is_dense(keys: NDArray[Any]) -> bool:
+    return bool(keys.size) and int(keys.min()) >= 0 and int(keys.max()) < 4 * keys.size + 1024
 
 
 def _sample_mask(keys: NDArray[Any], threshold: int) -> NDArray[np.bool_]:
@@ -220,17 +276,27 @@ def miss_ratio_curve(
         rate = threshold / _HASH_SPACE
     exact = threshold == _HASH_SPACE
     engine: _StackDistances | None = None
+    hashed: _HashedStackDistances | None = None
     keymap = _KeyMap()
     total_requests = 0
     total_bytes = 0.0
     sampled_bytes = 0.0
-    single = isinstance(trace, np.ndarray) and exact and sizes is None and trace.size <= chunk
+    direct = False  # dense non-negative integer keys used as ids as they are
     for chunk_keys, chunk_sizes in _chunks(trace, sizes, chunk, read_kwargs):
         keys, sz = chunk_keys, chunk_sizes
-        if engine is None:
-            engine = _StackDistances(None if sz is None else _byte_grid(cache_sizes), 1.0 / rate)
-        if (sz is None) == engine.bytes_mode:
+        first = engine is None and hashed is None
+        if first:
+            if sz is None and keys.dtype.kind in "iu":
+                direct = exact and isinstance(trace, np.ndarray) and trace.size <= chunk and _is_dense(keys)
+                if not direct:
+                    hashed = _HashedStackDistances()
+            if hashed is None:
+                engine = _StackDistances(None if sz is None else _byte_grid(cache_sizes), 1.0 / rate)
+        bytes_mode = engine is not None and engine.bytes_mode
+        if (sz is None) == bytes_mode:
             raise ParameterError("every chunk of the trace must have sizes, or none")
+        if hashed is not None and keys.dtype.kind not in "iu":
+            raise ParameterError("every chunk of the trace must have integer keys, or none")
         total_requests += keys.size
         if sz is not None:
             total_bytes += float(sz.sum())
@@ -240,15 +306,20 @@ def miss_ratio_curve(
             sz = None if sz is None else np.ascontiguousarray(sz[mask])
             if keys.size == 0:
                 continue
-        if single:
-            ids, n_keys = dense_ids(keys)
+        if hashed is not None:
+            hashed.add(np.ascontiguousarray(keys, dtype=np.int64))
+            continue
+        assert engine is not None
+        if direct:
+            ids = np.ascontiguousarray(keys, dtype=np.int64)
+            n_keys = int(ids.max()) + 1
         else:
             ids = keymap.ids(keys)
             n_keys = keymap.size
         if sz is not None:
             sampled_bytes += float(sz.sum())
         engine.add(ids, n_keys, sz)
-    if engine is None or total_requests == 0:
+    if total_requests == 0 or (engine is None and hashed is None):
         raise ParameterError("the trace is empty: keys must hold at least one request")
     expected = total_requests * rate
     method = (
@@ -256,23 +327,35 @@ def miss_ratio_curve(
         if exact
         else f"SHARDS_adj, spatial sampling at R={rate:.6g} (Waldspurger et al. 2015)"
     )
+    if hashed is not None:
+        frame = _object_frame(hashed.hist, hashed.requests, expected, rate, exact, cache_sizes)
+        frame.attrs.update(
+            method=method, requests=total_requests, distinct_keys=hashed.distinct, sample_rate=rate
+        )
+        return frame
+    assert engine is not None
     distinct = int((engine.last >= 0).sum())
     if engine.bytes_mode:
         frame = _byte_frame(engine, expected, total_bytes * rate, sampled_bytes, exact, cache_sizes)
     else:
-        frame = _object_frame(engine, expected, rate, exact, cache_sizes)
+        frame = _object_frame(engine.hist, engine.requests, expected, rate, exact, cache_sizes)
     frame.attrs.update(method=method, requests=total_requests, distinct_keys=distinct, sample_rate=rate)
     return frame
 
 
 def _object_frame(
-    engine: _StackDistances, expected: float, rate: float, exact: bool, cache_sizes: ArrayLike | None
+    counts: NDArray[np.int64],
+    sampled: int,
+    expected: float,
+    rate: float,
+    exact: bool,
+    cache_sizes: ArrayLike | None,
 ) -> pd.DataFrame:
-    hist = engine.hist.astype(np.float64)
+    hist = counts.astype(np.float64)
     top = int(np.flatnonzero(hist).max()) if hist[1:].any() else 1
     hits = hist[1 : top + 1].copy()
     if not exact and hits.size:
-        hits[0] += expected - engine.requests  # SHARDS_adj (§3.3)
+        hits[0] += expected - sampled  # SHARDS_adj (§3.3)
     cum = np.concatenate([[0.0], np.cumsum(hits)])
     if cache_sizes is not None:
         c = nonnegative("cache_sizes", cache_sizes).ravel()
