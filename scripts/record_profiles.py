@@ -6,10 +6,10 @@ so the profile holds the requests and little else), recorded by
 :func:`capplan.profiles.record`:
 
 =================================  ========================================================
-``demo_pyspy.speedscope.json``     py-spy ``-f speedscope`` (rate 200/s), 1000 requests
-``demo_pyspy_threads.txt``         py-spy ``-f raw --threads`` (rate 200/s), 1000 requests
-``demo_scalene.json``              scalene ``run --cpu-only`` (interval 0.01 s), 1000 requests
-``demo_pyspy_render_x2.speedscope.json``  py-spy speedscope, 1000 requests with ``render``
+``demo_pyspy.speedscope.json``     py-spy ``-f speedscope`` (rate 200/s), 2000 requests
+``demo_pyspy_threads.txt``         py-spy ``-f raw --threads`` (rate 200/s), 2000 requests
+``demo_scalene.json``              scalene ``run --cpu-only`` (interval 0.005 s), 2000 requests
+``demo_pyspy_render_x2.speedscope.json``  py-spy speedscope, 2000 requests with ``render``
                                    slowed 2x (``--slow render=2``): the measured "after"
 ``manifest.json``                  per file: tool, format, command, requests, rate, slowdown,
                                    the serving loop's own CPU and wall seconds (the workload's
@@ -18,7 +18,7 @@ so the profile holds the requests and little else), recorded by
 
 Run from the repository root (py-spy needs ptrace rights, e.g. root)::
 
-    .venv/bin/python scripts/record_profiles.py [--requests 1000] [--out data/profiles]
+    .venv/bin/python scripts/record_profiles.py [--requests 2000] [--out data/profiles]
 
 Profiles are measurements: a re-run gives slightly different sample counts (the machine,
 the profilers' timing) but the same structure.
@@ -48,7 +48,7 @@ def _version(tool: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests served per recording")
+    parser.add_argument("--requests", type=int, default=2000, help="requests served per recording")
     parser.add_argument("--out", type=Path, default=Path("data/profiles"), help="output directory")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

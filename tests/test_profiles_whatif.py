@@ -81,6 +81,7 @@ def test_what_if_is_amdahl_on_inclusive_shares() -> None:
     assert w.service_time_after == pytest.approx(float(amdahl_time(0.08, 3 / 8, 3.0)))
     row = w.targets.iloc[0]
     assert row["inclusive_share"] == pytest.approx(3 / 8)
+    assert row["inclusive_share_after"] == pytest.approx(1.0 / (5.0 + 1.0))
     assert row["saved_s_per_request"] == pytest.approx(0.08 - w.service_time_after)
     # two disjoint targets: S (1 - f1 - f2 + f1/s1 + f2/s2)
     both = TOY.what_if({"app:db": 2.0, "render": 0.5}, requests=100, within="handler")
@@ -170,11 +171,14 @@ def test_what_if_predicts_a_measured_slowdown(tmp_path: Path) -> None:
 
 
 def test_bundled_slowed_profile_shows_the_predicted_share_shift() -> None:
-    """Shares are immune to machine load: slowing render 2x moves its share from f to 2f/(1+f)."""
+    """Shares are immune to machine load: slowing render 2x moves its share from f to 2f/(1+f)
+    (``inclusive_share_after`` of the what-if), whatever the machine's load did to the totals."""
     data = Path(__file__).resolve().parents[1] / "data" / "profiles"
     base = load_profile(data / "demo_pyspy.speedscope.json").filter(within="handle_request")
     slow = load_profile(data / "demo_pyspy_render_x2.speedscope.json").filter(within="handle_request")
     f = float(base.functions().set_index("function").loc["render", "inclusive_share"])  # type: ignore[arg-type]
+    w = base.what_if({"render": 0.5}, requests=2000)
+    assert float(w.targets["inclusive_share_after"].iloc[0]) == pytest.approx(2 * f / (1 + f))
     t = slow.functions().set_index("function")
     got = float(t.loc["render", "inclusive_share"])  # type: ignore[arg-type]
     se = float(t.loc["render", "inclusive_share_se"])  # type: ignore[arg-type]

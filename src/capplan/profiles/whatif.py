@@ -61,7 +61,9 @@ class WhatIf:
     """Result of :func:`what_if` (seconds, requests per second).
 
     ``targets`` has one row per speedup key: ``key, functions`` (matched names),
-    ``inclusive_share`` (of the in-scope time), ``speedup``, ``saved_s_per_request``.
+    ``inclusive_share`` (of the in-scope time), ``speedup``, ``inclusive_share_after`` (its
+    share of the new time: what a profile of the changed program should show),
+    ``saved_s_per_request``.
     ``sizing_before``/``sizing_after`` are set when an arrival rate and latency targets were
     given.
     """
@@ -210,6 +212,7 @@ def what_if(
     total = scoped.total_s
     new_total = 0.0
     inclusive = dict.fromkeys(factors, 0.0)
+    inclusive_after = dict.fromkeys(factors, 0.0)
     for stack, sec in zip(scoped.stacks, scoped.seconds, strict=True):
         factor = 1.0
         for j in reversed(stack):  # innermost target wins
@@ -221,6 +224,7 @@ def what_if(
         for key, flags in hits.items():
             if any(flags[j] for j in stack):
                 inclusive[key] += float(sec)
+                inclusive_after[key] += float(sec) / factor
     after = before.service_time * new_total / total
     rows = []
     for key, flags in hits.items():
@@ -234,6 +238,7 @@ def what_if(
                 "functions": ", ".join(names),
                 "inclusive_share": share,
                 "speedup": factors[key],
+                "inclusive_share_after": inclusive_after[key] / new_total,
                 "saved_s_per_request": before.service_time * share * (1.0 - 1.0 / factors[key]),
             }
         )
