@@ -1,0 +1,563 @@
+"""End-to-end check: predicted against measured response-time percentiles of a real HTTP service.
+
+Run from the project root::
+
+    .venv/bin/python benchmarks/validate_end_to_end.py                  # full run (~8 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py --quick          # smoke run (~1 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py --markdown out.md  # also write the tables
+
+What it does (the method is described at length in ``docs/validation.md``):
+
+1. Starts the demo service ``python -m capplan.demo.http_service --port 0`` (the workload of
+   :mod:`capplan.demo.workload` behind a threading HTTP server) as a subprocess on a free loopback
+   port, pinned to CPU 0; this script (the load generator) is pinned to CPU 1.
+2. **Evidence.**  Attaches ``py-spy record --pid`` to the server while it serves a known number
+   ``N`` of requests back to back (one at a time, so no queue forms), and takes the mean service
+   demand from the profile: ``D = busy profiled seconds / N`` (the service demand law; samples
+   whose innermost frame is a blocking wait such as ``SocketIO.readinto`` are idle, not service).
+   The profile also splits ``D`` into the workload's own part (samples inside
+   ``capplan.demo.workload:handle_request``) and the HTTP/framework overhead.  A sampling profile
+   cannot resolve the spread of a 2 ms request, so the *shape* of the service time comes from
+   timing ``handle_request`` itself over the same mix of request ids (in-process, no HTTP, no
+   queue): service time = overhead (a constant) + workload part, the latter with the timed
+   distribution rescaled to the profiled mean.  The OS CPU clock of the server over the same
+   ``N`` requests is reported as a cross-check of ``D``.
+3. **Model.**  The interpreter lock serialises the CPU work of all server threads, so the server
+   is one server: :class:`capplan.queueing.MG1` with that service distribution (a SciPy
+   ``rv_histogram``; M/G/1 then uses the exact Pollaczek-Khinchine wait evaluated on a grid).
+   Nothing in the prediction is fitted to the measured latencies.
+4. **Measurement.**  An open-loop Poisson load generator (``benchmarks/_loadgen.py``: arrivals
+   at exponential gaps fixed in advance, independent of the responses) drives the server at
+   target utilisations ``rho = lambda * D``; client-side response times (send to last byte) are
+   recorded, the first ``warmup`` seconds of each run dropped.  The generator reports its
+   achieved rate and send lateness; the server's measured CPU utilisation is reported too.
+   Each run's prediction uses that run's achieved arrival rate.  Runs are repeated (repeats in
+   the outer loop, so a burst of noise does not hit every repeat of one level) and the table
+   reports medians over repeats.
+
+Goal checked at the end: predicted p95 within 15% of the measured p95 below 70% utilisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+from _loadgen import LoadResult, run_closed_loop, run_open_loop
+from capplan.demo.workload import handle_request
+from capplan.profiles import Profile, RequestDemand, load_profile, request_demand
+from capplan.queueing import MG1
+
+FloatArray = NDArray[np.float64]
+
+HOST = "127.0.0.1"
+QUANTILES = (0.50, 0.95, 0.99)
+GOAL_P95_ERROR = 0.15
+GOAL_BELOW_UTILIZATION = 0.70
+HANDLER = "capplan.demo.workload:handle_request"
+SERVER_CPU, CLIENT_CPU = 0, 1
+SERVICE_BINS = 200
+CALIBRATION_UTILIZATION = 0.4  # of the rough closed-loop demand; lands near 50% in practice
+PROBE_RATE = 100.0  # empty requests per second for the path-latency probe
+
+
+@dataclass(frozen=True)
+class Settings:
+    utilizations: tuple[float, ...]
+    repeats: int
+    duration: float  # seconds of schedule per run (at least) ...
+    min_requests: int  # ... and at least this many arrivals
+    warmup: float  # seconds at the start of each run that are not counted
+    calibration_duration: float  # seconds of the profiled Poisson stream
+    probe_duration: float  # seconds of empty requests at PROBE_RATE
+    shape_samples: int
+    profile_rate: int  # py-spy samples per second
+
+
+FULL = Settings(
+    utilizations=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    repeats=3,
+    duration=12.0,
+    min_requests=1000,
+    warmup=1.0,
+    calibration_duration=20.0,
+    probe_duration=10.0,
+    shape_samples=4000,
+    profile_rate=250,
+)
+QUICK = Settings(
+    utilizations=(0.2, 0.5, 0.7),
+    repeats=1,
+    duration=4.0,
+    min_requests=0,
+    warmup=0.5,
+    calibration_duration=6.0,
+    probe_duration=3.0,
+    shape_samples=600,
+    profile_rate=250,
+)
+
+
+# -- the server -------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+#: ``--one-send`` runs the same module with its handler writing each response in one ``send`` and
+#: with ``TCP_NODELAY`` (the change proposed in docs/validation.md), to show what the two-write
+#: response costs.  The default runs the module exactly as shipped.
+_ONE_SEND = (
+    "import sys; import capplan.demo.http_service as h; "
+    "h._Handler.wbufsize = -1; h._Handler.disable_nagle_algorithm = True; "
+    "sys.exit(h.main(sys.argv[1:]))"
+)
+
+
+@contextlib.contextmanager
+def running_server(one_send: bool) -> Iterator[Server]:
+    """Start the demo HTTP service on a free loopback port (``--port 0``); stop it afterwards."""
+    entry = ["-c", _ONE_SEND] if one_send else ["-m", "capplan.demo.http_service"]
+    cmd = [sys.executable, *entry, "--port", "0", "--host", HOST]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r":(\d+)/", line)
+        if found is None:
+            raise RuntimeError(f"the demo service did not report its port: {line!r}")
+        yield Server(proc, int(found.group(1)))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def pin(pid: int, cpu: int) -> bool:
+    """Pin a process to one CPU when the machine has it (returns whether it did)."""
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        os.sched_setaffinity(pid, {cpu})
+    except OSError:
+        return False
+    return True
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (Linux ``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- the evidence: CPU clock and profile (mean, split), handler timing (shape) -------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """What the prediction is built from; nothing here comes from the measured load runs."""
+
+    demand: RequestDemand  # CPU seconds per request: clock total, split by the profile
+    profile: Profile  # py-spy --gil recording of the profiled stream
+    calibration_rate: float  # requests/s of the profiled Poisson stream
+    wall_s: float
+    probe_response: float  # median response time of an empty request at low load
+    probe_cpu: float  # server CPU seconds per empty request
+    handler_times: FloatArray  # in-process timings of handle_request over the id mix
+
+    @property
+    def requests(self) -> float:
+        return self.demand.requests
+
+    @property
+    def service_time(self) -> float:
+        """Mean service demand D per request, seconds (server CPU clock over the profiled stream)."""
+        return self.demand.service_time
+
+    @property
+    def profile_service_time(self) -> float:
+        """D from the profile alone: GIL-holding sampled seconds per request."""
+        return self.profile.total_s / self.requests
+
+    @property
+    def handler_share(self) -> float:
+        """Share of the profiled time inside the workload's ``handle_request``."""
+        return self.profile.filter(within=HANDLER).total_s / self.profile.total_s
+
+    @property
+    def path_latency(self) -> float:
+        """Response time an empty request spends outside the server's CPU (client, loopback, wake-ups)."""
+        return max(0.0, self.probe_response - self.probe_cpu)
+
+    def service_samples(self) -> FloatArray:
+        """Service times: HTTP/framework overhead (constant) + workload part with the timed shape."""
+        h = self.handler_times
+        d, share = self.service_time, self.handler_share
+        return np.asarray(d * (1.0 - share) + d * share * h / h.mean())
+
+    def service(self, mean: float | None = None) -> Any:
+        """The service-time distribution handed to M/G/1 (a histogram of :meth:`service_samples`),
+        optionally rescaled to another ``mean``."""
+        samples = self.service_samples()
+        if mean is not None:
+            samples = samples * (mean / samples.mean())
+        counts, edges = np.histogram(samples, bins=SERVICE_BINS)
+        return stats.rv_histogram((counts, edges), density=False)
+
+
+def py_spy() -> str:
+    local = Path(sys.executable).parent / "py-spy"
+    found = str(local) if local.exists() else shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("py-spy is needed to profile the server (pip install py-spy)")
+    return found
+
+
+def request_ids(seed: int, n: int) -> NDArray[np.int64]:
+    """Request ids of a run: uniform, so every weight of the workload's ``render`` is equally likely."""
+    return np.random.default_rng(seed).integers(0, 2**31, size=n)
+
+
+def path_maker(ids: NDArray[np.int64]) -> Callable[[int], str]:
+    table = [f"/work?id={int(i)}" for i in ids]
+    return table.__getitem__
+
+
+def gather_evidence(server: Server, settings: Settings, workdir: Path) -> Evidence:
+    """Profile the server under a Poisson stream, probe the path latency, time the handler.
+
+    1. A short closed loop warms the server and gives a rough demand ``D0`` (CPU clock) that
+       only sets the rate of the profiled stream.
+    2. Empty requests (``/nope``, answered 404 without running the workload) at a low rate give
+       the path latency: client, loopback, thread wake-ups; their server CPU is subtracted.
+    3. py-spy records the server while it serves a Poisson stream at ``~CALIBRATION_UTILIZATION``
+       (a separate run, not one of the measured ones); ``D = busy seconds / requests served``.
+    4. ``handle_request`` is timed in-process over the request-id mix (the service-time shape).
+    """
+    warm = 400
+    cpu0 = cpu_seconds(server.pid)
+    run_closed_loop(HOST, server.port, warm, path_maker(request_ids(1, warm)))
+    rough = max((cpu_seconds(server.pid) - cpu0) / warm, 1e-4)
+
+    probe_cpu0 = cpu_seconds(server.pid)
+    probe = run_open_loop(
+        HOST, server.port, PROBE_RATE, settings.probe_duration, lambda i: "/nope", seed=4, connections=8
+    )
+    answered = np.isfinite(probe.done)
+    probe_cpu = (cpu_seconds(server.pid) - probe_cpu0) / max(1, int(answered.sum()))
+    out = workdir / "server.speedscope.json"
+    spy_cmd = [py_spy(), "record", "--pid", str(server.pid), "--rate", str(settings.profile_rate)]
+    spy_cmd += ["--format", "speedscope", "--output", str(out), "--nonblocking", "--gil"]
+    spy = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pin(spy.pid, CLIENT_CPU)
+    time.sleep(1.0)  # let py-spy attach
+    rate = CALIBRATION_UTILIZATION / rough
+    paths = path_maker(request_ids(2, int(rate * settings.calibration_duration * 1.5 + 100)))
+    cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    calib = run_open_loop(HOST, server.port, rate, settings.calibration_duration, paths, seed=5)
+    cpu1, t1 = cpu_seconds(server.pid), time.perf_counter()
+    time.sleep(0.5)
+    spy.send_signal(signal.SIGINT)
+    _, err = spy.communicate(timeout=60)
+    if not out.exists():
+        raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {err[-500:]}")
+    served = int(np.isfinite(calib.done).sum())
+    profile = load_profile(out)
+    return Evidence(
+        demand=request_demand(profile, served, cpu_s=cpu1 - cpu0),
+        profile=profile,
+        calibration_rate=served / calib.duration,
+        wall_s=t1 - t0,
+        probe_response=float(np.median(probe.response[answered])),
+        probe_cpu=probe_cpu,
+        handler_times=time_handler(request_ids(3, settings.shape_samples)),
+    )
+
+
+def time_handler(ids: NDArray[np.int64]) -> FloatArray:
+    """Wall time of ``handle_request`` per id, in this process, on the server's CPU (idle now)."""
+    previous = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pin(0, SERVER_CPU)
+    try:
+        for i in ids[:200]:
+            handle_request(int(i))  # warm-up
+        out = np.empty(len(ids))
+        clock = time.perf_counter
+        for k, i in enumerate(ids):
+            start = clock()
+            handle_request(int(i))
+            out[k] = clock() - start
+    finally:
+        if previous is not None:
+            os.sched_setaffinity(0, previous)
+    return out
+
+
+# -- the load runs ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    target: float  # target utilization
+    repeat: int
+    planned_rate: float
+    achieved_rate: float
+    cpu_utilization: float  # measured: server CPU seconds / wall seconds
+    requests: int
+    failed: int
+    lateness_p50: float
+    lateness_p99: float
+    measured: tuple[float, float, float]
+    predicted: tuple[float, float, float]
+    predicted_mean: float
+    measured_mean: float
+    predicted_p95_profile_only: float  # p95 with D from the profile alone (sensitivity)
+
+
+def load_run(
+    server: Server, evidence: Evidence, services: tuple[Any, Any], target: float, repeat: int, s: Settings
+) -> Run:
+    """One open-loop run at ``target`` utilization, and the predictions for its achieved rate."""
+    rate = target / evidence.service_time
+    duration = s.warmup + max(s.duration, s.min_requests / rate)
+    seed = 10_000 + 100 * repeat + round(100 * target)
+    ids = request_ids(seed, int(rate * duration * 1.5 + 100))
+    cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
+    result: LoadResult = run_open_loop(HOST, server.port, rate, duration, path_maker(ids), seed=seed)
+    cpu1, t1 = cpu_seconds(server.pid), time.perf_counter()
+    counted = result.window(s.warmup)
+    ok = counted & result.ok
+    resp = result.response[ok]
+    achieved = result.achieved_rate(s.warmup)
+    model = MG1(achieved, service=services[0])
+    profile_only = MG1(achieved, service=services[1])
+    late = result.lateness[counted & np.isfinite(result.sent)]
+    return Run(
+        target=target,
+        repeat=repeat,
+        planned_rate=rate,
+        achieved_rate=achieved,
+        cpu_utilization=(cpu1 - cpu0) / (t1 - t0),
+        requests=int(ok.sum()),
+        failed=int((counted & ~result.ok).sum()),
+        lateness_p50=float(np.percentile(late, 50)),
+        lateness_p99=float(np.percentile(late, 99)),
+        measured=_triple(np.percentile(resp, [100 * q for q in QUANTILES])),
+        predicted=_triple([float(model.response_quantile(q)) + evidence.path_latency for q in QUANTILES]),
+        predicted_mean=float(model.mean_response) + evidence.path_latency,
+        measured_mean=float(resp.mean()),
+        predicted_p95_profile_only=float(profile_only.response_quantile(0.95)) + evidence.path_latency,
+    )
+
+
+def _ms(seconds: float, digits: int = 2) -> str:
+    return f"{seconds * 1e3:.{digits}f}"
+
+
+def _triple(values: Sequence[float] | FloatArray) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
+
+
+# -- summary and report -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Level:
+    target: float
+    runs: tuple[Run, ...]
+
+    def median(self, pick: Callable[[Run], float]) -> float:
+        return float(np.median([pick(r) for r in self.runs]))
+
+    def measured(self, k: int) -> float:
+        return self.median(lambda r: r.measured[k])
+
+    def predicted(self, k: int) -> float:
+        return self.median(lambda r: r.predicted[k])
+
+    def error(self, k: int) -> float:
+        """Relative error of the predicted median against the measured median."""
+        return self.predicted(k) / self.measured(k) - 1.0
+
+    def spread(self, k: int) -> tuple[float, float]:
+        values = [r.measured[k] for r in self.runs]
+        return min(values), max(values)
+
+
+def results_table(levels: Sequence[Level]) -> str:
+    head = (
+        "| target rho | rate (req/s) | measured CPU util | p50 meas / pred (ms) | err | "
+        "p95 meas / pred (ms) | err | p99 meas / pred (ms) | err |"
+    )
+    lines = [head, "|" + "---:|" * 9]
+    for lv in levels:
+        cells = [
+            f"{lv.target:.2f}",
+            f"{lv.median(lambda r: r.achieved_rate):.1f}",
+            f"{lv.median(lambda r: r.cpu_utilization):.2f}",
+        ]
+        for k in range(3):
+            cells.append(f"{lv.measured(k) * 1e3:.2f} / {lv.predicted(k) * 1e3:.2f}")
+            cells.append(f"{100 * lv.error(k):+.1f}%")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def diagnostics_table(levels: Sequence[Level]) -> str:
+    head = (
+        "| target rho | runs | requests/run | failed | server CPU ms/request | mean meas / pred (ms) | "
+        "p95 range over runs (ms) | p95 pred, D from profile only (ms) | send lateness p50 / p99 (ms) |"
+    )
+    lines = [head, "|" + "---:|" * 9]
+    for lv in levels:
+        lo, hi = lv.spread(1)
+        cells = [
+            f"{lv.target:.2f}",
+            f"{len(lv.runs)}",
+            f"{lv.median(lambda r: r.requests):.0f}",
+            f"{sum(r.failed for r in lv.runs)}",
+            f"{lv.median(lambda r: r.cpu_utilization / r.achieved_rate) * 1e3:.3f}",
+            f"{_ms(lv.median(lambda r: r.measured_mean))} / {_ms(lv.median(lambda r: r.predicted_mean))}",
+            f"{lo * 1e3:.2f} - {hi * 1e3:.2f}",
+            f"{lv.median(lambda r: r.predicted_p95_profile_only) * 1e3:.2f}",
+            f"{_ms(lv.median(lambda r: r.lateness_p50), 3)} / {_ms(lv.median(lambda r: r.lateness_p99), 3)}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def evidence_text(ev: Evidence) -> str:
+    svc = ev.service_samples()
+    scv = float(svc.var() / svc.mean() ** 2)
+    q = np.percentile(svc, [50, 95, 99]) * 1e3
+    h = ev.handler_times
+    cpu_util = ev.demand.cpu_s / ev.wall_s
+    return "\n".join(
+        [
+            f"- profiled stream: {ev.requests:.0f} requests, Poisson at {ev.calibration_rate:.1f} req/s for "
+            f"{ev.wall_s:.1f} s (server CPU utilization {cpu_util:.2f}); py-spy --gil at the given rate",
+            f"- mean service demand D = server CPU seconds / requests = {ev.service_time * 1e3:.3f} ms",
+            f"- profile: {ev.profile.total_s:.2f} s holding the interpreter lock "
+            f"({ev.profile.total_samples:.0f} samples) = {_ms(ev.profile_service_time, 3)} ms/request "
+            f"({100 * (ev.profile_service_time / ev.service_time - 1):+.1f}% against the clock: the clock "
+            f"also counts kernel time outside the lock); {100 * ev.handler_share:.1f}% of it inside "
+            f"`{HANDLER}`",
+            f"- path latency (empty request at {PROBE_RATE:.0f} req/s: median response "
+            f"{ev.probe_response * 1e3:.3f} ms - server CPU {ev.probe_cpu * 1e3:.3f} ms): "
+            f"{ev.path_latency * 1e3:.3f} ms, added to every predicted percentile",
+            f"- handler timed in-process: {len(h)} ids, mean {_ms(h.mean(), 3)} ms, "
+            f"SCV {h.var() / h.mean() ** 2:.4f}",
+            f"- service-time distribution used: mean {svc.mean() * 1e3:.3f} ms, SCV {scv:.4f}, "
+            f"p50/p95/p99 {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f} ms",
+        ]
+    )
+
+
+def goal_text(levels: Sequence[Level]) -> tuple[str, bool]:
+    below = [lv for lv in levels if lv.target < GOAL_BELOW_UTILIZATION]
+    worst = max(below, key=lambda lv: abs(lv.error(1)))
+    met = abs(worst.error(1)) <= GOAL_P95_ERROR
+    text = (
+        f"Goal (p95 within {100 * GOAL_P95_ERROR:.0f}% below "
+        f"{100 * GOAL_BELOW_UTILIZATION:.0f}% utilization): "
+        f"{'MET' if met else 'NOT MET'}; largest |p95 error| below the limit: "
+        f"{100 * abs(worst.error(1)):.1f}% at rho = {worst.target:.2f}"
+    )
+    return text, met
+
+
+def machine_text(args: argparse.Namespace, pinned: bool, elapsed: float) -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    server_text = (
+        "the module with one send per response and TCP_NODELAY (--one-send)"
+        if args.one_send
+        else "python -m capplan.demo.http_service, as shipped"
+    )
+    return "\n".join(
+        [
+            f"- {platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+            f"Python {platform.python_version()}, switch interval {sys.getswitchinterval() * 1e3:.0f} ms",
+            f"- server pinned to CPU {SERVER_CPU}, generator to CPU {CLIENT_CPU}: "
+            f"{'yes' if pinned else 'no'}",
+            f"- server: {server_text}",
+            f"- load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)",
+            f"- run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, took {elapsed:.0f} s",
+        ]
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (3 levels, 1 repeat)")
+    parser.add_argument("--repeats", type=int, help="repeats per utilization (default 3; 1 with --quick)")
+    parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
+    parser.add_argument(
+        "--one-send", action="store_true", help="run the server with one send per response and TCP_NODELAY"
+    )
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        settings = Settings(**{**settings.__dict__, "repeats": args.repeats})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="capplan-e2e-") as tmp, running_server(args.one_send) as server:
+        pinned = pin(server.pid, SERVER_CPU) and pin(0, CLIENT_CPU)
+        evidence = gather_evidence(server, settings, Path(tmp))
+        print("Evidence (from the profile and the handler timing; nothing from the load test):")
+        print(evidence_text(evidence), flush=True)
+        services = (evidence.service(), evidence.service(evidence.profile_service_time))
+        runs: list[Run] = []
+        for repeat in range(settings.repeats):
+            for target in settings.utilizations:
+                run = load_run(server, evidence, services, target, repeat, settings)
+                runs.append(run)
+                print(
+                    f"  rho={target:.2f} repeat {repeat}: {run.achieved_rate:7.1f} req/s, "
+                    f"cpu {run.cpu_utilization:.2f}, p95 measured {_ms(run.measured[1])} ms / "
+                    f"predicted {_ms(run.predicted[1])} ms, "
+                    f"lateness p99 {run.lateness_p99 * 1e3:.2f} ms",
+                    flush=True,
+                )
+    levels = [Level(t, tuple(r for r in runs if r.target == t)) for t in settings.utilizations]
+    elapsed = time.perf_counter() - started
+    goal, _met = goal_text(levels)
+    sections = [
+        "### Machine and run",
+        machine_text(args, pinned, elapsed),
+        "### Evidence",
+        evidence_text(evidence),
+        f"### Predicted (M/G/1) against measured, medians over {settings.repeats} run(s) per level",
+        results_table(levels),
+        "### Run diagnostics",
+        diagnostics_table(levels),
+        goal,
+    ]
+    report = "\n\n".join(sections) + "\n"
+    print()
+    print(report)
+    if args.markdown is not None:
+        args.markdown.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Smoke tests of the open-loop load generator behind ``benchmarks/validate_end_to_end.py``.
+
+What must hold for the end-to-end check to mean anything: the schedule is a Poisson process of
+the asked rate; requests leave at their scheduled instants even when the server is slow (open
+loop: a closed loop would wait for each answer and throttle itself); every response time is at
+least the server's own time for the request.  The server is the demo service
+(:func:`capplan.demo.http_service.make_server`) run in-process on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from capplan.demo.http_service import DemoServer, make_server
+from capplan.demo.workload import handle_request
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _loadgen import poisson_schedule, run_closed_loop, run_open_loop
+
+
+@pytest.fixture
+def slow_server() -> Iterator[DemoServer]:
+    """The demo service with a 50 ms downstream wait per request (overlapping across requests)."""
+    server = make_server(port=0, io_wait=0.05)
+    server.start_background()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_schedule_is_poisson_of_the_rate() -> None:
+    rate, duration = 200.0, 50.0
+    times = poisson_schedule(rate, duration, np.random.default_rng(7))
+    n = len(times)
+    # Count ~ Poisson(rate * duration): within 4 standard deviations.
+    assert abs(n - rate * duration) < 4 * np.sqrt(rate * duration)
+    assert np.all(np.diff(times) > 0)
+    assert times[0] >= 0 and times[-1] < duration
+    # Gaps are exponential with mean 1/rate (Kolmogorov-Smirnov, scipy.stats.kstest).
+    gaps = np.diff(times)
+    assert stats.kstest(gaps, "expon", args=(0, 1 / rate)).pvalue > 0.001
+
+
+def test_open_loop_keeps_schedule_while_server_is_slow(slow_server: DemoServer) -> None:
+    # 60 requests/s against 50 ms responses: a single closed-loop client could send 20/s at most.
+    rate, duration = 60.0, 2.0
+    started = time.perf_counter()
+    result = run_open_loop(
+        "127.0.0.1", slow_server.port, rate, duration, lambda i: f"/work?id={i}", seed=3, connections=16
+    )
+    elapsed = time.perf_counter() - started
+    assert np.all(result.ok), "every request is answered with 200"
+    assert np.all(result.response >= 0.05), "a response includes the server's 50 ms wait"
+    n = len(result.scheduled)
+    assert result.achieved_rate() == pytest.approx(n / duration)
+    assert n / duration > 30.0  # well above what one closed-loop client could send
+    # Sends follow the schedule, not the responses: median lateness well under one response time.
+    assert float(np.median(result.lateness)) < 0.01
+    assert elapsed < duration + 3.0
+
+
+def test_response_at_least_the_handler_time() -> None:
+    server = make_server(port=0)
+    server.start_background()
+    try:
+        ids = list(range(40))
+        result = run_closed_loop("127.0.0.1", server.port, len(ids), lambda i: f"/work?id={ids[i]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert np.all(result.ok)
+    fastest = min(_best_time(i) for i in ids[:4])
+    assert np.all(result.response >= 0.9 * fastest)
+
+
+def _best_time(request_id: int, repeats: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        handle_request(request_id)
+        best = min(best, time.perf_counter() - start)
+    return best
