@@ -14,7 +14,8 @@ Baseline, measured in the same run: the *same* code with numba switched off for 
 modules (``numba.config.DISABLE_JIT`` set and the modules reloaded, in a subprocess), i.e. a
 plain Python per-step loop over the same controller and fluid model; the queueing formulas that
 build the latency table once stay compiled.  It runs over one day (5,760 steps) and the figures
-are compared as simulated steps per second.  Goal: the week in under one second.  Figures are
+are compared as simulated steps per second (both with the latency table cached, i.e. the time
+loop itself).  Goal: the week in under one second, latency table included.  Figures are
 medians of repeats (the machine is shared), and the first, compiling call is excluded by a
 warm-up call.
 """
@@ -68,25 +69,34 @@ def pure_python() -> None:
     ``capplan.queueing`` (imported above) keeps its compiled ufuncs for the latency table.
     """
     assert capplan.queueing.MMc is not None
-    numba.config.DISABLE_JIT = True
+    numba.config.DISABLE_JIT = True  # type: ignore[attr-defined]
     for module in (controller, fluid, _kernel):
         importlib.reload(module)
 
 
 def time_simulation(days: float, repeats: int) -> dict[str, float]:
-    """Median wall time of simulate() over ``repeats`` calls, after one warm-up call."""
+    """Median wall time of simulate() over ``repeats`` calls, after one warm-up call.
+
+    ``fresh_s`` rebuilds the per-pod latency table each call (a first run); ``median_s`` reuses
+    it (what every run of a settings search after the first does).
+    """
     traffic, hpa, workload = scenario(days)
     sla = {0.95: 0.2, 0.99: 0.5}
     result = simulate(traffic, hpa, workload, sla=sla)
-    times = []
+    fresh, cached = [], []
     for _ in range(repeats):
+        fluid._table.cache_clear()
+        t0 = time.perf_counter()
+        simulate(traffic, hpa, workload, sla=sla)
+        fresh.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         result = simulate(traffic, hpa, workload, sla=sla)
-        times.append(time.perf_counter() - t0)
+        cached.append(time.perf_counter() - t0)
     steps = len(result.timeline)
     return {
         "steps": float(steps),
-        "median_s": statistics.median(times),
+        "median_s": statistics.median(cached),
+        "fresh_s": statistics.median(fresh),
         "replica_hours": result.replica_hours,
         "peak_replicas": float(result.timeline["replicas_desired"].max()),
     }
@@ -115,6 +125,7 @@ def main() -> None:
     print("capplan.autoscale.simulate -- the seed's HPA, 15 s steps, medians of repeats")
     print(
         f"  compiled (numba):    {int(week['steps']):>6d} steps (7 days) in {week['median_s'] * 1e3:8.1f} ms"
+        f"  ({week['fresh_s'] * 1e3:.1f} ms with the latency table built afresh)"
     )
     print(f"                       {compiled_rate:12,.0f} steps/s")
     print(
@@ -124,8 +135,8 @@ def main() -> None:
     print(f"                       {python_rate:12,.0f} steps/s")
     print(f"  ratio:               {compiled_rate / python_rate:8.0f}x")
     print(f"  week: {week['replica_hours']:.1f} replica-hours, peak {int(week['peak_replicas'])} replicas")
-    verdict = "met" if week["median_s"] < GOAL_SECONDS else "NOT met"
-    print(f"goal (a week at 15 s in < {GOAL_SECONDS:g} s): {verdict} ({week['median_s']:.3f} s)")
+    verdict = "met" if week["fresh_s"] < GOAL_SECONDS else "NOT met"
+    print(f"goal (a week at 15 s in < {GOAL_SECONDS:g} s, fresh): {verdict} ({week['fresh_s']:.3f} s)")
 
 
 if __name__ == "__main__":

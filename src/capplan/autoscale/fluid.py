@@ -23,6 +23,7 @@ This is an approximation (``method`` says so); its error against the request-lev
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,6 +139,13 @@ def latency_table(workload: Workload, quantiles: Sequence[float]) -> tuple[Float
     ``table[i, j]`` the ``quantiles[i]`` response time at ``rho[j]`` from
     :func:`capplan.queueing.queue_model` (M/M/c exact, else G/G/c).
     """
+    rho, table = _table(workload, tuple(float(q) for q in quantiles))
+    return rho.copy(), table.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _table(workload: Workload, quantiles: tuple[float, ...]) -> tuple[FloatArray, FloatArray]:
+    """Cached by workload and levels: a search simulates the same pods many times."""
     x = np.linspace(0.0, 1.0, _GRID)
     rho = workload.rho_cap * (1.0 - (1.0 - x) ** 3)
     mu = 1.0 / workload.service_time
