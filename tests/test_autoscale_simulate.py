@@ -32,6 +32,7 @@ from capplan.autoscale import (
     load_hpa,
     plot_frontier,
     plot_timeline,
+    predictive_schedule,
     search_hpa,
     simulate,
     with_settings,
@@ -210,3 +211,20 @@ def test_week_at_15_s_and_plots() -> None:
     )
     ax2 = plot_frontier(found)
     assert "SLA minutes" in ax2.get_xlabel()
+
+
+def test_predictive_floor_raises_min_replicas_ahead_of_the_load() -> None:
+    # A floor from a (here perfect) forecast with 5 min lead: the pods for the step at 1800 s are
+    # asked for from 1800 - 300 - 900 s (lead + window) on, so they serve when it comes.
+    tr = _step_traffic()
+    floor = predictive_schedule(
+        tr, 0.7 * FAST.capacity, lead=300.0, window=900.0, min_replicas=3, max_replicas=60
+    )
+    need = int(np.ceil(1200 / (0.7 * FAST.capacity)))
+    times = tr.times
+    assert (floor.replicas[(times >= T_STEP - 1200) & (times < T_STEP)] == need).all()
+    tl = simulate(tr, SEED_HPA, FAST, floor=floor, sla={0.99: 0.5}).timeline
+    ready_at_step = int(tl["replicas_ready"][tl["time_s"] == T_STEP].iloc[0])
+    assert ready_at_step >= need
+    assert (tl["replicas_desired"] <= SEED_HPA.max_replicas).all()  # a floor never lifts maxReplicas
+    assert (tl["dropped"] == 0).all()

@@ -299,14 +299,14 @@ def run(
                     series,
                     lat,
                 )
-            lowest = max(min_replicas, floor[k])
+            lowest = min(max(min_replicas, floor[k]), max_replicas)
             new = hpa_sync(
                 j,
                 k * dt,
                 n_pods,
                 props,
                 lowest,
-                max(max_replicas, lowest),
+                max_replicas,
                 legacy,
                 up_window,
                 down_window,

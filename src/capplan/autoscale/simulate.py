@@ -179,12 +179,28 @@ def simulate(
         Ready pods at time 0 (default: the policy's count for the first interval's load at its
         CPU target, within its bounds).
     floor : Schedule, optional
-        For an HPA: a per-interval lower bound on ``minReplicas`` (a predictive or scheduled
-        floor under the reactive controller).
+        For an HPA: ``minReplicas`` raised to this per-interval count (a predictive or scheduled
+        floor under the reactive controller), never above ``maxReplicas``.
     sla : mapping, optional
         ``{quantile: seconds}`` targets counted in :attr:`AutoscaleResult.sla_violation_minutes`.
     price_per_replica_hour : float
         Price of one pod for one hour.
+
+    Returns
+    -------
+    AutoscaleResult
+
+    Notes
+    -----
+    How the pods look to the replica calculator at a sync (``groupPods`` in
+    ``replica_calculator.go``): a Pending pod is *unready* for every metric; a pod that was not
+    yet running at the sample time has *no metric* (missing); for CPU, within the CPU
+    initialization period a pod is unready while not Ready or while its sample predates its
+    readiness, and after it while not Ready (a pod never Ready stays within
+    ``delayOfInitialReadinessStatus`` of its last transition).  A started pod that serves no
+    traffic yet reports its idle CPU and memory; it reports no latency or error samples (Pods
+    metrics), so it counts as missing for those.  Scaling to zero and the alpha per-direction
+    tolerance (``behavior.*.tolerance``) are not modelled.
     """
     if not isinstance(traffic, Traffic):
         raise ParameterError(f"traffic must be a Traffic, got {type(traffic).__name__}")
