@@ -3,10 +3,12 @@
 * :class:`TargetTracking` -- Application Auto Scaling / EC2 Auto Scaling target tracking on average
   CPU: CloudWatch 1-minute datapoints; the scale-out alarm fires after ``scale_out_points`` (3)
   datapoints above the target, the scale-in alarm after ``scale_in_points`` (15) below 90% of
-  it; the new capacity is ``ceil(in_service * metric / target)``, applied only when it exceeds
-  the capacity already asked for (warming pods count), and scale-in waits for the scale-in
-  cooldown (300 s).  (AWS, "Target tracking scaling policies for Application Auto Scaling" and
-  "How target tracking scaling for Amazon EC2 Auto Scaling works".)
+  it (the alarms the service creates for a target tracking policy, as CloudWatch shows them);
+  capacity is added "proportional to the metric value as fast as it can":
+  ``ceil(in_service * metric / target)``, applied only when it exceeds the capacity already
+  asked for (warming pods count); scale-in waits for the scale-in cooldown (300 s), while a
+  scale-out is never blocked by it.  (AWS, "Target tracking scaling policies for Application
+  Auto Scaling", "How target tracking scaling works", and the ``ScaleInCooldown`` reference.)
 * :class:`StepScaling` -- a CloudWatch alarm (threshold, evaluation periods) with step
   adjustments by how far the metric is beyond the threshold, ``ChangeInCapacity`` or
   ``PercentChangeInCapacity`` (AWS, "Step and simple scaling policies for Amazon EC2 Auto Scaling").
