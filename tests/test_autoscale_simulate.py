@@ -228,3 +228,14 @@ def test_predictive_floor_raises_min_replicas_ahead_of_the_load() -> None:
     assert ready_at_step >= need
     assert (tl["replicas_desired"] <= SEED_HPA.max_replicas).all()  # a floor never lifts maxReplicas
     assert (tl["dropped"] == 0).all()
+
+
+def test_external_requests_per_replica_metric() -> None:
+    # [docs] External metric with an AverageValue target: the controller divides the metric by
+    # the number of pods, i.e. replicas = ceil(value / averageValue) (here 700/s at 70 per pod).
+    per_pod = HPA("rps", 1, 40, (MetricSpec("External", "requests_per_second", "AverageValue", 70.0),))
+    tl = simulate(constant(700.0, 1800), per_pod, FAST, initial_replicas=2).timeline
+    assert tl["replicas_desired"].iloc[-1] == 10
+    total = HPA("q", 1, 40, (MetricSpec("Object", "queue_backlog", "Value", 100.0),))
+    tl2 = simulate(constant(100.0, 900), total, FAST, initial_replicas=2).timeline
+    assert (tl2["backlog"] == 0).all() and tl2["replicas_desired"].iloc[-1] == 1  # empty queue: scale in
