@@ -423,3 +423,19 @@ def test_table_invariants(rows: list[tuple[list[str], int]]) -> None:
         sub = p.filter(within=name)
         assert sub.functions().set_index("function").loc[name, "inclusive_share"] == pytest.approx(1.0)
         assert sub.total_s == pytest.approx(t.loc[name, "inclusive_s"])
+
+
+def test_idle_filter_drops_waiting_leaves() -> None:
+    """py-spy --idle keeps blocked threads: their leaf is the stdlib frame that blocks."""
+    main = Frame("main", "app.py", 1)
+    entries = [
+        ("worker (2)", [main, Frame("Condition.wait", "threading.py", 320)], 3.0, 300.0),
+        ("server (3)", [main, Frame("BaseSelector.select", "selectors.py", 468)], 2.0, 200.0),
+        ("native (4)", [main, Frame("epoll_wait", "libc.so.6", None, True)], 1.0, 100.0),
+        ("MainThread (1)", [main, Frame("get", "app.py", 9)], 4.0, 400.0),  # a handler named get
+    ]
+    p = Profile.from_samples(entries, tool="py-spy", source="mem", sampling_interval=0.01)
+    busy = p.filter(idle=False)
+    assert busy.thread_names == ("MainThread (1)",)
+    assert busy.total_s == pytest.approx(4.0)
+    assert p.filter(threads=["worker", "server"]).total_s == pytest.approx(5.0)

@@ -13,7 +13,7 @@ from capplan.profiles._common import ProfileError, module_of
 from capplan.profiles.collapsed import PYSPY_DEFAULT_RATE, parse_collapsed
 from capplan.profiles.demand import RequestDemand, request_demand
 from capplan.profiles.detect import detect_format, load_profile
-from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher
+from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher, is_idle
 from capplan.profiles.model import Profile
 from capplan.profiles.record import ProfilerError, profiler_command, record
 from capplan.profiles.scalene import parse_scalene
@@ -34,6 +34,7 @@ __all__ = [
     "binomial_se",
     "detect_format",
     "frame_matcher",
+    "is_idle",
     "load_profile",
     "module_of",
     "parse_collapsed",

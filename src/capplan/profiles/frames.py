@@ -8,15 +8,31 @@ from dataclasses import dataclass
 
 from capplan.profiles._common import NATIVE_FILE, ProfileError, module_of
 
-__all__ = ["IDLE_FUNCTIONS", "Frame", "frame_matcher"]
+__all__ = ["IDLE_FUNCTIONS", "Frame", "frame_matcher", "is_idle"]
 
-#: Leaf functions that mean "waiting, not computing" (py-spy ``--idle`` samples, blocked threads).
+#: ``module:function`` of leaf frames that wait rather than compute: a Python frame blocked in
+#: the standard library (py-spy shows the Python caller of the blocking C call), or a native
+#: frame of a blocking system call (``--native``). Matched against the leaf frame only.
 IDLE_FUNCTIONS = re.compile(
-    r"^(wait|_wait_for_tstate_lock|acquire|select|poll|epoll|kqueue|control|sleep|accept|recv|"
-    r"recv_into|recvfrom|read|readinto|readline|get|join|_worker|serve_forever|"
-    r"__GI___poll|epoll_wait|__select|pthread_cond_(timed)?wait|__futex_abstimed_wait.*|"
-    r"futex_wait.*|nanosleep|clock_nanosleep|__libc_recv|__libc_read|sem_wait|do_futex_wait.*)$"
+    r"^(threading:(\w+\.)?(wait|_wait_for_tstate_lock|join)"
+    r"|selectors:(\w+\.)?select"
+    r"|socket:(\w+\.)?(accept|recv\w*|_recv\w*|read\w*)"
+    r"|socketserver:(\w+\.)?serve_forever"
+    r"|queue:(\w+\.)?get"
+    r"|ssl:(\w+\.)?(read|recv\w*)"
+    r"|subprocess:(\w+\.)?(wait|_wait|communicate|_try_wait)"
+    r"|multiprocessing\.[\w.]+:(\w+\.)?(wait|poll|_poll|recv\w*|_recv\w*|accept)"
+    r"|concurrent\.futures\.[\w.]+:(\w+\.)?(_worker|result|wait)"
+    r"|asyncio\.[\w.]+:(\w+\.)?(select|_run_once)"
+    r"|[\w.]*:(epoll_wait|__GI___poll|poll|__select|select|accept4?|__libc_recv|recv|__libc_read"
+    r"|pthread_cond_(timed)?wait|__futex_abstimed_wait\w*|futex_wait\w*|do_futex_wait\w*"
+    r"|nanosleep|clock_nanosleep|__GI___clock_nanosleep|sem_wait|sem_timedwait))$"
 )
+
+
+def is_idle(frame: Frame) -> bool:
+    """Whether a leaf frame is waiting (see :data:`IDLE_FUNCTIONS`): a heuristic, by name."""
+    return bool(IDLE_FUNCTIONS.match(f"{frame.module}:{frame.function}"))
 
 
 @dataclass(frozen=True, order=True)

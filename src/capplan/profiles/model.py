@@ -22,7 +22,7 @@ from capplan.profiles import demand as _demand
 from capplan.profiles import tables as _tables
 from capplan.profiles import whatif as _whatif
 from capplan.profiles._common import ProfileError
-from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher
+from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher, is_idle
 
 __all__ = ["IDLE_FUNCTIONS", "Frame", "Profile", "frame_matcher"]
 
@@ -191,7 +191,8 @@ class Profile:
         threads : str or iterable of str, optional
             Keep these threads: a full label (``"MainThread (4354)"``) or a thread name.
         idle : bool
-            ``False`` drops samples whose leaf function is waiting (:data:`IDLE_FUNCTIONS`).
+            ``False`` drops samples whose leaf frame is waiting (:data:`IDLE_FUNCTIONS`: blocked
+            in ``threading``, ``selectors``, ``socket``, ``queue``... or a blocking system call).
         within : str, optional
             Keep samples whose stack passes through this function (``"module:function"``),
             e.g. the request handler: startup and imports drop out.
@@ -213,7 +214,7 @@ class Profile:
             frames = [self.frames[j] for j in stack]
             if wanted is not None and not _thread_matches(self.threads[i], wanted):
                 continue
-            if not idle and IDLE_FUNCTIONS.match(frames[-1].function):
+            if not idle and is_idle(frames[-1]):
                 continue
             if inside is not None and not any(inside(f) for f in frames):
                 continue
