@@ -18,7 +18,7 @@ LRU, LRU_TTL_FROM_INSERT, FIFO, RANDOM = 0, 1, 2, 3
 
 @njit(cache=True, inline="always")
 def _hit(lam: float, t: float, ttl: float, kind: int) -> float:  # pragma: no cover - compiled
-    if lam <= 0.0:
+    if lam <= 0.0 or t <= 0.0:
         return 0.0
     if kind == LRU:
         horizon = min(t, ttl)

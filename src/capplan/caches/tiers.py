@@ -30,10 +30,11 @@ from numpy.typing import ArrayLike
 
 from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray, integer_count, nonnegative, positive, probability
+from capplan.caches._ttl_kernel import hit_probabilities
 from capplan.caches.che import Workload, evaluate, method_for, policy_code, workload
 from capplan.errors import ParameterError
 
-__all__ = ["CacheTier", "MultiTierResult", "multi_tier"]
+__all__ = ["CacheTier", "MultiTierResult", "as_latency", "evaluate_chain", "multi_tier"]
 
 
 class _Fixed:
@@ -52,7 +53,8 @@ class _Fixed:
         return np.full(np.shape(q), self.value)
 
 
-def _latency(name: str, value: Any) -> Any:
+def as_latency(name: str, value: Any) -> Any:
+    """A latency given as seconds (fixed) or as a distribution with ``cdf``/``ppf``/``mean``."""
     if isinstance(value, (int, float, np.integer, np.floating)):
         return _Fixed(float(nonnegative(name, value)))
     if all(hasattr(value, attr) for attr in ("cdf", "ppf", "mean")):
@@ -87,7 +89,7 @@ class CacheTier:
         if self.ttl is not None:
             positive(f"{self.name}.ttl", self.ttl)
         integer_count(f"{self.name}.copies", self.copies)
-        _latency(f"{self.name}.latency", self.latency)
+        as_latency(f"{self.name}.latency", self.latency)
         if self.miss_latency is not None:
             nonnegative(f"{self.name}.miss_latency", self.miss_latency)
         policy_code(self.policy, math.inf if self.ttl is None else self.ttl, self.reset_on_hit)
@@ -202,29 +204,64 @@ def multi_tier(
     if not tiers:
         raise ParameterError("tiers must name at least one CacheTier")
     load = workload(popularity, request_rate, sizes)
-    backend = _latency("backend_latency", backend_latency)
+    return evaluate_chain(load, tiers, as_latency("backend_latency", backend_latency))
+
+
+def evaluate_chain(
+    load: Workload,
+    tiers: Sequence[CacheTier],
+    backend: Any,
+    *,
+    times: dict[int, float] | None = None,
+    memo: dict[int, tuple[FloatArray, float, float]] | None = None,
+    memo_below: int | None = None,
+) -> MultiTierResult:
+    """:func:`multi_tier` on a validated workload.
+
+    ``times`` fixes the characteristic time of some tiers (by index) instead of solving it from
+    their capacity (a search over one tier's size then needs one pass per step); ``memo`` keeps
+    the per-object hit probabilities of the tiers above the first fixed one (or above index
+    ``memo_below``) between calls: only valid while those tiers and the workload stay the same.
+    """
+    limit = memo_below if memo_below is not None else (min(times) if times else 0)
     rates = load.rates
     total, total_bytes = load.total_rate, float(load.rates @ load.weights)
-    local, served, bserved, occ, times, methods, comps = [], [], [], [], [], [], []
+    local: list[float] = []
+    served: list[float] = []
+    bserved: list[float] = []
+    occ: list[float] = []
+    char_times: list[float] = []
+    methods: list[str] = []
+    comps: list[tuple[float, float, Any]] = []
     shift = 0.0
     for tier in tiers:
         life = math.inf if tier.ttl is None else float(tier.ttl)
         code = policy_code(tier.policy, life, tier.reset_on_hit)
         reaching = float(rates.sum())
-        if reaching <= 0:
+        index = len(local)
+        if memo is not None and index < limit and index in memo:
+            h, t, o = memo[index]
+        elif reaching <= 0:
             h = np.zeros_like(rates)
             t, o = math.nan, 0.0
+        elif times is not None and index in times:
+            t = times[index]
+            h = hit_probabilities(rates / tier.copies, t, life, code)
+            o = float(load.weights @ h)
         else:
             copy_load = Workload(rates / tier.copies, load.weights, load.has_sizes)
             _, _, t, o, h = evaluate(copy_load, tier.capacity, life, code)
+        if memo is not None and index < limit:
+            memo[index] = (h, t, o)
         hits = rates * h
         local.append(float(hits.sum()) / reaching if reaching > 0 else 0.0)
         served.append(float(hits.sum()) / total)
         bserved.append(float(hits @ load.weights) / total_bytes)
         occ.append(o)
-        times.append(t)
-        methods.append(f"{tier.name}: " + method_for(code, tier.capacity is not None, not math.isinf(life)))
-        dist = _latency(f"{tier.name}.latency", tier.latency)
+        char_times.append(t)
+        limited = tier.capacity is not None or (times is not None and index in times)
+        methods.append(f"{tier.name}: " + method_for(code, limited, not math.isinf(life)))
+        dist = as_latency(f"{tier.name}.latency", tier.latency)
         comps.append((served[-1], shift, dist))
         shift += float(dist.mean()) if tier.miss_latency is None else float(tier.miss_latency)
         rates = rates - hits
@@ -239,7 +276,7 @@ def multi_tier(
         served=tuple(served),
         byte_served=tuple(bserved) if load.has_sizes else None,
         occupancy=tuple(occ),
-        characteristic_time=tuple(times),
+        characteristic_time=tuple(char_times),
         backend_share=back,
         backend_byte_share=float(rates @ load.weights) / total_bytes if load.has_sizes else None,
         latency_mean=float(mean),

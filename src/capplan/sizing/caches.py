@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from capplan._validate import positive, probability
 from capplan.caches.che import workload
 from capplan.caches.inverse import warn_if_most_of_catalog
-from capplan.caches.tiers import CacheTier, MultiTierResult, multi_tier
+from capplan.caches.tiers import CacheTier, MultiTierResult, as_latency, evaluate_chain
 from capplan.errors import InfeasibleError, ParameterError
 from capplan.sizing.pools import PoolSizing, size_pool
 
@@ -180,10 +180,11 @@ def size_cache(
     k = names.index(sized)
     load = workload(popularity, request_rate, sizes)
     catalog = load.catalog
+    backend = as_latency("backend_latency", backend_latency)
+    memo: dict[int, Any] = {}
 
-    def evaluate(cap: float) -> MultiTierResult:
-        tiers_c = [t.with_capacity(cap) if i == k else t for i, t in enumerate(chain)]
-        return multi_tier(popularity, request_rate, tiers_c, backend_latency, sizes=sizes)
+    def at_time(t: float) -> MultiTierResult:  # the sized tier held at characteristic time t
+        return evaluate_chain(load, chain, backend, times={k: t}, memo=memo)
 
     def failing(res: MultiTierResult) -> list[str]:
         out = []
@@ -193,35 +194,45 @@ def size_cache(
             out.append(f"{'mean' if q is None else f'p{q * 100:g}'} latency <= {budget * 1e3:g} ms")
         return out
 
-    top = evaluate(catalog)
+    def evaluate(capacity: float) -> MultiTierResult:
+        tiers_c = [t.with_capacity(capacity) if i == k else t for i, t in enumerate(chain)]
+        return evaluate_chain(load, tiers_c, backend, memo=memo, memo_below=k)
+
+    top = at_time(math.inf)
     if failing(top):
         raise InfeasibleError(
             f"{sized} holding the whole catalog ({catalog:g} {'bytes' if load.has_sizes else 'objects'}) "
-            "still "
-            f"misses {' and '.join(failing(top))}: hit ratio {top.hit_ratio:.6g}, "
+            f"still misses {' and '.join(failing(top))}: hit ratio {top.hit_ratio:.6g}, "
             f"latency {_statistic(top, q) * 1e3:.4g} ms (TTLs, tier latencies or the backend set this floor)"
         )
-    lo, hi = 0.0, catalog
-    low = evaluate(0.0)
     binding = "none: the other tiers already meet both targets"
-    if failing(low):
-        step = 1.0 if not load.has_sizes else 0.0
-        while hi - lo > max(step, 1e-4 * hi):
-            mid = math.sqrt(lo * hi) if lo > 0 else hi / 64.0 if hi > 64 * max(step, 1.0) else 0.5 * (lo + hi)
-            if not load.has_sizes:
-                mid = float(math.floor(mid)) if math.floor(mid) > lo else lo + 1.0
-            if failing(evaluate(mid)):
-                lo = mid
+    cap = 0.0
+    if failing(at_time(0.0)):
+        # the sized tier's occupancy and hit ratio grow with its characteristic time: bracket, bisect
+        lo, hi = 0.0, 1.0 / float(load.rates.max())
+        for _ in range(200):
+            if not failing(at_time(hi)):
+                break
+            lo, hi = hi, 4.0 * hi
+        else:
+            hi = math.inf
+        step = 0.0 if load.has_sizes else 1.0
+        lo_occ = at_time(lo).occupancy[k] if lo > 0 else 0.0
+        hi_res = at_time(hi)
+        while math.isfinite(hi) and hi_res.occupancy[k] - lo_occ > max(step, 1e-4 * hi_res.occupancy[k]):
+            mid = math.sqrt(lo * hi) if lo > 0 else hi / 4.0
+            res = at_time(mid)
+            if failing(res):
+                lo, lo_occ = mid, res.occupancy[k]
             else:
-                hi = mid
-        if not load.has_sizes:
-            hi = float(math.ceil(hi))
-        binding = (
-            " and ".join(failing(evaluate(max(lo, hi - max(step, 1e-4 * hi))))) or "hit ratio and latency"
-        )
-        cap = hi
-    else:
-        cap = 0.0
+                hi, hi_res = mid, res
+        cap = hi_res.occupancy[k] * (1 + 1e-12)
+        if not load.has_sizes:  # the smallest whole number of objects between the bracket's ends
+            cap = float(math.ceil(hi_res.occupancy[k] - 1e-9))
+            while cap - 1 >= max(lo_occ - 1.0, 1.0) and not failing(evaluate(cap - 1)):
+                cap -= 1
+        binding = " and ".join(failing(at_time(lo))) or "hit ratio and latency"
+
     final = evaluate(cap)
     warn_if_most_of_catalog(cap / catalog, 0.5, target)
     backend_rate = final.backend_rate
