@@ -6,8 +6,12 @@ keys requested since the key's previous request) is at most ``C`` (Mattson, Gecs
 Traiger, "Evaluation techniques for storage hierarchies", IBM Systems Journal 9(2), 1970, §2).
 Distances are counted with a Fenwick tree over time positions (Bennett, Kruskal, "LRU stack
 processing", IBM J. Res. Dev. 19(4), 1975, use a similar tree), ``O(log M)`` per request for ``M``
-distinct keys.  With object sizes the distance is in bytes (own size plus the sizes of the
-distinct keys since), exact for an LRU cache that keeps the most recently used objects that fit.
+distinct keys: a bitset of the positions holding each key's latest request, with the tree over
+its 64-bit words, compacted when the window fills (the bitset stays near ``M / 4`` bytes and the
+tree in cache).  Integer keys are looked up in a hash table inside the same compiled loop; other
+keys are first mapped to dense integers (``pandas.factorize``).  With object sizes the distance is
+in bytes (own size plus the sizes of the distinct keys since), exact for an LRU cache that keeps
+the most recently used objects that fit.
 
 SHARDS (Waldspurger, Park, Garthwaite, Ahmad, "Efficient MRC construction with SHARDS", FAST
 2015, §3) keeps only requests whose key hashes below a threshold (rate ``R``), computes their
