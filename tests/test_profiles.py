@@ -64,6 +64,29 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, t
     }
 
 
+def test_subprocesses(tmp_path: Path) -> None:
+    """py-spy --subprocesses: process frames (parent first) before the thread frame."""
+    spawn = tmp_path / "spawn.py"
+    spawn.write_text(
+        "import subprocess, sys\n"
+        f"subprocess.run([sys.executable, {SCRIPT!r}, '--requests', '150'], check=True)\n"
+    )
+    out = tmp_path / "sub.txt"
+    args = profiler_command([sys.executable, str(spawn)], out, fmt="raw", rate=100.0, threads=True)
+    subprocess.run([*args[:-3], "--subprocesses", *args[-3:]], capture_output=True, check=True, timeout=120)
+    p = load_profile(out)
+    assert len(p.thread_names) == 2 and all(re.match(r"^process \d+/", t) for t in p.thread_names)
+    serving = {
+        p.threads[i]
+        for i, st in enumerate(p.stacks)
+        if any(p.frames[j].function == "handle_request" for j in st)
+    }
+    child = sorted(serving)
+    assert len(child) == 1
+    pid = child[0].split("/")[0]
+    assert p.filter(threads=pid).total_s == pytest.approx(p.filter(threads=child[0]).total_s)
+
+
 @pytest.fixture(scope="module")
 def scalene_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scalene") / "sc.json"

@@ -4,8 +4,9 @@ One line per distinct stack: frames root first, separated by ``;``, a space, the
 samples (Brendan Gregg's ``stackcollapse`` format). py-spy writes a frame as
 ``function (file:line)``; with ``--native`` also ``0x7f.. (libc.so.6)`` or
 ``function (libpython3.11.so.1.0)`` (no line); with ``--threads`` the first frame is
-``thread (<tid>): <name>``; with ``--subprocesses`` a ``process <pid>:"<cmdline>"`` frame comes
-first. Plain names without ``(file)`` (other stack collapsers) are accepted too.
+``thread (<tid>): <name>``; with ``--subprocesses`` ``process <pid>:"<cmdline>"`` frames (parent
+first) come before it. The thread label is then ``process <pid>/<thread>``. Plain names
+without ``(file)`` (other stack collapsers) are accepted too.
 
 The file does not record the sampling rate: give ``rate`` (py-spy's default is 100 samples per
 second, which is assumed, and noted on the profile, when it is not given).
@@ -72,17 +73,19 @@ def parse_collapsed(text: str, source: str, *, rate: float | None = None) -> Pro
             skipped += int(count_text)
             continue
         parts = stack_text.split(";")
-        thread = "all"
-        while parts:
+        thread, process = "all", ""
+        while parts:  # leading labels: process(es) (parent first), then the thread
             m_thread, m_proc = _THREAD.match(parts[0]), _PROCESS.match(parts[0])
             if m_thread:
                 tid, name = m_thread.groups()
                 thread = f"{name} ({tid})" if name else f"thread ({tid})"
             elif m_proc and parts[0].startswith("process"):
-                thread = f"process {m_proc.group(1)}"
+                process = f"process {m_proc.group(1)}/"
             else:
                 break
             parts.pop(0)
+        if process:
+            thread = process + ("all" if thread == "all" else thread)
         count = int(count_text)
         if not parts:  # a thread label alone: a sample with no Python frame
             skipped += count

@@ -189,7 +189,8 @@ class Profile:
         Parameters
         ----------
         threads : str or iterable of str, optional
-            Keep these threads: a full label (``"MainThread (4354)"``) or a thread name.
+            Keep these threads: a full label (``"MainThread (4354)"``), a thread name, or a
+            process (``"process 1171"``, from py-spy ``--subprocesses``).
         idle : bool
             ``False`` drops samples whose leaf frame is waiting (:data:`IDLE_FUNCTIONS`: blocked
             in ``threading``, ``selectors``, ``socket``, ``queue``... or a blocking system call).
@@ -272,4 +273,7 @@ def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
 
 
 def _thread_matches(label: str, wanted: set[str]) -> bool:
-    return label in wanted or label.split(" (", 1)[0] in wanted
+    """``"process 7/MainThread (9)"`` matches itself, ``"MainThread (9)"``, ``"MainThread"`` and
+    ``"process 7"``."""
+    process, _, thread = label.rpartition("/")
+    return bool({label, thread, thread.split(" (", 1)[0], process} & wanted)

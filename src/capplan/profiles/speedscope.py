@@ -6,7 +6,9 @@ level object with ``$schema`` = ``https://www.speedscope.app/file-format-schema.
 ``samples`` (each a list of frame indices, root first) and parallel ``weights`` in ``unit``;
 an *evented* profile has ``events`` ``{type: "O"|"C", at, frame}`` that open and close frames
 in balanced order. py-spy writes one sampled profile per thread, named
-``Thread <tid> "<name>"``, with every weight equal to the sampling interval in seconds.
+``Thread <tid> "<name>"`` (``Process <pid> Thread <tid> "<name>"`` with ``--subprocesses``), with
+every weight equal to the sampling interval in seconds. Thread labels become ``<name> (<tid>)``,
+``thread (<tid>)`` when unnamed, prefixed ``process <pid>/`` for subprocesses.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ __all__ = ["SCHEMA", "parse_speedscope"]
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 _UNITS = {"seconds": 1.0, "milliseconds": 1e-3, "microseconds": 1e-6, "nanoseconds": 1e-9}
-_PYSPY_THREAD = re.compile(r'^Thread (\d+) "(.*)"$')
+_PYSPY_THREAD = re.compile(r'^(?:Process (\d+) )?Thread (\d+) "(.*)"$')
 
 Entry = tuple[str, Sequence[Frame], float, float]
 
@@ -32,7 +34,9 @@ def _thread_label(name: str) -> str:
     m = _PYSPY_THREAD.match(name)
     if not m:
         return name
-    return f"{m.group(2)} ({m.group(1)})" if m.group(2) else f"thread ({m.group(1)})"
+    pid, tid, thread = m.groups()
+    label = f"{thread} ({tid})" if thread else f"thread ({tid})"
+    return f"process {pid}/{label}" if pid else label
 
 
 def _number(value: Any, where: str) -> float:
