@@ -462,3 +462,18 @@ def test_idle_filter_drops_waiting_leaves() -> None:
     assert busy.thread_names == ("MainThread (1)",)
     assert busy.total_s == pytest.approx(4.0)
     assert p.filter(threads=["worker", "server"]).total_s == pytest.approx(5.0)
+
+
+def test_path_filters() -> None:
+    main, lib, deep = (
+        Frame("main", "app.py", 1),
+        Frame("call", "site/lib.py", 5),
+        Frame("leaf", "site/x.py", 2),
+    )
+    p = Profile.from_samples(
+        [("all", [main, lib, deep], 3.0, 3.0), ("all", [main], 1.0, 1.0)], tool="t", source="mem"
+    )
+    assert p.filter(paths="site/").total_s == pytest.approx(3.0)
+    hidden = p.filter(hide_paths="site/").functions().set_index("function")
+    # hidden frames' time becomes the caller's self time
+    assert list(hidden.index) == ["main"] and hidden.loc["main", "self_s"] == pytest.approx(4.0)

@@ -183,3 +183,23 @@ def test_bundled_slowed_profile_shows_the_predicted_share_shift() -> None:
     got = float(t.loc["render", "inclusive_share"])  # type: ignore[arg-type]
     se = float(t.loc["render", "inclusive_share_se"])  # type: ignore[arg-type]
     assert abs(got - 2 * f / (1 + f)) < 4 * se + 0.03
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 5.0), min_size=4, max_size=4),
+    st.sampled_from(["db", "render", "escape", "startup"]),
+    st.floats(0.2, 10.0),
+)
+def test_single_target_is_exactly_amdahl(weights: list[float], target: str, speedup: float) -> None:
+    p = _profile(
+        {
+            ("main", "startup"): weights[0],
+            ("main", "handler", "db"): weights[1],
+            ("main", "handler", "render"): weights[2],
+            ("main", "handler", "render", "escape"): weights[3],
+        }
+    )
+    w = p.what_if({target: speedup}, requests=7)
+    f = float(w.targets["inclusive_share"].iloc[0])
+    assert w.service_time_after == pytest.approx(float(amdahl_time(w.service_time_before, f, speedup)))
