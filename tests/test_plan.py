@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import capplan as cp
+from capplan import autoscale as au
+from capplan import caches
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
 from capplan.errors import ParameterError
 from capplan.plan import CapacityPlan, ServiceEvidence, plan, write_report
 from capplan.plan import render as render_module
 from capplan.sizing import check_database_pools, size_pool, size_replicas
+from capplan.sizing.caches import size_cache
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SLA = cp.load_sla(DATA / "performance-sla.yaml", DATA / "performance-budget.yaml")
@@ -205,3 +208,58 @@ def test_more_traffic_never_needs_fewer_replicas(share: float, factor: float) ->
     assert small.total_replicas is not None and large.total_replicas is not None
     assert large.total_replicas >= small.total_replicas
     assert math.isfinite(large.replicas[CRITICAL].headroom)
+
+
+@pytest.fixture(scope="module")
+def autoscaled_plan() -> CapacityPlan:
+    peak = au.diurnal(200.0, 1200.0, step=15.0)
+    return plan(
+        SLA,
+        service_time={CRITICAL: 0.040},
+        mix={CRITICAL: 0.12},
+        hpa=au.load_hpa(DATA / "hpa.yaml"),
+        traffic=peak,
+        price_per_replica_hour=0.25,
+    )
+
+
+def test_autoscaling_part_matches_a_direct_simulation(autoscaled_plan: CapacityPlan) -> None:
+    check = autoscaled_plan.autoscaling
+    assert check is not None and check.result is not None and check.fixed_result is not None
+    targets = SLA.latency_targets_for("api_endpoints", CRITICAL)
+    direct = au.simulate(
+        au.diurnal(200.0, 1200.0, step=15.0),
+        au.load_hpa(DATA / "hpa.yaml"),
+        au.Workload(service_time=0.040, workers=8),
+        sla=targets,
+        price_per_replica_hour=0.25,
+    )
+    assert check.result.totals() == direct.totals()
+    rows = autoscaled_plan.to_frame().query("component == 'autoscaling'")
+    assert rows.iloc[0]["value"] == 50  # the manifest's maxReplicas covers the planned peak
+    assert rows.iloc[1]["value"] == direct.totals()["replica_hours"]
+    assert json.loads(autoscaled_plan.to_json())["autoscaling"]["max_replicas"] == 50
+    assert "Autoscaling over the traffic" in autoscaled_plan.to_markdown()
+    assert autoscaled_plan.to_html().count("data:image/png;base64,") == 2  # class curve + timeline
+
+
+def test_hpa_max_replicas_below_the_planned_peak_is_a_miss() -> None:
+    result = plan(
+        SLA, service_time={CRITICAL: 0.040}, mix={CRITICAL: 1.0}, hpa=au.load_hpa(DATA / "hpa.yaml")
+    )
+    planned = result.replicas[CRITICAL].replicas
+    assert planned > 50
+    assert any(f"maxReplicas 50 < {planned}" in m for m in result.misses())
+    rec = result.to_frame().query("component == 'autoscaling'").iloc[0]
+    assert rec["value"] == planned
+
+
+def test_cache_part_reports_tiers_and_misses() -> None:
+    with pytest.warns(caches.CatalogFractionWarning):
+        sized = size_cache(caches.zipf_popularity(20_000, 0.9), 1000.0, backend_latency=0.02, sla=SLA)
+    result = plan(SLA, service_time={CRITICAL: 0.040}, mix={CRITICAL: 0.1}, cache=sized)
+    rows = result.to_frame().query("component == 'cache'")
+    assert rows.iloc[0]["value"] == pytest.approx(sized.capacity)
+    assert rows.iloc[1]["value"] == pytest.approx(sized.backend_rate)
+    assert result.ok
+    assert "## Cache" in result.to_markdown()

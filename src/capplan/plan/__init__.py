@@ -9,7 +9,8 @@ self-contained HTML or JSON.  :func:`server_sizing_table` is the servers-per-cla
 
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, stated
-from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan, Recommendation
+from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
+from capplan.plan.recommendation import Recommendation
 from capplan.plan.render import plan_figures, render_html, render_markdown, write_report
 from capplan.plan.tables import QUANTILES, server_sizing_table
 

@@ -6,11 +6,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from capplan._validate import integer_count, positive
+from capplan.autoscale import HPA, Traffic
 from capplan.dbconfig import PgBouncerConfig, PostgresConfig
 from capplan.errors import InfeasibleError, ParameterError
+from capplan.plan.components import AutoscalingCheck, autoscaling_check, cache_recommendations
 from capplan.plan.evidence import ServiceEvidence, stated
-from capplan.plan.model import CapacityPlan, Recommendation
+from capplan.plan.model import CapacityPlan
+from capplan.plan.recommendation import Recommendation
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
+from capplan.sizing.caches import CacheSizing
 from capplan.sizing.pools import PoolSizing
 from capplan.sizing.replicas import AvailabilitySizing, Balancing, ReplicaSizing
 from capplan.sla import SLA
@@ -43,6 +47,10 @@ def plan(
     postgres: PostgresConfig | None = None,
     pgbouncer_instances: int = 1,
     price_per_replica_hour: float | None = None,
+    cache: CacheSizing | None = None,
+    hpa: HPA | None = None,
+    traffic: Traffic | None = None,
+    hpa_class: str | None = None,
 ) -> CapacityPlan:
     """Size a service for an SLA from evidence of its service times; say what binds and why.
 
@@ -60,7 +68,12 @@ def plan(
       per replica meeting the SLA's connection-acquisition budget at p99
       (:func:`capplan.sizing.size_pool`);
     * database: with ``pgbouncer`` and ``postgres`` configurations, the connection limits and
-      PgBouncer's queue at the planned replica count (:func:`capplan.sizing.check_database_pools`).
+      PgBouncer's queue at the planned replica count (:func:`capplan.sizing.check_database_pools`);
+    * cache: a :func:`capplan.sizing.size_cache` result, reported per tier with the backend load;
+    * autoscaling: an HPA (:func:`capplan.autoscale.load_hpa`) scaling the deployment of
+      ``hpa_class`` (default the first class): its ``maxReplicas`` against the planned peak, and
+      with ``traffic`` a simulated run of it beside a fixed fleet sized for the traffic's peak
+      (:func:`capplan.autoscale.simulate`, :func:`~capplan.autoscale.fixed_fleet`).
 
     Parameters
     ----------
@@ -88,7 +101,12 @@ def plan(
     pgbouncer_instances : int, default 1
         PgBouncer processes behind one address.
     price_per_replica_hour : float, optional
-        For the monthly cost.
+        For the monthly cost (and the autoscaling run's cost).
+    cache : CacheSizing, optional
+        The cache chain sized by :func:`capplan.sizing.size_cache`.
+    hpa, traffic, hpa_class : optional
+        The HorizontalPodAutoscaler, a day (or any span) of traffic for it, and the operation class
+        whose deployment it scales.
 
     Returns
     -------
@@ -176,6 +194,17 @@ def plan(
         )
     if price_per_replica_hour is not None:
         positive("price_per_replica_hour", price_per_replica_hour)
+    if cache is not None:
+        recs.extend(cache_recommendations(cache))
+    scaling = None
+    if hpa is not None:
+        scaling = _autoscaling(
+            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour
+        )
+        if scaling is not None:
+            recs.extend(scaling.recommendations())
+    elif traffic is not None:
+        raise ParameterError("traffic: give the hpa to simulate it against")
     return CapacityPlan(
         sla_sources=sla.sources,
         throughput=throughput,
@@ -193,6 +222,8 @@ def plan(
         database=database,
         price_per_replica_hour=price_per_replica_hour,
         mix=dict(shares),
+        cache=cache,
+        autoscaling=scaling,
     )
 
 
@@ -202,6 +233,36 @@ def _from_sla(lookup: Callable[..., T], *args: str) -> T:
         return lookup(*args)
     except KeyError as exc:
         raise ParameterError(f"sla: {exc.args[0] if exc.args else exc}") from None
+
+
+def _autoscaling(
+    sla: SLA,
+    group: str,
+    hpa: HPA,
+    traffic: Traffic | None,
+    hpa_class: str | None,
+    items: list[ServiceEvidence],
+    sized: Mapping[str, ReplicaSizing],
+    workers: int,
+    cap: float,
+    price: float | None,
+) -> AutoscalingCheck | None:
+    op_class = hpa_class or items[0].op_class
+    evidence = {e.op_class: e for e in items}
+    if op_class not in evidence:
+        raise ParameterError(f"hpa_class: no service-time evidence for {op_class!r}")
+    if op_class not in sized:  # no replica count meets its targets: nothing to compare with
+        return None
+    return autoscaling_check(
+        hpa,
+        evidence[op_class],
+        sized[op_class],
+        _from_sla(sla.latency_targets_for, group, op_class),
+        workers=workers,
+        max_utilization=cap,
+        traffic=traffic,
+        price_per_replica_hour=price,
+    )
 
 
 def _evidence(

@@ -9,27 +9,18 @@ from typing import Any
 
 import pandas as pd
 
+from capplan.plan.components import AutoscalingCheck, cache_misses
 from capplan.plan.evidence import ServiceEvidence
+from capplan.plan.recommendation import Recommendation
+from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
 from capplan.sizing.pools import PoolSizing
 from capplan.sizing.replicas import AvailabilitySizing, ReplicaSizing
 
-__all__ = ["HOURS_PER_MONTH", "CapacityPlan", "Recommendation"]
+__all__ = ["HOURS_PER_MONTH", "CapacityPlan"]
 
 #: Hours in an average month (365.25 * 24 / 12), used for monthly cost.
 HOURS_PER_MONTH = 730.5
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One number to act on, with the constraint that sets it and the model behind it."""
-
-    component: str  # "replicas", "connection pool", "database", ...
-    item: str  # what it is for, e.g. an operation class
-    value: float | int | None  # None when no setting can meet the targets
-    unit: str
-    binding: str  # the constraint that sets the value (or why none can)
-    model: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +48,8 @@ class CapacityPlan:
     database: DatabasePoolCheck | None = None
     price_per_replica_hour: float | None = None
     mix: dict[str, float] = field(default_factory=dict)
+    cache: CacheSizing | None = None
+    autoscaling: AutoscalingCheck | None = None
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -118,6 +111,10 @@ class CapacityPlan:
         if self.database is not None and not self.database.ok:
             limits = ", ".join(self.database.refused) or "queue unstable"
             out.append(f"database: {limits}")
+        if self.cache is not None:
+            out.extend(cache_misses(self.cache))
+        if self.autoscaling is not None:
+            out.extend(self.autoscaling.misses())
         return out
 
     @property
@@ -173,6 +170,8 @@ class CapacityPlan:
             "summary": _records(self.summary()),
             "predictions": _records(self.predictions()),
             "assumptions": list(self.assumptions),
+            "cache": None if self.cache is None else _records(self.cache.to_frame().reset_index()),
+            "autoscaling": None if self.autoscaling is None else self.autoscaling.totals(),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from capplan.autoscale import plot_timeline
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
 from capplan.plots import plot_response_vs_utilization
@@ -81,6 +82,8 @@ def render_markdown(plan: CapacityPlan) -> str:
     parts += ["", "## Per operation class", "", _summary_display(plan).to_markdown(index=False)]
     parts += ["", "## Predicted response times against the targets", ""]
     parts += [_predictions_ms(plan).to_markdown(index=False)]
+    for title, table in _extra_tables(plan):
+        parts += ["", f"## {title}", "", table.to_markdown()]
     misses = plan.misses()
     if misses:
         parts += ["", "## Misses", ""] + [f"- {m}" for m in misses]
@@ -89,8 +92,30 @@ def render_markdown(plan: CapacityPlan) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _extra_tables(plan: CapacityPlan) -> list[tuple[str, pd.DataFrame]]:
+    """The cache chain and the autoscaling runs, when the plan has them."""
+    out = []
+    if plan.cache is not None:
+        out.append(("Cache", plan.cache.to_frame().map(_round6)))
+    check = plan.autoscaling
+    if check is not None and check.result is not None:
+        runs = {f"{check.hpa.name} (HPA)": check.result.totals()}
+        if check.fixed_result is not None:
+            runs[f"fixed fleet of {check.fixed_replicas}"] = check.fixed_result.totals()
+        frame = pd.DataFrame(runs)
+        frame.index.name = f"autoscaling {check.op_class}"
+        out.append(("Autoscaling over the traffic", frame))
+    return out
+
+
+def _round6(value: object) -> object:
+    """Six significant digits for display (floats only)."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
 def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
-    """One figure per sized class: response-time percentiles against utilization, with targets."""
+    """Per sized class, response-time percentiles against utilization with the targets; and the
+    autoscaling run's timeline when the plan simulated one."""
     out: dict[str, Figure] = {}
     for ev in plan.evidence:
         sizing = plan.replicas.get(ev.op_class)
@@ -106,9 +131,15 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
             service_scv=ev.scv,
             ax=ax,
         )
-        ax.axvline(sizing.utilization, color="0.3", linewidth=1, linestyle=":")
-        ax.set_title(f"{ev.op_class}: one replica of {plan.workers} workers (dotted: planned)")
+        ax.axvline(sizing.utilization, color="tab:red", linewidth=1, label="planned utilization")
+        ax.legend(fontsize="small")
+        ax.set_title(f"{ev.op_class}: one replica of {plan.workers} workers")
         out[ev.op_class] = fig
+    check = plan.autoscaling
+    if check is not None and check.result is not None:
+        fig = Figure(figsize=(8.0, 4.0), layout="constrained")
+        plot_timeline(check.result, ax=fig.subplots())
+        out[f"{check.hpa.name} over the traffic"] = fig
     return out
 
 
@@ -127,6 +158,8 @@ def render_html(plan: CapacityPlan, *, figures: bool = True) -> str:
     body += ["<h2>Per operation class</h2>", _summary_display(plan).to_html(index=False, na_rep="-")]
     body += ["<h2>Predicted response times against the targets</h2>"]
     body.append(_predictions_ms(plan).to_html(index=False, na_rep="-"))
+    for title, table in _extra_tables(plan):
+        body += [f"<h2>{html.escape(title)}</h2>", table.to_html(na_rep="-")]
     misses = plan.misses()
     if misses:
         body += ["<h2>Misses</h2>", _list(misses, "miss")]
