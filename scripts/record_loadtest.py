@@ -16,7 +16,7 @@ What it does
 Run (Locust is needed only here; install it into the project's environment first)::
 
     .venv/bin/pip install -r scripts/requirements-record.txt
-    .venv/bin/python scripts/record_loadtest.py            # about 3 minutes with the defaults
+    .venv/bin/python scripts/record_loadtest.py            # about 5 minutes with the defaults
 
 The numbers depend on the machine and on what else runs on it; the bundled files are one such
 recording, so the notebook that reads them is reproducible while a re-recording is not identical.
@@ -65,11 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--users", default="1,2,3,4,6,8,12,16,24,32,48,64", help="comma-separated user counts"
-    )
-    parser.add_argument("--stage-seconds", type=float, default=15.0, help="seconds per user count")
-    parser.add_argument("--warmup", type=float, default=4.0, help="seconds of each stage not measured")
+    parser.add_argument("--users", default="1,2,4,6,8,12,16,24,32,48,64", help="comma-separated user counts")
+    parser.add_argument("--stage-seconds", type=float, default=25.0, help="seconds per user count")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of each stage not measured")
     parser.add_argument("--io-wait", type=float, default=0.01, help="service's simulated downstream wait (s)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "loadtest", help="output directory")
     args = parser.parse_args()
@@ -94,18 +92,25 @@ def main() -> int:
     )
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
-        for _ in range(50):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 _scrape(metrics_url)
                 break
             except OSError:
-                time.sleep(0.1)
+                if service.poll() is not None or time.monotonic() > deadline:
+                    print("the demo service did not start within 60 s", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
         scrapes: list[tuple[float, dict[str, float]]] = []
         stop = threading.Event()
 
         def scraper() -> None:
             while not stop.is_set():
-                scrapes.append((time.monotonic(), _scrape(metrics_url)))
+                try:
+                    scrapes.append((time.monotonic(), _scrape(metrics_url)))
+                except OSError as exc:  # a missed scrape only shortens the measured window
+                    print(f"scrape failed: {exc}", file=sys.stderr)
                 stop.wait(1.0)
 
         env = dict(

@@ -9,23 +9,41 @@ and line or key when the input is malformed.
 * :mod:`~capplan.measurements.hdr` - wrk2 / HdrHistogram percentile spectra;
 * :mod:`~capplan.measurements.latency_csv` - plain CSV latency logs and histogram bucket counts;
 * :mod:`~capplan.measurements.prometheus` - the Prometheus HTTP API (instant and range queries);
-* :mod:`~capplan.measurements.promql` - ``histogram_quantile`` and ``rate`` on raw samples.
+* :mod:`~capplan.measurements.promql` - ``histogram_quantile`` and ``rate`` on raw samples;
+* :mod:`~capplan.measurements.traces` - access traces (cache key streams).
 """
 
 from __future__ import annotations
 
 from capplan.measurements._common import MeasurementError
+from capplan.measurements.hdr import read_hdr_spectrum
+from capplan.measurements.k6 import K6Summary, read_k6_points, read_k6_summary
+from capplan.measurements.latency_csv import read_bucket_csv, read_latency_csv
+from capplan.measurements.locust import locust_stages, read_locust_history, read_locust_stats
 from capplan.measurements.prometheus import PrometheusClient, PrometheusError, query, query_range
 from capplan.measurements.promql import bucket_quantile, extrapolated_rate, histogram_quantile, rate
+from capplan.measurements.traces import TraceChunk, iter_trace, read_trace
 
 __all__ = [
+    "K6Summary",
     "MeasurementError",
     "PrometheusClient",
     "PrometheusError",
+    "TraceChunk",
     "bucket_quantile",
     "extrapolated_rate",
     "histogram_quantile",
+    "iter_trace",
+    "locust_stages",
     "query",
     "query_range",
     "rate",
+    "read_bucket_csv",
+    "read_hdr_spectrum",
+    "read_k6_points",
+    "read_k6_summary",
+    "read_latency_csv",
+    "read_locust_history",
+    "read_locust_stats",
+    "read_trace",
 ]
