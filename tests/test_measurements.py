@@ -27,6 +27,7 @@ from capplan.measurements.hdr import read_hdr_spectrum
 from capplan.measurements.k6 import read_k6_points, read_k6_summary
 from capplan.measurements.latency_csv import read_bucket_csv, read_latency_csv
 from capplan.measurements.locust import locust_stages, read_locust_history, read_locust_stats
+from capplan.measurements.prometheus import PrometheusError, frame_from_response
 
 DATA = Path(__file__).parent / "data"
 LOADTEST = Path(__file__).parent.parent / "data" / "loadtest"
@@ -212,3 +213,35 @@ def test_bucket_csv() -> None:
         read_bucket_csv("le,count\n0.1,-3\n")
     with pytest.raises(MeasurementError, match=r"line 1: missing column\(s\) \['count'\]"):
         read_bucket_csv("le,n\n0.1,3\n")
+
+
+# -- Prometheus API answers (format: Prometheus docs, "HTTP API", "Expression query result formats")
+def test_prometheus_answers() -> None:
+    vector = (
+        '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up",'
+        '"job":"demo","instance":"127.0.0.1:8000"},"value":[1435781451.781,"1"]},{"metric":{"job":"x"},'
+        '"value":[1435781451.781,"NaN"]}]}}'
+    )
+    frame = frame_from_response(vector)
+    assert frame.columns.tolist() == ["metric", "instance", "job", "timestamp", "value"]
+    assert frame["metric"].tolist() == ["up", ""]
+    assert frame["instance"].tolist() == ["127.0.0.1:8000", ""]
+    assert frame["value"].iloc[0] == 1.0
+    assert math.isnan(frame["value"].iloc[1])
+    matrix = (
+        '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"x"},'
+        '"values":[[1,"1"],[2,"+Inf"]]}]}}'
+    )
+    assert frame_from_response(matrix)["value"].tolist() == [1.0, math.inf]
+    scalar = '{"status":"success","data":{"resultType":"scalar","result":[5,"2.5"]}}'
+    assert frame_from_response(scalar)["value"].tolist() == [2.5]
+    with pytest.raises(PrometheusError, match=r"status='error': bad_data: parse error"):
+        frame_from_response('{"status":"error","errorType":"bad_data","error":"parse error"}')
+    with pytest.raises(PrometheusError, match="answer is not JSON"):
+        frame_from_response("<html>502 Bad Gateway</html>")
+    with pytest.raises(PrometheusError, match=r"data.result\[0\]: sample \[1, 'x'\] is not"):
+        frame_from_response(
+            '{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}'
+        )
+    with pytest.raises(PrometheusError, match="unsupported resultType 'string'"):
+        frame_from_response('{"status":"success","data":{"resultType":"string","result":[1,"a"]}}')

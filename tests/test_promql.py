@@ -81,6 +81,7 @@ def test_histogram_quantile_frame() -> None:
     assert out.columns.tolist() == ["users", "quantile", "value", "lower", "upper"]
     assert out["value"].tolist() == pytest.approx([0.4, 0.5, 0.5, 0.5])
     assert out["upper"].tolist()[1] == math.inf
+    assert out.attrs["method"].startswith("approximate: linear interpolation")
     with pytest.raises(ParameterError, match="le must be a number"):
         histogram_quantile(0.5, frame.assign(le="big"))
     with pytest.raises(ParameterError, match="must have columns"):

@@ -33,7 +33,13 @@ from numpy.typing import ArrayLike
 from capplan._validate import FloatArray
 from capplan.errors import ParameterError
 
-__all__ = ["bucket_quantile", "extrapolated_rate", "histogram_quantile", "rate"]
+__all__ = ["METHOD", "bucket_quantile", "extrapolated_rate", "histogram_quantile", "rate"]
+
+#: How :func:`histogram_quantile` estimates (kept in the result's ``attrs["method"]``).
+METHOD = (
+    "approximate: linear interpolation inside the bucket holding the quantile (PromQL "
+    "histogram_quantile); the true quantile lies in [lower, upper]"
+)
 
 
 def _le_value(le: object) -> float:
@@ -123,7 +129,9 @@ def histogram_quantile(
         for qq in qs:
             v, lo, hi = bucket_quantile(qq, group["_le"].to_numpy(), group[value].to_numpy(dtype=float))
             rows.append({**ident, "quantile": qq, "value": v, "lower": lo, "upper": hi})
-    return pd.DataFrame(rows, columns=[*keys, "quantile", "value", "lower", "upper"])
+    out = pd.DataFrame(rows, columns=[*keys, "quantile", "value", "lower", "upper"])
+    out.attrs["method"] = METHOD
+    return out
 
 
 def extrapolated_rate(
