@@ -15,7 +15,8 @@ Goals checked at the end, on one core (the kernels are single-threaded):
 Baselines, measured in the same run on a prefix of the same trace and scaled per request: the
 textbook Mattson stack (a Python list searched and moved-to-front per request, O(N·M)), and the
 same algorithm compiled with numba.  The machine may be shared and noisy: every figure is a
-median over repeats, and compile time is excluded by a warm-up call.
+median over repeats that cycle through all methods (so they share the load), and compile time is
+excluded by a warm-up call.
 """
 
 from __future__ import annotations
@@ -78,13 +79,15 @@ def numba_mattson(keys: NDArray[np.int64], n_keys: int) -> NDArray[np.int64]:  #
     return hist
 
 
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per run; the repeats cycle through all methods so each sees the same load."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -103,15 +106,18 @@ def main() -> None:
     numba_mattson(keys[:100], n_obj)
 
     py_n, nb_n = 20_000, 200_000
-    t_py = median_time(lambda: python_mattson(keys[:py_n]), 3)
-    t_nb = median_time(lambda: numba_mattson(keys[:nb_n], n_obj), 3)
-    base_py, base_nb = py_n / t_py, nb_n / t_nb
-    t_exact = median_time(lambda: miss_ratio_curve(keys), repeats)
-    t_exact_h = median_time(lambda: miss_ratio_curve(hashed), repeats)
-    t_shards = median_time(lambda: miss_ratio_curve(keys, sample_rate=0.01), repeats)
-    t_shards_h = median_time(lambda: miss_ratio_curve(hashed, sample_rate=0.01), repeats)
-    exact_rate, exact_rate_h = n_req / t_exact, n_req / t_exact_h
-    shards_rate, shards_rate_h = n_req / t_shards, n_req / t_shards_h
+    runs: dict[str, Callable[[], object]] = {
+        "python": lambda: python_mattson(keys[:py_n]),
+        "numba": lambda: numba_mattson(keys[:nb_n], n_obj),
+        "exact": lambda: miss_ratio_curve(keys),
+        "exact_h": lambda: miss_ratio_curve(hashed),
+        "shards": lambda: miss_ratio_curve(keys, sample_rate=0.01),
+        "shards_h": lambda: miss_ratio_curve(hashed, sample_rate=0.01),
+    }
+    t = interleaved_medians(runs, repeats)
+    base_py, base_nb = py_n / t["python"], nb_n / t["numba"]
+    exact_rate, exact_rate_h = n_req / t["exact"], n_req / t["exact_h"]
+    shards_rate, shards_rate_h = n_req / t["shards"], n_req / t["shards_h"]
 
     ref = miss_ratio_curve(keys)
     grid = np.linspace(1, int(ref["cache_size"].max()), 1000).astype(np.int64)
@@ -142,7 +148,9 @@ def main() -> None:
     print("\nSHARDS_adj mean absolute error against the exact curve (1000 evenly spaced sizes):")
     for rate, err in mae.items():
         print(f"  R={rate:<6g} MAE={err:.4f}")
-    print("\nGoals:")
+    print(
+        "\nGoals" + (" (set for the full 10 M-request run; --quick is a smoke test):" if args.quick else ":")
+    )
     worst_exact = min(exact_rate, exact_rate_h)
     worst_shards = min(shards_rate, shards_rate_h)
     for label, ok in (

@@ -213,10 +213,6 @@ def _chunks(
         yield keys[start : start + chunk_size], None if sz is None else sz[start : start + chunk_size]
 
 
-def _is_dense(keys: NDArray[Any]) -> bool:
-    return bool(keys.size) and int(keys.min()) >= 0 and int(keys.max()) < 4 * keys.size + 1024
-
-
 def _sample_mask(keys: NDArray[Any], threshold: int) -> NDArray[np.bool_]:
     thr = np.uint64(threshold)
     if keys.dtype.kind in "iu":
@@ -285,15 +281,12 @@ def miss_ratio_curve(
     total_requests = 0
     total_bytes = 0.0
     sampled_bytes = 0.0
-    direct = False  # dense non-negative integer keys used as ids as they are
     for chunk_keys, chunk_sizes in _chunks(trace, sizes, chunk, read_kwargs):
         keys, sz = chunk_keys, chunk_sizes
         first = engine is None and hashed is None
         if first:
             if sz is None and keys.dtype.kind in "iu":
-                direct = exact and isinstance(trace, np.ndarray) and trace.size <= chunk and _is_dense(keys)
-                if not direct:
-                    hashed = _HashedStackDistances()
+                hashed = _HashedStackDistances()
             if hashed is None:
                 engine = _StackDistances(None if sz is None else _byte_grid(cache_sizes), 1.0 / rate)
         bytes_mode = engine is not None and engine.bytes_mode
@@ -314,12 +307,8 @@ def miss_ratio_curve(
             hashed.add(np.ascontiguousarray(keys, dtype=np.int64))
             continue
         assert engine is not None
-        if direct:
-            ids = np.ascontiguousarray(keys, dtype=np.int64)
-            n_keys = int(ids.max()) + 1
-        else:
-            ids = keymap.ids(keys)
-            n_keys = keymap.size
+        ids = keymap.ids(keys)
+        n_keys = keymap.size
         if sz is not None:
             sampled_bytes += float(sz.sum())
         engine.add(ids, n_keys, sz)
