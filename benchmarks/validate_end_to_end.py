@@ -75,6 +75,7 @@ HANDLER = "capplan.demo.workload:handle_request"
 SERVER_CPU, CLIENT_CPU = 0, 1
 SERVICE_BINS = 200
 CALIBRATION_UTILIZATION = 0.4  # of the rough closed-loop demand; lands near 50% in practice
+REALTIME_PRIORITY = 10
 PROBE_RATE = 100.0  # empty requests per second for the path-latency probe
 
 
@@ -167,6 +168,22 @@ def pin(pid: int, cpu: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def realtime(pid: int) -> bool:
+    """Give a process (and the threads it starts later) the SCHED_FIFO policy, if permitted."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except OSError:
+        return False
+    return True
+
+
+def _threads(pid: int) -> list[int]:
+    """Thread ids of a process (Linux): its threads started later inherit the policy of their creator."""
+    return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -298,14 +315,18 @@ def gather_evidence(server: Server, settings: Settings, workdir: Path) -> Eviden
 
 
 def time_handler(ids: NDArray[np.int64]) -> FloatArray:
-    """Wall time of ``handle_request`` per id, in this process, on the server's CPU (idle now)."""
+    """CPU time of ``handle_request`` per id, in this process, on the server's CPU (idle now).
+
+    The thread's CPU clock, like the server's demand: time the thread spends preempted by other
+    work on the machine is not part of the request's work.
+    """
     previous = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     pin(0, SERVER_CPU)
     try:
         for i in ids[:200]:
             handle_request(int(i))  # warm-up
         out = np.empty(len(ids))
-        clock = time.perf_counter
+        clock = time.thread_time
         for k, i in enumerate(ids):
             start = clock()
             handle_request(int(i))
@@ -349,6 +370,8 @@ def load_run(
     counted = result.window(s.warmup)
     ok = counted & result.ok
     resp = result.response[ok]
+    if len(resp) == 0:
+        raise SystemExit(f"no request was answered at rho = {target} (server down or overloaded?)")
     achieved = result.achieved_rate(s.warmup)
     model = MG1(achieved, service=services[0])
     profile_only = MG1(achieved, service=services[1])
@@ -498,7 +521,8 @@ def machine_text(args: argparse.Namespace, pinned: bool, elapsed: float) -> str:
             f"- {platform.platform()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
             f"Python {platform.python_version()}, switch interval {sys.getswitchinterval() * 1e3:.0f} ms",
             f"- server pinned to CPU {SERVER_CPU}, generator to CPU {CLIENT_CPU}: "
-            f"{'yes' if pinned else 'no'}",
+            f"{'yes' if pinned else 'no'}; scheduling: "
+            f"{'SCHED_FIFO (--realtime)' if args.realtime else 'default (SCHED_OTHER)'}",
             f"- server: {server_text}",
             f"- load average at the end: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min)",
             f"- run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, took {elapsed:.0f} s",
@@ -512,6 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="repeats per utilization (default 3; 1 with --quick)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as Markdown to this file")
     parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run server and generator under SCHED_FIFO (shields them from other work; needs root)",
+    )
+    parser.add_argument(
         "--one-send", action="store_true", help="run the server with one send per response and TCP_NODELAY"
     )
     args = parser.parse_args(argv)
@@ -521,6 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="capplan-e2e-") as tmp, running_server(args.one_send) as server:
         pinned = pin(server.pid, SERVER_CPU) and pin(0, CLIENT_CPU)
+        if args.realtime and not (realtime(0) and all(realtime(t) for t in _threads(server.pid))):
+            raise SystemExit("--realtime: could not set SCHED_FIFO (needs root or CAP_SYS_NICE)")
         evidence = gather_evidence(server, settings, Path(tmp))
         print("Evidence (from the profile and the handler timing; nothing from the load test):")
         print(evidence_text(evidence), flush=True)
