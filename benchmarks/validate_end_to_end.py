@@ -2,38 +2,40 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/validate_end_to_end.py                  # full run (~8 min)
-    .venv/bin/python benchmarks/validate_end_to_end.py --quick          # smoke run (~1 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py                  # full run (~7.5 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py --quick          # smoke run (~40 s)
     .venv/bin/python benchmarks/validate_end_to_end.py --markdown out.md  # also write the tables
+    .venv/bin/python benchmarks/validate_end_to_end.py --one-send   # server: one send per response
+    .venv/bin/python benchmarks/validate_end_to_end.py --realtime   # SCHED_FIFO server and generator
 
-What it does (the method is described at length in ``docs/validation.md``):
+What it does (the method, and why each choice, are in ``docs/validation.md``):
 
 1. Starts the demo service ``python -m capplan.demo.http_service --port 0`` (the workload of
    :mod:`capplan.demo.workload` behind a threading HTTP server) as a subprocess on a free loopback
    port, pinned to CPU 0; this script (the load generator) is pinned to CPU 1.
-2. **Evidence.**  Attaches ``py-spy record --pid`` to the server while it serves a known number
-   ``N`` of requests back to back (one at a time, so no queue forms), and takes the mean service
-   demand from the profile: ``D = busy profiled seconds / N`` (the service demand law; samples
-   whose innermost frame is a blocking wait such as ``SocketIO.readinto`` are idle, not service).
-   The profile also splits ``D`` into the workload's own part (samples inside
-   ``capplan.demo.workload:handle_request``) and the HTTP/framework overhead.  A sampling profile
-   cannot resolve the spread of a 2 ms request, so the *shape* of the service time comes from
-   timing ``handle_request`` itself over the same mix of request ids (in-process, no HTTP, no
-   queue): service time = overhead (a constant) + workload part, the latter with the timed
-   distribution rescaled to the profiled mean.  The OS CPU clock of the server over the same
-   ``N`` requests is reported as a cross-check of ``D``.
-3. **Model.**  The interpreter lock serialises the CPU work of all server threads, so the server
-   is one server: :class:`capplan.queueing.MG1` with that service distribution (a SciPy
-   ``rv_histogram``; M/G/1 then uses the exact Pollaczek-Khinchine wait evaluated on a grid).
+2. **Evidence**, gathered before and apart from the measured runs.  ``py-spy record --pid --gil``
+   records the server while it serves a Poisson stream at about 45% utilization; the mean
+   service demand is ``D = server CPU seconds / requests served`` over that stream (the service
+   demand law, :func:`capplan.profiles.request_demand` with ``cpu_s``), and the profile splits
+   it between the workload (``capplan.demo.workload:handle_request``) and the HTTP overhead.  The
+   profile alone (GIL-holding seconds per request) is reported as a cross-check.  A sampling
+   profile cannot resolve the spread of a 2 ms request, so the *shape* of the service time comes
+   from the CPU time of ``handle_request`` over the same mix of request ids (in-process):
+   service = overhead (constant) + workload part (the timed distribution at the profiled mean).
+   Empty requests (``/nope``) give the path latency outside the server's CPU (client, loopback,
+   wake-ups), added to every predicted percentile.
+3. **Model.**  The interpreter lock serialises the server's CPU work, so the server is one
+   server: :class:`capplan.queueing.MG1` with that service distribution (a SciPy
+   ``rv_histogram``, for which M/G/1 uses the exact Pollaczek-Khinchine wait on a grid).
    Nothing in the prediction is fitted to the measured latencies.
 4. **Measurement.**  An open-loop Poisson load generator (``benchmarks/_loadgen.py``: arrivals
    at exponential gaps fixed in advance, independent of the responses) drives the server at
-   target utilisations ``rho = lambda * D``; client-side response times (send to last byte) are
+   target utilizations ``rho = lambda * D``; client-side response times (send to last byte) are
    recorded, the first ``warmup`` seconds of each run dropped.  The generator reports its
-   achieved rate and send lateness; the server's measured CPU utilisation is reported too.
+   achieved rate and send lateness; the server's measured CPU utilization is reported too.
    Each run's prediction uses that run's achieved arrival rate.  Runs are repeated (repeats in
-   the outer loop, so a burst of noise does not hit every repeat of one level) and the table
-   reports medians over repeats.
+   the outer loop, so a burst of noise does not hit every repeat of one level) and the tables
+   report medians over repeats.
 
 Goal checked at the end: predicted p95 within 15% of the measured p95 below 70% utilisation.
 """
