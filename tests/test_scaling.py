@@ -158,6 +158,13 @@ def test_littles_law_latency_and_knee() -> None:
     # below one user's latency nothing meets the target
     assert u.latency_knee(float(u.latency(1.0)) / 2).max_concurrency == 0
     assert u.latency_knee(float(u.latency(200.0))).past_peak
+    # a law that never saturates never breaks the target
+    with pytest.warns(FitWarning, match="alpha"):
+        flat = fit_amdahl([1, 2, 4, 8, 16, 32], [10, 20, 40, 80, 160, 320])
+    assert flat.alpha == 0.0
+    never = flat.latency_knee(0.2)
+    assert math.isinf(never.concurrency)
+    assert math.isinf(never.max_concurrency)
 
 
 def test_quantile_ratio() -> None:

@@ -38,14 +38,16 @@ class LatencyKnee:
 
     ``concurrency`` is the (real) concurrency at which the predicted latency equals the target
     (``inf`` if it never does), ``max_concurrency`` the largest whole number of users that still
-    meets it (0 if even one user misses it), ``throughput`` the predicted throughput at
-    ``max_concurrency`` and ``latency`` the predicted latency there.  ``past_peak`` says whether
-    the target breaks only after throughput has already peaked (then the peak binds, not the SLA).
+    meets it (0 if even one user misses it; ``inf`` if no concurrency breaks it, when
+    ``alpha = beta = 0``), ``throughput`` the predicted throughput at ``max_concurrency`` and
+    ``latency`` the predicted latency there (NaN when ``max_concurrency`` is 0 or ``inf``).
+    ``past_peak`` says whether the target breaks only after throughput has already peaked (then
+    the peak binds, not the SLA).
     """
 
     target: float
     concurrency: float
-    max_concurrency: int
+    max_concurrency: float
     throughput: float
     latency: float
     past_peak: bool
@@ -128,8 +130,11 @@ class _ScalingLaw(FittedLaw):
             root = math.inf if c0 <= 0 else 0.0
         # inf: no finite concurrency breaks the target (reported as 0 whole users meeting it
         # only when even one user misses it)
-        n_max = math.floor(root) if math.isfinite(root) and root >= 1 else 0
-        if n_max >= 1:
+        if math.isinf(root):
+            n_max: float = math.inf
+        else:
+            n_max = float(math.floor(root)) if root >= 1 else 0.0
+        if 1 <= n_max < math.inf:
             thr = float(self(float(n_max)))
             lat = float(self.latency(float(n_max), z))
         else:
@@ -140,7 +145,7 @@ class _ScalingLaw(FittedLaw):
         return LatencyKnee(
             target=target,
             concurrency=float(root),
-            max_concurrency=int(n_max),
+            max_concurrency=n_max,
             throughput=thr,
             latency=lat,
             past_peak=bool(root > self.peak_concurrency),
