@@ -66,6 +66,7 @@ from _loadgen import LoadResult, run_closed_loop, run_open_loop
 from capplan.demo.workload import handle_request
 from capplan.profiles import Profile, RequestDemand, load_profile, request_demand
 from capplan.queueing import MG1
+from capplan.sim import simulate_queue
 
 FloatArray = NDArray[np.float64]
 
@@ -78,6 +79,7 @@ SERVER_CPU, CLIENT_CPU = 0, 1
 SERVICE_BINS = 200
 CALIBRATION_UTILIZATION = 0.4  # of the rough closed-loop demand; lands near 50% in practice
 REALTIME_PRIORITY = 10
+CHANCE_SIMULATIONS = 200
 PROBE_RATE = 100.0  # empty requests per second for the path-latency probe
 
 
@@ -410,6 +412,7 @@ def _triple(values: Sequence[float] | FloatArray) -> tuple[float, float, float]:
 class Level:
     target: float
     runs: tuple[Run, ...]
+    chance_sd: float  # relative s.d. of the median-of-runs p95 from sampling alone (simulated)
 
     def median(self, pick: Callable[[Run], float]) -> float:
         return float(np.median([pick(r) for r in self.runs]))
@@ -427,6 +430,26 @@ class Level:
     def spread(self, k: int) -> tuple[float, float]:
         values = [r.measured[k] for r in self.runs]
         return min(values), max(values)
+
+
+def chance_spread(samples: FloatArray, rate: float, customers: int, warmup: int, repeats: int) -> float:
+    """Relative s.d. of the median-of-``repeats`` p95 that runs of this length show by chance.
+
+    The predicted M/G/1 queue (Poisson arrivals, service times resampled from ``samples``) is
+    simulated with :func:`capplan.sim.simulate_queue` for ``CHANCE_SIMULATIONS`` runs of the
+    measured length; medians of ``repeats`` of them are resampled.  This is the spread a perfect
+    model would still show against one measurement: the floor under the errors in the tables.
+    """
+    p95 = np.array(
+        [
+            np.percentile(
+                simulate_queue(rate, samples, 1, customers + warmup, seed=k, warmup=warmup).responses, 95
+            )
+            for k in range(CHANCE_SIMULATIONS)
+        ]
+    )
+    picks = np.random.default_rng(0).choice(p95, size=(4000, repeats))
+    return float(np.median(picks, axis=1).std() / np.median(p95))
 
 
 def results_table(levels: Sequence[Level]) -> str:
@@ -451,9 +474,10 @@ def results_table(levels: Sequence[Level]) -> str:
 def diagnostics_table(levels: Sequence[Level]) -> str:
     head = (
         "| target rho | runs | requests/run | failed | server CPU ms/request | mean meas / pred (ms) | "
-        "p95 range over runs (ms) | p95 pred, D from profile only (ms) | send lateness p50 / p99 (ms) |"
+        "p95 range over runs (ms) | p95 s.d. by chance | p95 pred, D from profile only (ms) | "
+        "send lateness p50 / p99 (ms) |"
     )
-    lines = [head, "|" + "---:|" * 9]
+    lines = [head, "|" + "---:|" * 10]
     for lv in levels:
         lo, hi = lv.spread(1)
         cells = [
@@ -464,6 +488,7 @@ def diagnostics_table(levels: Sequence[Level]) -> str:
             f"{lv.median(lambda r: r.cpu_utilization / r.achieved_rate) * 1e3:.3f}",
             f"{_ms(lv.median(lambda r: r.measured_mean))} / {_ms(lv.median(lambda r: r.predicted_mean))}",
             f"{lo * 1e3:.2f} - {hi * 1e3:.2f}",
+            f"{100 * lv.chance_sd:.1f}%",
             f"{lv.median(lambda r: r.predicted_p95_profile_only) * 1e3:.2f}",
             f"{_ms(lv.median(lambda r: r.lateness_p50), 3)} / {_ms(lv.median(lambda r: r.lateness_p99), 3)}",
         ]
@@ -570,7 +595,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"lateness p99 {run.lateness_p99 * 1e3:.2f} ms",
                     flush=True,
                 )
-    levels = [Level(t, tuple(r for r in runs if r.target == t)) for t in settings.utilizations]
+    samples = evidence.service_samples()
+    levels = []
+    for t in settings.utilizations:
+        mine = tuple(r for r in runs if r.target == t)
+        rate = float(np.median([r.achieved_rate for r in mine]))
+        customers = int(np.median([r.requests for r in mine]))
+        spread = chance_spread(samples, rate, customers, int(rate * settings.warmup), settings.repeats)
+        levels.append(Level(t, mine, spread))
     elapsed = time.perf_counter() - started
     goal, _met = goal_text(levels)
     sections = [
