@@ -14,6 +14,7 @@ can cross a bound (R's ``usl`` reports them the same way).
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from typing import Any, ClassVar, Self
 
@@ -30,6 +31,16 @@ __all__ = ["FitWarning", "FittedLaw"]
 
 #: Fewer points than this give a warning (R's ``usl`` warns below six as well).
 FEW_POINTS = 6
+
+
+def _caller_level() -> int:
+    """``stacklevel`` that points a warning at the first caller outside capplan."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith("capplan."):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 class FitWarning(UserWarning):
@@ -109,7 +120,7 @@ class FittedLaw:
             warnings.warn(
                 f"only {xs.size} points for a {self.label} fit; the estimates may not be accurate",
                 FitWarning,
-                stacklevel=2,
+                stacklevel=_caller_level(),
             )
         lo = np.asarray(self.lower, dtype=np.float64)
         hi = np.asarray(self.upper, dtype=np.float64)
@@ -175,7 +186,7 @@ class FittedLaw:
                 f"({', '.join(f'{n}={self.params_[n]:.6g}' for n in at)}); the law may be the wrong "
                 "shape for these data, and the linearised intervals are unreliable there",
                 FitWarning,
-                stacklevel=3,
+                stacklevel=_caller_level(),
             )
 
     # -- results -------------------------------------------------------------------------------
