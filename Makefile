@@ -1,13 +1,13 @@
 # Two commands do everything (see README.md):
-#   make run   - set up .venv and run the capacity plan on the bundled example SLA
+#   make run   - set up .venv and run the capacity plan on the bundled example (report in reports/)
 #   make test  - set up .venv, lint, type-check, and run every test (notebooks included)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-EXAMPLE_SLA := data/performance-sla.yaml data/performance-budget.yaml
-EXAMPLE_SERVICE := critical_operations=40ms standard_operations=80ms batch_operations=2s
+EXAMPLE := data/capacity-plan.yaml
+REPORT := reports/capacity-plan.html
 
 .PHONY: install system-deps run test lint bench lab clean
 
@@ -34,7 +34,8 @@ system-deps:
 	fi
 
 run: $(STAMP)
-	$(BIN)/capplan plan $(EXAMPLE_SLA) --service-time $(EXAMPLE_SERVICE)
+	@mkdir -p $(dir $(REPORT))
+	$(BIN)/capplan plan $(EXAMPLE) --out $(REPORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

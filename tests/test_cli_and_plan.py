@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SLA_FILES = [str(ROOT / "data" / "performance-sla.yaml"), str(ROOT / "data" / "performance-budget.yaml")]
 
 
-def test_plan_prints_sla_and_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", *SLA_FILES, "--service-time", "40ms"]) == 0
+def test_servers_prints_sla_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["servers", *SLA_FILES, "--service-time", "40ms"]) == 0
     out = capsys.readouterr().out
     assert "Latency targets (seconds)" in out
     assert "critical_operations" in out
@@ -28,8 +28,8 @@ def test_plan_prints_sla_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert " 572 " in out
 
 
-def test_plan_json_per_class_service_times(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["plan", *SLA_FILES, "--format", "json", "--service-time"]
+def test_servers_json_per_class_service_times(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["servers", *SLA_FILES, "--format", "json", "--service-time"]
     argv += ["critical_operations=40ms", "standard_operations=80ms", "batch_operations=2s"]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -41,11 +41,11 @@ def test_plan_json_per_class_service_times(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["plan", "missing.yaml", "--service-time", "1s"], "missing.yaml: file not found"),
-        (["plan", SLA_FILES[0], "--service-time", "2x"], "'2x' is not a duration"),
-        (["plan", SLA_FILES[0], "--service-time", "critical_operations=40ms"], "standard_operations"),
+        (["servers", "missing.yaml", "--service-time", "1s"], "missing.yaml: file not found"),
+        (["servers", SLA_FILES[0], "--service-time", "2x"], "'2x' is not a duration"),
+        (["servers", SLA_FILES[0], "--service-time", "critical_operations=40ms"], "standard_operations"),
         (
-            ["plan", SLA_FILES[0], "--service-time", "1s", "--throughput", "nope"],
+            ["servers", SLA_FILES[0], "--service-time", "1s", "--throughput", "nope"],
             "no throughput targets named",
         ),
     ],

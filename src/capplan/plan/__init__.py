@@ -8,7 +8,7 @@ self-contained HTML or JSON.  :func:`server_sizing_table` is the servers-per-cla
 """
 
 from capplan.plan.build import plan
-from capplan.plan.evidence import ServiceEvidence, stated
+from capplan.plan.evidence import ServiceEvidence, from_fit, from_profile, from_samples, stated
 from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
 from capplan.plan.recommendation import Recommendation
 from capplan.plan.render import plan_figures, render_html, render_markdown, write_report
@@ -20,6 +20,9 @@ __all__ = [
     "CapacityPlan",
     "Recommendation",
     "ServiceEvidence",
+    "from_fit",
+    "from_profile",
+    "from_samples",
     "plan",
     "plan_figures",
     "render_html",

@@ -12,10 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 from capplan._validate import nonnegative, positive
 from capplan.errors import ParameterError
+from capplan.fitting import FittedServiceTime
+from capplan.profiles import Profile
 
-__all__ = ["ServiceEvidence", "stated"]
+__all__ = ["ServiceEvidence", "from_fit", "from_profile", "from_samples", "stated"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +73,50 @@ def stated(
             class_scv = 1.0
         out.append(ServiceEvidence(op_class, float(mean), float(class_scv), "stated"))
     return out
+
+
+def from_profile(
+    profile: Profile,
+    op_class: str,
+    *,
+    requests: float,
+    within: str | None = None,
+    cpu_s: float | None = None,
+    scv: float = 1.0,
+) -> ServiceEvidence:
+    """Evidence from a profiler trace that covered ``requests`` requests of ``op_class``.
+
+    The mean is the service demand :math:`D = T/N` of :meth:`capplan.profiles.Profile.demand`
+    (CPU seconds in scope over requests; ``within`` a request-handler function to count only its
+    samples, ``cpu_s`` the process's own CPU time to correct for runnable-but-waiting samples).  A
+    profile gives a mean, not a spread: ``scv`` (default 1, exponential) is an assumption the
+    source line states.
+    """
+    demand = profile.demand(requests, within=within, cpu_s=cpu_s)
+    source = (
+        f"{profile.tool} profile {profile.source}: {demand.requests:g} requests, "
+        f"+-{demand.service_time_se * 1e3:.2g} ms sampling error, SCV {scv:g} assumed"
+    )
+    return ServiceEvidence(op_class, float(demand.service_time), float(scv), source)
+
+
+def from_samples(op_class: str, samples: ArrayLike, *, source: str = "samples") -> ServiceEvidence:
+    """Evidence from measured service times (e.g. latencies at low load): the empirical distribution.
+
+    The queueing models use the samples themselves as the service-time distribution, so the
+    tail of the measurement carries into the predicted percentiles.
+    """
+    x = np.asarray(samples, dtype=float).ravel()
+    if x.size < 2 or not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise ParameterError(
+            f"samples: need at least two finite, positive service times, got {x.size} values"
+        )
+    mean = float(x.mean())
+    scv = float(x.var(ddof=1) / mean**2)
+    return ServiceEvidence(op_class, mean, scv, f"{source}: {x.size} samples", x)
+
+
+def from_fit(op_class: str, fit: FittedServiceTime) -> ServiceEvidence:
+    """Evidence from a fitted service-time distribution (:func:`capplan.fitting.fit_service_time`)."""
+    source = f"{fit.family} fit to {fit.source_} (n = {fit.n_:g})"
+    return ServiceEvidence(op_class, float(fit.mean_), float(fit.scv_), source, fit.distribution_)

@@ -1,0 +1,64 @@
+"""The ``capplan`` command line.
+
+``capplan plan`` (the capacity plan and its report), ``capplan check`` (exit 1 when a plan or a
+measurement misses the SLA), ``capplan servers`` (servers per class and throughput level),
+``capplan sla`` (validate and print SLA documents) and ``capplan profile`` (record a command with
+py-spy or scalene).  Exit status: 0 ok, 1 an SLA miss (``check``), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from capplan import __version__
+from capplan.cli import plan, profile, servers
+from capplan.cli._common import EXIT_OK, INPUT_ERRORS, error
+from capplan.sla import load_sla
+
+__all__ = ["main"]
+
+_DESCRIPTION = """Capacity planning from SLA targets and measurements.
+
+Start with the bundled example:
+  capplan plan data/capacity-plan.yaml --out report.html
+
+Every rate is per second and every time in seconds unless a unit is written (40ms, 720h, 20%).
+"""
+
+
+def _sla(args: argparse.Namespace) -> int:
+    try:
+        print(load_sla(*args.files).to_text())
+    except INPUT_ERRORS as exc:
+        return error(exc)
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capplan", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"capplan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    plan.add_parsers(sub)
+    servers.add_parser(sub)
+    sla = sub.add_parser("sla", help="validate SLA documents and print their targets")
+    sla.add_argument(
+        "files", nargs="+", help="SLA YAML files (performance_requirements / performance_budgets)"
+    )
+    sla.set_defaults(run=_sla)
+    profile.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""``capplan plan`` (the capacity plan and its report) and ``capplan check`` (exit 1 on a miss).
+
+Inputs are one plan-inputs file (``capacity_plan:``, see :mod:`capplan.plan.inputs`) or SLA YAML
+files, plus options that add or replace evidence per operation class.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from capplan.autoscale import from_csv, load_hpa
+from capplan.cli._common import (
+    EXIT_MISS,
+    EXIT_OK,
+    INPUT_ERRORS,
+    class_values,
+    error,
+    positive_duration,
+)
+from capplan.errors import ParameterError
+from capplan.fitting import compare_service_times
+from capplan.measurements import read_latency_csv, read_locust_stats
+from capplan.plan import CapacityPlan, ServiceEvidence, from_fit, from_profile, write_report
+from capplan.plan import plan as build_plan
+from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
+from capplan.profiles import load_profile
+from capplan.sla import SLA, load_sla
+from capplan.units import parse_percent
+
+__all__ = ["add_parsers", "measured_percentiles"]
+
+_EPILOG = """examples:
+  capplan plan data/capacity-plan.yaml --out report.html
+  capplan plan data/performance-sla.yaml data/performance-budget.yaml \\
+      --service-time critical_operations=40ms --mix critical_operations=20%
+  capplan check data/capacity-plan.yaml            # exit 1 if the plan misses the SLA
+  capplan check data/performance-sla.yaml --measured critical_operations=locust_stats.csv
+"""
+
+
+def _inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a plan-inputs YAML (capacity_plan: ...) or SLA YAML files (performance_requirements ...)",
+    )
+    ev = p.add_argument_group("service-time evidence, per operation class (adds to or replaces the file's)")
+    ev.add_argument("--service-time", nargs="+", metavar="CLASS=DURATION", help="stated mean, e.g. 40ms")
+    ev.add_argument("--profile", nargs="+", metavar="CLASS=FILE", help="py-spy or scalene profile")
+    ev.add_argument(
+        "--requests", nargs="+", metavar="CLASS=N", help="requests served while profiling (with --profile)"
+    )
+    ev.add_argument(
+        "--loadtest",
+        nargs="+",
+        metavar="CLASS=FILE",
+        help="response times at low load (Locust stats CSV or latency CSV), fitted as service times",
+    )
+    opts = p.add_argument_group("plan")
+    opts.add_argument("--mix", nargs="+", metavar="CLASS=SHARE", help="share of the throughput, e.g. 20%%")
+    opts.add_argument("--workers", type=int, help="workers (servers) per replica")
+    opts.add_argument("--throughput", help="the SLA's throughput target (default: api_gateway)")
+    opts.add_argument("--load", help="its level (default: peak)")
+    opts.add_argument("--hpa", metavar="FILE", help="autoscaling/v2 HorizontalPodAutoscaler manifest")
+    opts.add_argument("--traffic", metavar="FILE", help="CSV of time_s, arrival_rate for the HPA run")
+    opts.add_argument("--hpa-class", metavar="CLASS", help="operation class the HPA scales")
+    opts.add_argument("--price", type=float, metavar="PER_HOUR", help="price of one replica-hour")
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``plan`` and ``check``."""
+    plan = sub.add_parser(
+        "plan",
+        help="the capacity plan: replicas, pools, caches, autoscaling, with a report",
+        description="Size replicas per operation class from the SLA and service-time evidence; add "
+        "the connection pool, database limits, cache and HPA when the inputs name them. Prints the "
+        "report (Markdown) and writes it with --out (.html self-contained, .md or .json).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _inputs(plan)
+    plan.add_argument("--out", metavar="FILE", help="write the report here (.html, .md or .json)")
+    plan.add_argument("--format", choices=("markdown", "json"), default="markdown", help="stdout format")
+    plan.set_defaults(run=run_plan)
+
+    check = sub.add_parser(
+        "check",
+        help="exit 1 when the plan or a measurement misses the SLA (for CI pipelines)",
+        description="Build the plan (when evidence is given) and compare measured response-time "
+        "percentiles (--measured) with the SLA's targets. Prints each miss; exit status 0 when "
+        "everything meets the SLA, 1 when something misses, 2 on bad input.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _inputs(check)
+    check.add_argument(
+        "--measured",
+        nargs="+",
+        metavar="CLASS=FILE",
+        help="measured response times (Locust stats CSV or a latency CSV) to hold to the class's targets",
+    )
+    check.add_argument("--group", default="api_endpoints", help="latency group (default: %(default)s)")
+    check.set_defaults(run=run_check)
+
+
+def _is_plan_inputs(path: str) -> bool:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # load_sla reports it properly
+    return isinstance(document, Mapping) and ROOT_KEY in document
+
+
+def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
+    """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
+    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    if "Request Count" in head:  # Locust --csv stats: fit to the percentile spectrum
+        row = _locust_row(path)
+        points = sorted((float(c[1:]) / 100, float(row[c])) for c in row.index if _is_percentile(c))
+        levels = np.array([q for q, _ in points])
+        le = np.array([v for _, v in points])
+        counts = levels * float(row["requests"])  # cumulative, as histogram buckets are
+        _, fits = compare_service_times(le=le, counts=counts, families=("gamma", "lognormal"))
+    else:
+        samples = read_latency_csv(path)["latency"].to_numpy()
+        _, fits = compare_service_times(samples, families=("gamma", "lognormal"))
+    best = min(fits.values(), key=lambda f: f.aic_)
+    evidence = from_fit(op_class, best)
+    note = "; response times taken as service times (right only at low utilization)"
+    return ServiceEvidence(
+        op_class, evidence.mean_s, evidence.scv, evidence.source + note, evidence.distribution
+    )
+
+
+def _is_percentile(column: str) -> bool:
+    return column.startswith("p") and column[1:].replace(".", "", 1).isdigit()
+
+
+def _locust_row(path: str) -> Any:
+    stats = read_locust_stats(path)
+    rows = stats[stats["name"] == "Aggregated"]
+    if rows.empty:
+        rows = stats
+    return rows.iloc[-1]
+
+
+def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
+    out: list[ServiceEvidence] = []
+    stated = class_values(args.service_time, "--service-time", positive_duration)
+    out += [ServiceEvidence(c, s, 1.0, "stated") for c, s in stated.items()]
+    profiles = class_values(args.profile, "--profile", str)
+    requests = class_values(args.requests, "--requests", float)
+    for op_class, path in profiles.items():
+        if op_class not in requests:
+            raise ParameterError(f"--requests: give {op_class}=N, the requests served while profiling {path}")
+        out.append(from_profile(load_profile(path), op_class, requests=requests[op_class]))
+    out += [_loadtest_evidence(c, p) for c, p in class_values(args.loadtest, "--loadtest", str).items()]
+    return out
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.mix:
+        options["mix"] = class_values(args.mix, "--mix", parse_percent)
+    for key, value in (
+        ("workers", args.workers),
+        ("throughput", args.throughput),
+        ("load", args.load),
+        ("price_per_replica_hour", args.price),
+        ("hpa_class", args.hpa_class),
+    ):
+        if value is not None:
+            options[key] = value
+    if args.hpa:
+        options["hpa"] = load_hpa(args.hpa)
+    if args.traffic:
+        options["traffic"] = from_csv(args.traffic)
+    return options
+
+
+def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
+    """The SLA, and the plan when there is evidence for one."""
+    extra = _evidence_options(args)
+    if len(args.files) == 1 and _is_plan_inputs(args.files[0]):
+        inputs = load_plan_inputs(args.files[0])
+        replaced = {e.op_class for e in extra}
+        inputs = PlanInputs(
+            inputs.source,
+            inputs.sla,
+            [e for e in inputs.evidence if e.op_class not in replaced] + extra,
+            inputs.options,
+        )
+        return inputs.sla, inputs.plan(**_overrides(args))
+    sla = load_sla(*args.files)
+    if not extra:
+        return sla, None
+    return sla, build_plan(sla, extra, **_overrides(args))
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Print the plan (Markdown or JSON); write the report with ``--out``."""
+    try:
+        _, result = _build(args)
+        if result is None:
+            raise ParameterError(
+                "no service-time evidence: give a plan-inputs file, or --service-time, --profile or "
+                "--loadtest per operation class (capplan plan --help)"
+            )
+        text = result.to_json() if args.format == "json" else result.to_markdown()
+        written = write_report(result, args.out) if args.out else None
+    except INPUT_ERRORS as exc:
+        return error(exc)
+    print(text, end="" if text.endswith("\n") else "\n")
+    if written is not None:
+        print(f"report written to {written}")
+    return EXIT_OK
+
+
+def measured_percentiles(path: str) -> dict[float, float]:
+    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV or a latency CSV."""
+    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    if "Request Count" in head:
+        row = _locust_row(path)
+        return {float(c[1:]) / 100: float(row[c]) for c in row.index if _is_percentile(c) and c != "p100"}
+    samples = read_latency_csv(path)["latency"].to_numpy()
+    if samples.size == 0:
+        raise ParameterError(f"{path}: no latency samples")
+    levels = (0.5, 0.9, 0.95, 0.99, 0.999)
+    return {q: float(v) for q, v in zip(levels, np.quantile(samples, levels), strict=True)}
+
+
+def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    lines: list[str] = []
+    misses: list[str] = []
+    for op_class, path in measured.items():
+        targets = sla.latency_targets_for(group, op_class)
+        seen = measured_percentiles(path)
+        for q, target in sorted(targets.items()):
+            label = f"p{q * 100:g}"
+            value = seen.get(q)
+            if value is None:
+                lines.append(f"{op_class}: {label} not in {path}; target {target * 1e3:g} ms not checked")
+                continue
+            ok = value <= target
+            lines.append(
+                f"{op_class}: measured {label} {value * 1e3:.4g} ms, target {target * 1e3:g} ms: "
+                f"{'ok' if ok else 'MISS'}"
+            )
+            if not ok:
+                misses.append(
+                    f"{op_class}: measured {label} {value * 1e3:.4g} ms > {target * 1e3:g} ms ({path})"
+                )
+    return lines, misses
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit 0 when the plan and the measurements meet the SLA, 1 on a miss, 2 on bad input."""
+    try:
+        sla, result = _build(args)
+        measured = class_values(args.measured, "--measured", str)
+        if result is None and not measured:
+            raise ParameterError("nothing to check: give evidence for a plan, or --measured CLASS=FILE")
+        lines, misses = _measured_misses(sla, args.group, measured)
+    except INPUT_ERRORS as exc:
+        return error(exc)
+    if result is not None:
+        print(repr(result))
+        misses = result.misses() + misses
+    for line in lines:
+        print(line)
+    if misses:
+        print(f"\nMISSES ({len(misses)}):")
+        for miss in misses:
+            print(f"  - {miss}")
+        return EXIT_MISS
+    print("\nmeets the SLA")
+    return EXIT_OK

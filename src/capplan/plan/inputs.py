@@ -1,0 +1,275 @@
+"""A plan's inputs in one YAML file: which SLA, what evidence, which configurations.
+
+``capplan plan data/capacity-plan.yaml`` reads a file like this (paths are relative to it)::
+
+    capacity_plan:
+      sla: [performance-sla.yaml, performance-budget.yaml]
+      throughput: api_gateway          # a throughput target of the SLA ...
+      load: peak                       # ... and its level
+      workers_per_replica: 8
+      mix: {critical_operations: 20%, standard_operations: 75%, batch_operations: 5%}
+      evidence:                        # one entry per operation class, one kind each:
+        critical_operations: {profile: profiles/x.speedscope.json, requests: 2000}
+        standard_operations: {service_time: 80ms, scv: 1}
+        batch_operations: {latency_csv: batch_latency.csv}
+      replicas: {redundancy: 1, zones: 3, mtbf: 720h, mttr: 10m}
+      database: {query_time: 5ms, pgbouncer: pgbouncer.ini, postgresql: postgresql.conf,
+                 pgbouncer_instances: 3}
+      cache: {trace: access_trace.csv.gz, request_rate: 5000, backend_latency: 20ms}
+      autoscaling: {hpa: hpa.yaml, traffic: traffic_day_spike.csv, class: critical_operations}
+      price_per_replica_hour: 0.20
+
+Units are parsed here (durations like ``80ms``, percentages like ``20%``); every error names the
+file and the key path.  Only ``sla`` and ``evidence`` are required.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from capplan.autoscale import from_csv, load_hpa
+from capplan.caches import CatalogFractionWarning, fit_zipf
+from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
+from capplan.errors import CapplanError, ParameterError
+from capplan.measurements import read_latency_csv, read_trace
+from capplan.plan.build import plan
+from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
+from capplan.plan.model import CapacityPlan
+from capplan.profiles import load_profile
+from capplan.sizing.caches import size_cache
+from capplan.sla import SLA, load_sla
+from capplan.units import parse_duration, parse_percent
+
+__all__ = ["PlanInputError", "PlanInputs", "load_plan_inputs"]
+
+ROOT_KEY = "capacity_plan"
+_EVIDENCE_KINDS = ("service_time", "profile", "latency_csv")
+
+
+class PlanInputError(ParameterError):
+    """A plan-inputs file is malformed; the message names the file and the key path."""
+
+
+@dataclass
+class _Node:
+    """A mapping in the file, with its key path for error messages."""
+
+    label: str
+    path: str
+    data: Mapping[str, Any]
+
+    def fail(self, key: str | None, message: str) -> PlanInputError:
+        where = f"{self.path}.{key}" if key else self.path
+        return PlanInputError(f"{self.label}: {where}: {message}")
+
+    def child(self, key: str, *, required: bool = False) -> _Node | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "is required")
+            return None
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        return _Node(self.label, f"{self.path}.{key}", value)
+
+    def convert(self, key: str, parse: Any, default: Any = None) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (CapplanError, ValueError, TypeError) as exc:
+            raise self.fail(key, str(exc)) from None
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.data.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(key, f"must be a string, got {value!r}")
+        return value
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        unknown = sorted(set(self.data) - set(allowed))
+        if unknown:
+            raise self.fail(None, f"unknown keys {unknown}; allowed: {', '.join(allowed)}")
+
+
+def _seconds(value: Any) -> float:
+    return parse_duration(value) if isinstance(value, str) else float(value)
+
+
+def _share(value: Any) -> float:
+    return parse_percent(value) if isinstance(value, str) else float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"must be a whole number, got {value!r}")
+    return int(value)
+
+
+@dataclass
+class PlanInputs:
+    """The SLA and the keyword arguments of :func:`capplan.plan.plan`, read from a file."""
+
+    source: str
+    sla: SLA
+    evidence: list[ServiceEvidence]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def plan(self, **overrides: Any) -> CapacityPlan:
+        """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
+        return plan(self.sla, self.evidence, **(self.options | overrides))
+
+
+def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
+    """Read a plan-inputs YAML file (see the module docstring) and every file it names."""
+    file = Path(path)
+    label = str(path)
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanInputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
+        raise PlanInputError(f"{label}: expected a mapping under the top-level key {ROOT_KEY!r}")
+    root = _Node(label, ROOT_KEY, document[ROOT_KEY])
+    root.check_keys(
+        (
+            "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
+            "replicas", "database", "cache", "autoscaling", "price_per_replica_hour",
+        )
+    )  # fmt: skip
+    base = file.parent
+
+    def resolve(node: _Node, key: str) -> Path:
+        name = node.text(key)
+        if not name:
+            raise node.fail(key, "must name a file")
+        return base / name
+
+    def load(node: _Node, key: str, loader: Any) -> Any:
+        target = resolve(node, key)
+        try:
+            return loader(target)
+        except (CapplanError, OSError, ValueError) as exc:
+            text = str(exc)
+            raise node.fail(key, text if str(target) in text else f"{target}: {text}") from None
+
+    sla_files = root.data.get("sla")
+    if isinstance(sla_files, str):
+        sla_files = [sla_files]
+    if not isinstance(sla_files, list) or not sla_files or not all(isinstance(f, str) for f in sla_files):
+        raise root.fail("sla", "must name one or more SLA YAML files")
+    sla = load_sla(*(base / f for f in sla_files))
+
+    options: dict[str, Any] = {}
+    for key in ("group", "throughput", "load"):
+        if (value := root.text(key)) is not None:
+            options[key] = value
+    if (workers := root.convert("workers_per_replica", _count)) is not None:
+        options["workers"] = workers
+    if (price := root.convert("price_per_replica_hour", float)) is not None:
+        options["price_per_replica_hour"] = price
+    if (mix := root.child("mix")) is not None:
+        options["mix"] = {str(k): mix.convert(k, _share) for k in mix.data}
+
+    evidence = _evidence(root.child("evidence", required=True), load)  # type: ignore[arg-type]
+
+    if (replicas := root.child("replicas")) is not None:
+        replicas.check_keys(("redundancy", "zones", "balancing", "mtbf", "mttr"))
+        for key, name, parse in (
+            ("redundancy", "redundancy", _count),
+            ("zones", "zones", _count),
+            ("mtbf", "replica_mtbf", _seconds),
+            ("mttr", "replica_mttr", _seconds),
+        ):
+            if (value := replicas.convert(key, parse)) is not None:
+                options[name] = value
+        if (balancing := replicas.text("balancing")) is not None:
+            options["balancing"] = balancing
+
+    if (db := root.child("database")) is not None:
+        db.check_keys(("query_time", "pgbouncer", "postgresql", "pgbouncer_instances"))
+        options["query_time"] = db.convert("query_time", _seconds)
+        if db.data.get("pgbouncer") is not None:
+            options["pgbouncer"] = load(db, "pgbouncer", load_pgbouncer)
+        if db.data.get("postgresql") is not None:
+            options["postgres"] = load(db, "postgresql", load_postgresql_conf)
+        if (instances := db.convert("pgbouncer_instances", _count)) is not None:
+            options["pgbouncer_instances"] = instances
+
+    if (cache := root.child("cache")) is not None:
+        options["cache"] = _cache(cache, sla, load, options.get("query_time"))
+
+    if (auto := root.child("autoscaling")) is not None:
+        auto.check_keys(("hpa", "traffic", "class"))
+        options["hpa"] = load(auto, "hpa", load_hpa)
+        if auto.data.get("traffic") is not None:
+            options["traffic"] = load(auto, "traffic", from_csv)
+        if (op_class := auto.text("class")) is not None:
+            options["hpa_class"] = op_class
+    return PlanInputs(label, sla, evidence, options)
+
+
+def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
+    out = []
+    for op_class in node.data:
+        entry = node.child(str(op_class), required=True)
+        assert entry is not None
+        kinds = [k for k in _EVIDENCE_KINDS if k in entry.data]
+        if len(kinds) != 1:
+            raise entry.fail(None, f"give exactly one of {', '.join(_EVIDENCE_KINDS)}, got {kinds or 'none'}")
+        scv = entry.convert("scv", float, 1.0)
+        if kinds[0] == "service_time":
+            entry.check_keys(("service_time", "scv"))
+            out.append(ServiceEvidence(str(op_class), entry.convert("service_time", _seconds), scv, "stated"))
+        elif kinds[0] == "profile":
+            entry.check_keys(("profile", "requests", "within", "cpu_s", "scv"))
+            requests = entry.convert("requests", float)
+            if requests is None:
+                raise entry.fail("requests", "is required with a profile (requests served while profiling)")
+            profile = load(entry, "profile", load_profile)
+            out.append(
+                from_profile(
+                    profile,
+                    str(op_class),
+                    requests=requests,
+                    within=entry.text("within"),
+                    cpu_s=entry.convert("cpu_s", float),
+                    scv=scv,
+                )
+            )
+        else:
+            entry.check_keys(("latency_csv",))
+            frame = load(entry, "latency_csv", read_latency_csv)
+            samples = frame["latency"].to_numpy()
+            out.append(from_samples(str(op_class), samples, source=str(entry.data["latency_csv"])))
+    return out
+
+
+def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
+    node.check_keys(("trace", "request_rate", "backend_latency", "hit_latency"))
+    trace = load(node, "trace", read_trace)
+    rate = node.convert("request_rate", float)
+    backend = node.convert("backend_latency", _seconds)
+    if rate is None or backend is None:
+        raise node.fail(None, "request_rate and backend_latency are required with a trace")
+    popularity = fit_zipf(trace.keys).popularity()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CatalogFractionWarning)  # the report shows the catalog share
+        return size_cache(
+            popularity,
+            rate,
+            backend_latency=backend,
+            hit_latency=node.convert("hit_latency", _seconds, 0.001),
+            sla=sla,
+            db_hold_time=query_time,
+        )

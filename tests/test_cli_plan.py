@@ -1,0 +1,147 @@
+"""``capplan plan`` / ``capplan check`` and the plan-inputs file they read."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from capplan.cli import main
+from capplan.plan.inputs import PlanInputError, load_plan_inputs
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+EXAMPLE = str(DATA / "capacity-plan.yaml")
+SLA_FILES = [str(DATA / "performance-sla.yaml"), str(DATA / "performance-budget.yaml")]
+LOCUST = str(DATA / "loadtest" / "demo_stats.csv")
+
+
+def test_plan_on_the_bundled_example_writes_a_self_contained_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.html"
+    assert main(["plan", EXAMPLE, "--out", str(report)]) == 0  # a plan that misses still exits 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Capacity plan: MISSES the SLA")
+    assert f"report written to {report}" in out
+    page = report.read_text()
+    assert page.count("data:image/png;base64,") == 4  # three classes and the HPA timeline
+    assert 'src="http' not in page
+
+
+def test_plan_json_equals_the_library_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", EXAMPLE, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    direct = load_plan_inputs(EXAMPLE).plan()
+    assert data["total_replicas"] == direct.total_replicas
+    assert data["misses"] == direct.misses()
+    sources = {e["op_class"]: e["source"] for e in data["evidence"]}
+    assert sources["critical_operations"] == "stated"
+    assert "py-spy profile" in sources["standard_operations"]
+
+
+def test_check_exits_1_on_a_miss_and_0_when_met(capsys: pytest.CaptureFixture[str]) -> None:
+    # The bundled example: the seed's HPA falls behind the 13:00 spike, so minutes over the targets.
+    assert main(["check", EXAMPLE]) == 1
+    out = capsys.readouterr().out
+    assert "MISSES" in out and "autoscaling: p95 <= 0.2 s missed" in out
+    argv = [
+        "check",
+        *SLA_FILES,
+        "--service-time",
+        "critical_operations=40ms",
+        "--mix",
+        "critical_operations=20%",
+    ]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.rstrip().endswith("meets the SLA")
+
+
+def test_check_measured_percentiles_against_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    # The bundled Locust run: p95 220 ms, p99 350 ms, p99.9 560 ms (demo_stats.csv, Aggregated row).
+    assert main(["check", *SLA_FILES, "--measured", f"critical_operations={LOCUST}"]) == 1
+    out = capsys.readouterr().out
+    assert "critical_operations: measured p95 220 ms > 200 ms" in out
+    assert main(["check", *SLA_FILES, "--measured", f"standard_operations={LOCUST}"]) == 0
+    assert "measured p99 350 ms, target 1000 ms: ok" in capsys.readouterr().out
+
+
+def test_loadtest_evidence_is_a_fitted_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", *SLA_FILES, "--loadtest", f"standard_operations={LOCUST}"]
+    assert main([*argv, "--mix", "standard_operations=10%", "--format", "json"]) == 0
+    evidence = json.loads(capsys.readouterr().out)["evidence"][0]
+    assert evidence["distribution"] in ("gamma", "lognorm")
+    assert "response times taken as service times" in evidence["source"]
+    # The Locust mean response time is 73.0 ms; a fit to its percentile spectrum lands near it.
+    assert evidence["mean_s"] == pytest.approx(0.073, rel=0.25)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["plan", *SLA_FILES], "no service-time evidence"),
+        (
+            ["plan", *SLA_FILES, "--profile", "critical_operations=x.json"],
+            "--requests: give critical_operations=N",
+        ),
+        (["plan", *SLA_FILES, "--service-time", "critical_operations"], "expected CLASS=VALUE"),
+        (["check", *SLA_FILES], "nothing to check"),
+        (["check", *SLA_FILES, "--measured", "critical_operations=missing.csv"], "missing.csv"),
+    ],
+)
+def test_bad_input_exits_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("capplan: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def _inputs(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    sla = ", ".join(SLA_FILES)
+    path.write_text(f"capacity_plan:\n  sla: [{sla}]\n{body}")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "  evidence: {critical_operations: {service_time: 4x}}\n",
+            "capacity_plan.evidence.critical_operations.service_time:",
+        ),
+        (
+            "  evidence: {critical_operations: {service_time: 4ms, profile: p.json}}\n",
+            "give exactly one of service_time, profile, latency_csv",
+        ),
+        (
+            "  evidence: {critical_operations: {profile: p.json}}\n",
+            "capacity_plan.evidence.critical_operations.requests: is required",
+        ),
+        (
+            "  evidence: {critical_operations: {service_time: 4ms}}\n  replica: {}\n",
+            "unknown keys ['replica']",
+        ),
+        ("  mix: {critical_operations: 20%}\n", "capacity_plan.evidence: is required"),
+        (
+            "  evidence: {critical_operations: {service_time: 4ms}}\n  autoscaling: {hpa: none.yaml}\n",
+            "capacity_plan.autoscaling.hpa:",
+        ),
+    ],
+)
+def test_plan_inputs_errors_name_file_and_key_path(tmp_path: Path, body: str, message: str) -> None:
+    path = _inputs(tmp_path, body)
+    with pytest.raises(PlanInputError, match=re.escape(message)) as info:
+        load_plan_inputs(path)
+    assert str(path) in str(info.value)
+
+
+def test_help_names_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "capplan plan data/capacity-plan.yaml" in text
+    for command in ("plan", "check", "servers", "sla", "profile"):
+        assert f"    {command} " in text
