@@ -89,6 +89,16 @@ def test_shards_error_bound() -> None:
         assert "SHARDS" in est.attrs["method"]
 
 
+def test_byte_shards_close_to_the_exact_byte_curve(zipf_keys: np.ndarray) -> None:
+    obj = np.random.default_rng(8).integers(64, 4096, 30_000).astype(float)
+    sizes = obj[zipf_keys]
+    grid = np.linspace(2e5, 6e7, 200)
+    exact = caches.miss_ratio_curve(zipf_keys, sizes=sizes, cache_sizes=grid)
+    est = caches.miss_ratio_curve(zipf_keys, 0.1, sizes=sizes, cache_sizes=grid)
+    for col in ("miss_ratio", "byte_miss_ratio"):
+        assert np.abs(est[col] - exact[col]).mean() <= 0.01, col
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, 12), min_size=1, max_size=60), st.integers(1, 14))
 def test_random_small_traces_match_the_simulator(trace: list[int], size: int) -> None:
