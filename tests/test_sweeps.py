@@ -7,6 +7,7 @@ import math
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import distributed
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,7 +109,6 @@ def test_executors_give_the_serial_frame_in_grid_order(pool: type) -> None:
 
 
 def test_dask_local_cluster_executor() -> None:
-    distributed = pytest.importorskip("distributed")
     fn = functools.partial(size_servers, targets={0.99: 0.25}, max_utilization=0.7)
     grid = {"arrival_rate": [50.0, 400.0, 1000.0], "service_rate": [10.0, 25.0]}
     serial = sweep(fn, grid)
