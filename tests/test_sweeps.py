@@ -113,10 +113,10 @@ def test_dask_local_cluster_executor() -> None:
     grid = {"arrival_rate": [50.0, 400.0, 1000.0], "service_rate": [10.0, 25.0]}
     serial = sweep(fn, grid)
     with (
-        distributed.LocalCluster(
+        distributed.LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        distributed.Client(cluster) as client,
+        distributed.Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         on_dask = sweep(fn, grid, executor=client.get_executor(), chunksize=2)
         workers_used = len(client.scheduler_info()["workers"])
