@@ -176,7 +176,7 @@ def test_rate_and_increase_equal_promql(live: Live) -> None:
         ours = rate(raw, WINDOW, live.at, increase=increase)
         assert len(ours) == len(server) == 1, (raw, server)
         mine, theirs = float(ours["value"].iloc[0]), float(server["value"].iloc[0])
-        assert mine == pytest.approx(theirs, rel=1e-9), (fn, raw.to_dict("list"), theirs)
+        assert mine == pytest.approx(theirs, rel=1e-12), (fn, raw.to_dict("list"), theirs)
     # the load generator is running
     assert float(ours["value"].iloc[0]) > 0
 

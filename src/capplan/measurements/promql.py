@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from capplan._validate import FloatArray
 from capplan.errors import ParameterError
@@ -147,18 +147,23 @@ def extrapolated_rate(
 
     ``is_rate`` divides by the window length (``rate``); otherwise the extrapolated increase
     (``increase``).  NaN with fewer than two samples (PromQL returns no value then).
+
+    Times are taken in whole milliseconds, as Prometheus stores them, and durations are formed
+    from integer differences: in float seconds since the epoch (ulp ~2e-7 s) the durations would
+    carry errors of ~1e-8 relative that Prometheus's results do not have.
     """
-    t = np.asarray(timestamps, dtype=np.float64).ravel()
+    t = _milliseconds(timestamps)
     v = np.asarray(values, dtype=np.float64).ravel()
     if t.size < 2:
         return math.nan
+    start_ms, end_ms = (int(x) for x in _milliseconds([range_start, range_end]))
     result = float(v[-1] - v[0])
     if is_counter:
         drops = v[1:] < v[:-1]
         result += float(v[:-1][drops].sum())
-    duration_to_start = float(t[0] - range_start)
-    duration_to_end = float(range_end - t[-1])
-    sampled = float(t[-1] - t[0])
+    duration_to_start = float(t[0] - start_ms) / 1000
+    duration_to_end = float(end_ms - t[-1]) / 1000
+    sampled = float(t[-1] - t[0]) / 1000
     average = sampled / (t.size - 1)
     if is_counter and result > 0 and v[0] >= 0:
         duration_to_zero = sampled * (float(v[0]) / result)
@@ -169,8 +174,13 @@ def extrapolated_rate(
     interval += duration_to_end if duration_to_end < threshold else average / 2
     result *= interval / sampled
     if is_rate:
-        result /= range_end - range_start
+        result /= (end_ms - start_ms) / 1000
     return result
+
+
+def _milliseconds(seconds: ArrayLike) -> NDArray[np.int64]:
+    """Seconds since the epoch as integer milliseconds (Prometheus's time resolution)."""
+    return np.rint(np.asarray(seconds, dtype=np.float64).ravel() * 1000).astype(np.int64)
 
 
 def rate(samples: pd.DataFrame, window: float, at: ArrayLike, *, increase: bool = False) -> pd.DataFrame:

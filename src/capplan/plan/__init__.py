@@ -9,6 +9,7 @@ self-contained HTML or JSON.  :func:`server_sizing_table` is the servers-per-cla
 
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_fit, from_profile, from_samples, stated
+from capplan.plan.inputs import PlanInputError, PlanInputs, load_plan_inputs
 from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
 from capplan.plan.recommendation import Recommendation
 from capplan.plan.render import plan_figures, render_html, render_markdown, write_report
@@ -18,11 +19,14 @@ __all__ = [
     "HOURS_PER_MONTH",
     "QUANTILES",
     "CapacityPlan",
+    "PlanInputError",
+    "PlanInputs",
     "Recommendation",
     "ServiceEvidence",
     "from_fit",
     "from_profile",
     "from_samples",
+    "load_plan_inputs",
     "plan",
     "plan_figures",
     "render_html",
