@@ -200,7 +200,7 @@ def test_duplicate_evidence_is_refused() -> None:
         plan(SLA, ServiceEvidence(CRITICAL, 0.04), service_time={CRITICAL: 0.05})
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(st.floats(0.05, 0.45), st.floats(1.05, 2.0))
 def test_more_traffic_never_needs_fewer_replicas(share: float, factor: float) -> None:
     small = plan(SLA, service_time={CRITICAL: 0.04}, mix={CRITICAL: share})
