@@ -93,9 +93,12 @@ def from_profile(
     source line states.
     """
     demand = profile.demand(requests, within=within, cpu_s=cpu_s)
+    if cpu_s is None:
+        basis = f"+-{demand.service_time_se * 1e3:.2g} ms sampling error"
+    else:
+        basis = f"CPU time {cpu_s:g} s from the process clock, split by the profile"
     source = (
-        f"{profile.tool} profile {profile.source}: {demand.requests:g} requests, "
-        f"+-{demand.service_time_se * 1e3:.2g} ms sampling error, SCV {scv:g} assumed"
+        f"{profile.tool} profile {profile.source}: {demand.requests:g} requests, {basis}, SCV {scv:g} assumed"
     )
     return ServiceEvidence(op_class, float(demand.service_time), float(scv), source)
 

@@ -61,7 +61,11 @@ class CapacityPlan:
 
     @property
     def monthly_cost(self) -> float | None:
-        """``total_replicas x price_per_replica_hour x`` :data:`HOURS_PER_MONTH`, when priced."""
+        """``total_replicas x price_per_replica_hour x`` :data:`HOURS_PER_MONTH`, when priced.
+
+        The cost of running the fleet sized for the peak all month; an autoscaled class costs less
+        (its simulated run reports replica-hours and cost in :attr:`autoscaling`).
+        """
         total = self.total_replicas
         if self.price_per_replica_hour is None or total is None:
             return None

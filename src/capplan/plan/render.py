@@ -50,7 +50,8 @@ def _headline(plan: CapacityPlan) -> list[str]:
     ]
     if plan.monthly_cost is not None:
         lines.append(
-            f"Cost: {plan.monthly_cost:,.0f} per month at {plan.price_per_replica_hour:g} per replica-hour"
+            f"Cost: {plan.monthly_cost:,.0f} per month for the fleet sized for the peak, at "
+            f"{plan.price_per_replica_hour:g} per replica-hour"
         )
     return lines
 
