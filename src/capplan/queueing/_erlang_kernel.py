@@ -20,13 +20,15 @@ with ``Q`` the regularized upper incomplete gamma function.  Three ingredients k
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import numba
 import numpy as np
 from numba.extending import get_cython_function_address
+from numpy.typing import ArrayLike
 
 __all__ = ["log_erlang_b", "log_erlang_b_ufunc", "log_erlang_c", "log_erlang_c_ufunc"]
 
@@ -138,7 +140,21 @@ _Scalar2 = Callable[[float, float], float]
 _vectorize = cast(Callable[..., Callable[[_Scalar2], np.ufunc]], numba.vectorize)
 _SIGNATURES = ["float64(float64, float64)"]
 
-#: log B(c, a) as a numpy ufunc (compiled, broadcasting, float64 in and out).
-log_erlang_b_ufunc: np.ufunc = _vectorize(_SIGNATURES, nopython=True)(_log_erlang_b_elementwise)
-#: log C(c, a) as a numpy ufunc.
-log_erlang_c_ufunc: np.ufunc = _vectorize(_SIGNATURES, nopython=True)(_log_erlang_c_elementwise)
+
+# The kernels call SciPy through a ctypes pointer, which numba cannot cache on disk, so each
+# process compiles them.  Building the ufuncs on first use keeps that (~2 s) out of
+# ``import capplan`` for the commands and scripts that never evaluate an Erlang formula.
+@functools.cache
+def _ufunc(which: str) -> np.ufunc:
+    kernel = _log_erlang_b_elementwise if which == "b" else _log_erlang_c_elementwise
+    return _vectorize(_SIGNATURES, nopython=True)(kernel)
+
+
+def log_erlang_b_ufunc(servers: ArrayLike, offered_load: ArrayLike) -> Any:
+    """log B(c, a) elementwise: a compiled numpy ufunc (float64 in and out), built on first use."""
+    return _ufunc("b")(servers, offered_load)
+
+
+def log_erlang_c_ufunc(servers: ArrayLike, offered_load: ArrayLike) -> Any:
+    """log C(c, a) elementwise: a compiled numpy ufunc (float64 in and out), built on first use."""
+    return _ufunc("c")(servers, offered_load)
