@@ -8,6 +8,8 @@ of distinct keys however long the trace.  Byte mode weighs each mark with the ob
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
@@ -23,6 +25,57 @@ def _popcount(x: np.uint64) -> np.int64:  # pragma: no cover - compiled
     x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
     x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True, inline="always")
+def _fenwick_add(tree: NDArray[Any], i: int, delta: Any, size: int) -> None:  # pragma: no cover - compiled
+    """Add ``delta`` at 1-based index ``i`` of a Fenwick tree over ``tree[1..size]``."""
+    while i <= size:
+        tree[i] += delta
+        i += i & -i
+
+
+@njit(cache=True, inline="always")
+def _fenwick_prefix(tree: NDArray[Any], i: int, total: Any) -> Any:  # pragma: no cover - compiled
+    """``total`` plus the sum of ``tree``'s entries ``1..i`` (1-based)."""
+    while i > 0:
+        total += tree[i]
+        i -= i & -i
+    return total
+
+
+@njit(cache=True, inline="always")
+def _fenwick_build(tree: NDArray[Any]) -> None:  # pragma: no cover - compiled
+    """Turn per-index values in ``tree[1..]`` into a Fenwick tree in place (linear time)."""
+    size = tree.size - 1
+    for j in range(1, size + 1):
+        up = j + (j & -j)
+        if up <= size:
+            tree[up] += tree[j]
+
+
+@njit(cache=True, inline="always")
+def _marks_through(words: NDArray[np.uint64], fen: NDArray[np.int32], p: int) -> int:  # pragma: no cover
+    """Live marks at positions ``0..p`` (popcount within ``p``'s word, the tree for the words before)."""
+    b = p >> 6
+    off = np.uint64(p & 63)
+    one = np.uint64(1)
+    through: int = _fenwick_prefix(fen, b, _popcount(words[b] & ((one << off) | ((one << off) - one))))
+    return through
+
+
+@njit(cache=True, inline="always")
+def _mark(words: NDArray[np.uint64], fen: NDArray[np.int32], p: int) -> None:  # pragma: no cover
+    """Set the mark at position ``p`` (which is clear) and count it in the tree."""
+    words[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+    _fenwick_add(fen, (p >> 6) + 1, 1, fen.size - 1)
+
+
+@njit(cache=True, inline="always")
+def _unmark(words: NDArray[np.uint64], fen: NDArray[np.int32], p: int) -> None:  # pragma: no cover
+    """Clear the mark at position ``p`` (which is set) and uncount it in the tree."""
+    words[p >> 6] &= ~(np.uint64(1) << np.uint64(p & 63))
+    _fenwick_add(fen, (p >> 6) + 1, -1, fen.size - 1)
 
 
 @njit(cache=True)
@@ -45,8 +98,6 @@ def count_objects(
     pos = state[0]
     live = state[1]
     cap = state[2]
-    nw = fen.size - 1
-    one = np.uint64(1)
     n = ids.size
     i = 0
     while i < n:
@@ -55,29 +106,12 @@ def count_objects(
         k = ids[i]
         p = last[k]
         if p >= 0:
-            b = p >> 6
-            off = np.uint64(p & 63)
-            w = words[b]
-            before = _popcount(w & ((one << off) | ((one << off) - one)))
-            j = np.int64(b)
-            while j > 0:
-                before += fen[j]
-                j -= j & -j
-            hist[live - before + 1] += 1
-            words[b] = w & ~(one << off)
-            j = b + 1
-            while j <= nw:
-                fen[j] -= 1
-                j += j & -j
+            hist[live - _marks_through(words, fen, p) + 1] += 1
+            _unmark(words, fen, p)
             live -= 1
         else:
             hist[0] += 1
-        b = pos >> 6
-        words[b] |= one << np.uint64(pos & 63)
-        j = b + 1
-        while j <= nw:
-            fen[j] += 1
-            j += j & -j
+        _mark(words, fen, pos)
         live += 1
         last[k] = pos
         key_at[pos] = k
@@ -98,14 +132,10 @@ def fill_bitset(words: NDArray[np.uint64], fen: NDArray[np.int32], live: int) ->
     rest = live & 63
     if rest:
         words[full] = (np.uint64(1) << np.uint64(rest)) - np.uint64(1)
-    nw = fen.size - 1
     fen[:] = 0
-    for b in range(nw):
+    for b in range(fen.size - 1):
         fen[b + 1] = np.int32(_popcount(words[b]))
-    for j in range(1, nw + 1):
-        up = j + (j & -j)
-        if up <= nw:
-            fen[up] += fen[j]
+    _fenwick_build(fen)
 
 
 @njit(cache=True)
@@ -143,29 +173,18 @@ def count_bytes(
         sz = sizes[i]
         p = last[k]
         if p >= 0:
-            j = p + 1
-            s = 0.0
-            while j > 0:
-                s += bit[j]
-                j -= j & -j
-            d = (total - s + sz) * scale
+            d = (total - _fenwick_prefix(bit, p + 1, 0.0) + sz) * scale
             b = np.searchsorted(grid, d)
             hist_n[b] += 1.0
             hist_b[b] += sz
             w = cur[k]
-            j = p + 1
-            while j <= cap:
-                bit[j] -= w
-                j += j & -j
+            _fenwick_add(bit, p + 1, -w, cap)
             total -= w
             live -= 1
         else:
             cold[0] += 1.0
             cold[1] += sz
-        j = pos + 1
-        while j <= cap:
-            bit[j] += sz
-            j += j & -j
+        _fenwick_add(bit, pos + 1, sz, cap)
         total += sz
         cur[k] = sz
         live += 1
@@ -204,11 +223,7 @@ def compact(
                 new_bit[live + 1] = cur[k]
             live += 1
     if weighted:
-        size = new_bit.size - 1
-        for j in range(1, size + 1):
-            up = j + (j & -j)
-            if up <= size:
-                new_bit[up] += new_bit[j]
+        _fenwick_build(new_bit)
     return live
 
 
@@ -266,8 +281,6 @@ def count_hashed(
     size = table.shape[0]
     mask = size - 1
     shift = np.uint64(64 - int(np.log2(size)))
-    nw = fen.size - 1
-    one = np.uint64(1)
     n = keys.size
     i = 0
     while i < n:
@@ -279,31 +292,14 @@ def count_hashed(
             h = (h + 1) & mask
         p = table[h, 1]
         if p >= 0:
-            b = p >> 6
-            off = np.uint64(p & 63)
-            w = words[b]
-            before = _popcount(w & ((one << off) | ((one << off) - one)))
-            j = np.int64(b)
-            while j > 0:
-                before += fen[j]
-                j -= j & -j
-            hist[live - before + 1] += 1
-            words[b] = w & ~(one << off)
-            j = b + 1
-            while j <= nw:
-                fen[j] -= 1
-                j += j & -j
+            hist[live - _marks_through(words, fen, p) + 1] += 1
+            _unmark(words, fen, p)
             live -= 1
         else:
             table[h, 0] = k
             n_keys += 1
             hist[0] += 1
-        b = pos >> 6
-        words[b] |= one << np.uint64(pos & 63)
-        j = b + 1
-        while j <= nw:
-            fen[j] += 1
-            j += j & -j
+        _mark(words, fen, pos)
         live += 1
         table[h, 1] = pos
         key_at[pos] = h
