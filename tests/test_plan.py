@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,9 @@ from capplan import autoscale as au
 from capplan import caches
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
 from capplan.errors import ParameterError
-from capplan.plan import CapacityPlan, ServiceEvidence, plan, write_report
+from capplan.fitting import compare_service_times
+from capplan.measurements import read_bucket_csv
+from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, plan, write_report
 from capplan.plan import render as render_module
 from capplan.sizing import check_database_pools, size_pool, size_replicas
 from capplan.sizing.caches import size_cache
@@ -263,3 +266,22 @@ def test_cache_part_reports_tiers_and_misses() -> None:
     assert rows.iloc[1]["value"] == pytest.approx(sized.backend_rate)
     assert result.ok
     assert "## Cache" in result.to_markdown()
+
+
+def test_best_fit_evidence_from_prometheus_buckets() -> None:
+    buckets = read_bucket_csv(DATA / "loadtest" / "latency_buckets.csv").query("users == 1")
+    le = buckets["le"].to_numpy()
+    counts = buckets["count"].to_numpy()
+    evidence = best_fit(CRITICAL, le=le, counts=counts, source="Prometheus histogram")
+    table, fits = compare_service_times(le=le, counts=counts, families=("gamma", "lognormal"))
+    assert evidence.mean_s == fits[table["family"].iloc[0]].mean_  # the lowest-AIC family
+    assert evidence.source.startswith("Prometheus histogram: ")
+    # Bucket counts bound the mean of the data: every observation lies within its bucket's edges.
+    finite = np.isfinite(le)
+    per_bucket = np.diff(np.concatenate([[0.0], counts[finite]]))
+    edges = np.concatenate([[0.0], le[finite]])
+    n = per_bucket.sum()
+    lower, upper = (per_bucket * edges[:-1]).sum() / n, (per_bucket * edges[1:]).sum() / n
+    assert lower <= evidence.mean_s <= upper
+    result = plan(SLA, evidence, mix={CRITICAL: 0.1}, redundancy=0, zones=None)
+    assert result.ok and result.evidence[0].distribution is not None

@@ -24,9 +24,8 @@ from capplan.cli._common import (
     positive_duration,
 )
 from capplan.errors import ParameterError
-from capplan.fitting import compare_service_times
 from capplan.measurements import read_latency_csv, read_locust_stats
-from capplan.plan import CapacityPlan, ServiceEvidence, from_fit, from_profile, write_report
+from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, from_profile, write_report
 from capplan.plan import plan as build_plan
 from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
 from capplan.profiles import load_profile
@@ -120,6 +119,7 @@ def _is_plan_inputs(path: str) -> bool:
 
 def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
     """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
+    note = "response times taken as service times (right only at low utilization)"
     head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
     if "Request Count" in head:  # Locust --csv stats: fit to the percentile spectrum
         row = _locust_row(path)
@@ -127,16 +127,9 @@ def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
         levels = np.array([q for q, _ in points])
         le = np.array([v for _, v in points])
         counts = levels * float(row["requests"])  # cumulative, as histogram buckets are
-        _, fits = compare_service_times(le=le, counts=counts, families=("gamma", "lognormal"))
-    else:
-        samples = read_latency_csv(path)["latency"].to_numpy()
-        _, fits = compare_service_times(samples, families=("gamma", "lognormal"))
-    best = min(fits.values(), key=lambda f: f.aic_)
-    evidence = from_fit(op_class, best)
-    note = "; response times taken as service times (right only at low utilization)"
-    return ServiceEvidence(
-        op_class, evidence.mean_s, evidence.scv, evidence.source + note, evidence.distribution
-    )
+        return best_fit(op_class, le=le, counts=counts, source=f"{path}, {note}")
+    samples = read_latency_csv(path)["latency"].to_numpy()
+    return best_fit(op_class, samples, source=f"{path}, {note}")
 
 
 def _is_percentile(column: str) -> bool:

@@ -8,7 +8,7 @@ self-contained HTML or JSON.  :func:`server_sizing_table` is the servers-per-cla
 """
 
 from capplan.plan.build import plan
-from capplan.plan.evidence import ServiceEvidence, from_fit, from_profile, from_samples, stated
+from capplan.plan.evidence import ServiceEvidence, best_fit, from_fit, from_profile, from_samples, stated
 from capplan.plan.inputs import PlanInputError, PlanInputs, load_plan_inputs
 from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
 from capplan.plan.recommendation import Recommendation
@@ -23,6 +23,7 @@ __all__ = [
     "PlanInputs",
     "Recommendation",
     "ServiceEvidence",
+    "best_fit",
     "from_fit",
     "from_profile",
     "from_samples",

@@ -17,10 +17,10 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import nonnegative, positive
 from capplan.errors import ParameterError
-from capplan.fitting import FittedServiceTime
+from capplan.fitting import FittedServiceTime, compare_service_times
 from capplan.profiles import Profile
 
-__all__ = ["ServiceEvidence", "from_fit", "from_profile", "from_samples", "stated"]
+__all__ = ["ServiceEvidence", "best_fit", "from_fit", "from_profile", "from_samples", "stated"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,25 @@ def from_fit(op_class: str, fit: FittedServiceTime) -> ServiceEvidence:
     """Evidence from a fitted service-time distribution (:func:`capplan.fitting.fit_service_time`)."""
     source = f"{fit.family} fit to {fit.source_} (n = {fit.n_:g})"
     return ServiceEvidence(op_class, float(fit.mean_), float(fit.scv_), source, fit.distribution_)
+
+
+def best_fit(
+    op_class: str,
+    samples: ArrayLike | None = None,
+    *,
+    le: ArrayLike | None = None,
+    counts: ArrayLike | None = None,
+    source: str = "measurements",
+    families: tuple[str, ...] = ("gamma", "lognormal"),
+) -> ServiceEvidence:
+    """Evidence from the best-fitting (lowest AIC) distribution of ``families``.
+
+    Give latency ``samples``, or histogram buckets: upper bounds ``le`` (seconds) and cumulative
+    ``counts`` — a Prometheus ``*_bucket`` series, or a load test's percentile spectrum (the
+    percentile values as ``le``, the quantile levels times the request count as ``counts``).
+    """
+    table, fits = compare_service_times(samples, le=le, counts=counts, families=families)
+    evidence = from_fit(op_class, fits[str(table["family"].iloc[0])])  # sorted by AIC, best first
+    return ServiceEvidence(
+        op_class, evidence.mean_s, evidence.scv, f"{source}: {evidence.source}", evidence.distribution
+    )
