@@ -15,7 +15,13 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from capplan.autoscale.controller import average_value_replicas, hpa_sync, plain_replicas, value_replicas
+from capplan.autoscale.controller import (
+    BehaviorArrays,
+    average_value_replicas,
+    hpa_sync,
+    plain_replicas,
+    value_replicas,
+)
 from capplan.autoscale.fluid import W_CPU_REQUEST, W_IDLE_CPU, W_MEM_BASE, W_MEM_REQUEST, fluid_interval
 from capplan.autoscale.policies import (
     A_HI,
@@ -247,13 +253,7 @@ def run(
     tolerance: float,
     min_replicas: int,
     max_replicas: int,
-    legacy: bool,
-    up_window: float,
-    down_window: float,
-    up_select: int,
-    up_policies: IntArray,
-    down_select: int,
-    down_policies: IntArray,
+    behavior: BehaviorArrays,
     floor: IntArray,
     aws: FloatArray,
     hi_steps: FloatArray,
@@ -307,13 +307,7 @@ def run(
                 props,
                 lowest,
                 max_replicas,
-                legacy,
-                up_window,
-                down_window,
-                up_select,
-                up_policies,
-                down_select,
-                down_policies,
+                behavior,
                 t_sync,
                 rec,
                 rec_ok,

@@ -62,6 +62,8 @@ _EPS = 1e-9
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
+# (legacy, up_window, down_window, up_select, up_policies, down_select, down_policies)
+BehaviorArrays = tuple[bool, float, float, int, IntArray, int, IntArray]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,17 +157,20 @@ def _change_in_period(
 
 
 @njit(cache=True)
-def _stabilize(
+def _recommendation_bounds(
     t_sync: FloatArray,
     rec: IntArray,
     rec_ok: NDArray[np.bool_],
     j: int,
     now: float,
-    current: int,
     desired: int,
     up_window: float,
     down_window: float,
-) -> int:  # pragma: no cover
+) -> tuple[int, int]:  # pragma: no cover
+    """The lowest recommendation of the scale-up window and the highest of the scale-down window.
+
+    Both include ``desired``, this sync's recommendation, which is then recorded at ``j``.
+    """
     up = desired
     down = desired
     horizon = max(up_window, down_window)
@@ -178,12 +183,9 @@ def _stabilize(
             up = min(up, rec[i])
         if t_sync[i] > now - down_window:
             down = max(down, rec[i])
-    out = current
-    out = max(out, up)
-    out = min(out, down)
     rec[j] = desired
     rec_ok[j] = True
-    return out
+    return up, down
 
 
 @njit(cache=True)
@@ -230,13 +232,7 @@ def hpa_sync(
     proposals: IntArray,
     min_replicas: int,
     max_replicas: int,
-    legacy: bool,
-    up_window: float,
-    down_window: float,
-    up_select: int,
-    up_policies: IntArray,
-    down_select: int,
-    down_policies: IntArray,
+    behavior: BehaviorArrays,
     t_sync: FloatArray,
     rec: IntArray,
     rec_ok: NDArray[np.bool_],
@@ -245,9 +241,11 @@ def hpa_sync(
 ) -> int:  # pragma: no cover
     """One reconcile: the new ``spec.replicas`` given the per-metric proposals (``-1`` = invalid).
 
-    ``j`` is the sync's index into the history arrays, ``now`` its time in seconds.  For the
-    legacy rules ``down_window`` is the controller's downscale stabilization window.
+    ``j`` is the sync's index into the history arrays, ``now`` its time in seconds; ``behavior``
+    comes from :func:`behavior_arrays`.  For the legacy rules ``down_window`` is the controller's
+    downscale stabilization window and ``up_window`` is 0.
     """
+    legacy, up_window, down_window, up_select, up_policies, down_select, down_policies = behavior
     t_sync[j] = now
     rec_ok[j] = False
     up_ev[j] = 0
@@ -266,13 +264,12 @@ def hpa_sync(
                 best = p
         if invalid == proposals.shape[0] or (invalid > 0 and best < current):
             return current
-        desired = best
-        if legacy:
+        lowest, highest = _recommendation_bounds(t_sync, rec, rec_ok, j, now, best, up_window, down_window)
+        if legacy:  # stabilizeRecommendation: the highest recommendation of the window
             top = min(max_replicas, max(2 * current, 4))
-            stabilized = _legacy_max(t_sync, rec, rec_ok, j, now, desired, down_window)
-            desired = min(max(stabilized, min_replicas), top)
-        else:
-            desired = _stabilize(t_sync, rec, rec_ok, j, now, current, desired, up_window, down_window)
+            desired = min(max(highest, min_replicas), top)
+        else:  # stabilizeRecommendationWithBehaviors: current, clamped to [lowest, highest]
+            desired = min(max(current, lowest), highest)
             if desired > current:
                 limit = max(
                     _limit(t_sync, up_ev, down_ev, j, now, current, up_select, up_policies, True), current
@@ -292,28 +289,6 @@ def hpa_sync(
     return desired
 
 
-@njit(cache=True)
-def _legacy_max(
-    t_sync: FloatArray,
-    rec: IntArray,
-    rec_ok: NDArray[np.bool_],
-    j: int,
-    now: float,
-    desired: int,
-    window: float,
-) -> int:  # pragma: no cover
-    """``stabilizeRecommendation``: the highest recommendation of the window, this one included."""
-    best = desired
-    for i in range(j - 1, -1, -1):
-        if not t_sync[i] > now - window:
-            break
-        if rec_ok[i] and rec[i] > best:
-            best = rec[i]
-    rec[j] = desired
-    rec_ok[j] = True
-    return best
-
-
 # ---------------------------------------------------------------------------------------------
 # Python-facing pieces
 
@@ -327,9 +302,7 @@ def policy_array(rules: ScalingRules) -> IntArray:
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
-def behavior_arrays(
-    hpa: HPA, downscale_stabilization: float
-) -> tuple[bool, float, float, int, IntArray, int, IntArray]:
+def behavior_arrays(hpa: HPA, downscale_stabilization: float) -> BehaviorArrays:
     """``(legacy, up_window, down_window, up_select, up_policies, down_select, down_policies)``."""
     if hpa.behavior is None:
         empty = np.zeros((0, 3), dtype=np.int64)
@@ -394,7 +367,6 @@ class HPAController:
         if self._j >= self._t.size:
             raise ParameterError(f"more than capacity={self._t.size} syncs")
         props = np.array([-1 if p is None else int(p) for p in proposals], dtype=np.int64)
-        legacy, up_w, down_w, up_s, up_p, down_s, down_p = self._beh
         out = hpa_sync(
             self._j,
             float(now),
@@ -402,13 +374,7 @@ class HPAController:
             props,
             self.hpa.min_replicas,
             self.hpa.max_replicas,
-            legacy,
-            up_w,
-            down_w,
-            up_s,
-            up_p,
-            down_s,
-            down_p,
+            self._beh,
             self._t,
             self._rec,
             self._rec_ok,

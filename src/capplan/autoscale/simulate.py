@@ -34,7 +34,12 @@ import pandas as pd
 
 from capplan._validate import nonnegative, positive, probability
 from capplan.autoscale import _kernel as kn
-from capplan.autoscale.controller import DEFAULT_DOWNSCALE_STABILIZATION, DEFAULT_TOLERANCE, behavior_arrays
+from capplan.autoscale.controller import (
+    DEFAULT_DOWNSCALE_STABILIZATION,
+    DEFAULT_TOLERANCE,
+    BehaviorArrays,
+    behavior_arrays,
+)
 from capplan.autoscale.fluid import FLUID_METHOD, Workload, latency_table
 from capplan.autoscale.manifest import HPA, MetricSpec
 from capplan.autoscale.policies import Schedule, StepScaling, TargetTracking
@@ -231,7 +236,7 @@ def simulate(
     hi_steps = lo_steps = np.zeros((0, 3))
     lag_steps = 0
     no_policies = np.zeros((0, 3), np.int64)
-    legacy, up_w, down_w, up_s, up_p, down_s, down_p = (True, 0.0, 0.0, 0, no_policies, 0, no_policies)
+    behavior: BehaviorArrays = (True, 0.0, 0.0, 0, no_policies, 0, no_policies)
     per_pod = workload.capacity
     lam0 = float(rate[0])
     if isinstance(policy, HPA):
@@ -239,7 +244,7 @@ def simulate(
         lo, hi = policy.min_replicas, policy.max_replicas
         if floor is not None:
             floor_arr = _schedule_array(floor, n)
-        legacy, up_w, down_w, up_s, up_p, down_s, down_p = behavior_arrays(policy, downscale_stabilization)
+        behavior = behavior_arrays(policy, downscale_stabilization)
         cpu_targets = [
             m.target / 100.0 for m in policy.metrics if m.name == "cpu" and m.target_type == "Utilization"
         ]
@@ -291,13 +296,7 @@ def simulate(
         tol,
         lo,
         hi,
-        legacy,
-        up_w,
-        down_w,
-        up_s,
-        up_p,
-        down_s,
-        down_p,
+        behavior,
         floor_arr,
         aws,
         hi_steps,
