@@ -67,6 +67,19 @@ def test_opaque_64_bit_keys_give_the_same_curve(zipf_keys: np.ndarray) -> None:
     )
 
 
+def test_small_integer_ids_then_large_keys_in_later_chunks(zipf_keys: np.ndarray) -> None:
+    # A first chunk of catalog ids 0..4999 puts the curve on direct indexing; later chunks bring
+    # large and negative keys, which get ids above the direct range.  Same curve as string keys.
+    mixed = np.where(
+        zipf_keys < 5000, zipf_keys, zipf_keys * np.int64(-0x9E3779B97F4A7C1) + np.int64(1 << 61)
+    )
+    trace = np.concatenate([np.arange(5000, dtype=np.int64), mixed])
+    direct = caches.miss_ratio_curve(trace, chunk_size=5000)
+    strings = caches.miss_ratio_curve(trace.astype(str), chunk_size=5000)
+    np.testing.assert_array_equal(direct["miss_ratio"], strings["miss_ratio"])
+    assert direct.attrs["distinct_keys"] == strings.attrs["distinct_keys"] == len(np.unique(trace))
+
+
 def test_byte_curve_equals_the_simulator(zipf_keys: np.ndarray) -> None:
     obj = np.random.default_rng(1).integers(64, 4096, 30_000).astype(float)
     sizes = obj[zipf_keys]
