@@ -191,6 +191,17 @@ def test_write_report_is_atomic(
         ({"service_time": TIMES, "load": "nightly"}, "levels peak, sustained, burst"),
         ({"service_time": TIMES, "replica_mtbf": 3600.0}, "give both or neither"),
         ({"service_time": {CRITICAL: -1.0}}, "mean_s"),
+        ({"service_time": TIMES, "traffic": au.constant(100.0, 3600.0)}, "give the hpa"),
+        ({"service_time": TIMES, "pgbouncer": load_pgbouncer(DATA / "pgbouncer.ini")}, "give both"),
+        (
+            {
+                "service_time": TIMES,
+                "pgbouncer": load_pgbouncer(DATA / "pgbouncer.ini"),
+                "postgres": load_postgresql_conf(DATA / "postgresql.conf"),
+            },
+            "query_time: needed",
+        ),
+        ({"service_time": TIMES, "price_per_replica_hour": -1.0}, "price_per_replica_hour"),
     ],
 )
 def test_bad_input_is_named(kwargs: dict[str, object], message: str) -> None:

@@ -113,6 +113,14 @@ def plan(
     CapacityPlan
     """
     items = _evidence(evidence, service_time)
+    if price_per_replica_hour is not None:
+        positive("price_per_replica_hour", price_per_replica_hour)
+    if traffic is not None and hpa is None:
+        raise ParameterError("traffic: give the hpa to simulate it against")
+    if (pgbouncer is None) != (postgres is None):
+        raise ParameterError("pgbouncer and postgres: give both configurations to check the database")
+    if pgbouncer is not None and query_time is None:
+        raise ParameterError("query_time: needed with pgbouncer/postgres, to size the pool and the queue")
     rates = _from_sla(sla.rates, throughput)
     if load not in rates:
         raise ParameterError(f"load: {throughput!r} has levels {', '.join(rates)}, got {load!r}")
@@ -192,8 +200,6 @@ def plan(
                 database.method,
             )
         )
-    if price_per_replica_hour is not None:
-        positive("price_per_replica_hour", price_per_replica_hour)
     if cache is not None:
         recs.extend(cache_recommendations(cache))
     scaling = None
@@ -203,8 +209,6 @@ def plan(
         )
         if scaling is not None:
             recs.extend(scaling.recommendations())
-    elif traffic is not None:
-        raise ParameterError("traffic: give the hpa to simulate it against")
     return CapacityPlan(
         sla_sources=sla.sources,
         throughput=throughput,

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from capplan.plan.components import AutoscalingCheck, cache_misses
@@ -210,6 +211,8 @@ class CapacityPlan:
 def _dist_name(dist: Any) -> str | None:
     if dist is None:
         return None
+    if isinstance(dist, np.ndarray):
+        return f"empirical ({dist.size} samples)"
     inner = getattr(dist, "dist", None)
     return str(getattr(inner, "name", None) or type(dist).__name__)
 
