@@ -358,6 +358,7 @@ class Run:
     predicted_mean: float
     measured_mean: float
     predicted_p95_profile_only: float  # p95 with D from the profile alone (sensitivity)
+    predicted_p95_run_demand: float  # p95 with the run's own CPU seconds per request (diagnostic)
 
 
 def load_run(
@@ -379,6 +380,8 @@ def load_run(
     achieved = result.achieved_rate(s.warmup)
     model = MG1(achieved, service=services[0])
     profile_only = MG1(achieved, service=services[1])
+    run_demand = (cpu1 - cpu0) / max(1, int(np.isfinite(result.done).sum()))
+    own = MG1(achieved, service=evidence.service(run_demand))
     late = result.lateness[counted & np.isfinite(result.sent)]
     return Run(
         target=target,
@@ -395,6 +398,7 @@ def load_run(
         predicted_mean=float(model.mean_response) + evidence.path_latency,
         measured_mean=float(resp.mean()),
         predicted_p95_profile_only=float(profile_only.response_quantile(0.95)) + evidence.path_latency,
+        predicted_p95_run_demand=float(own.response_quantile(0.95)) + evidence.path_latency,
     )
 
 
@@ -475,9 +479,9 @@ def diagnostics_table(levels: Sequence[Level]) -> str:
     head = (
         "| target rho | runs | requests/run | failed | server CPU ms/request | mean meas / pred (ms) | "
         "p95 range over runs (ms) | p95 s.d. by chance | p95 pred, D from profile only (ms) | "
-        "send lateness p50 / p99 (ms) |"
+        "p95 pred with the run's own CPU/request (ms) | err | send lateness p50 / p99 (ms) |"
     )
-    lines = [head, "|" + "---:|" * 10]
+    lines = [head, "|" + "---:|" * 12]
     for lv in levels:
         lo, hi = lv.spread(1)
         cells = [
@@ -490,6 +494,8 @@ def diagnostics_table(levels: Sequence[Level]) -> str:
             f"{lo * 1e3:.2f} - {hi * 1e3:.2f}",
             f"{100 * lv.chance_sd:.1f}%",
             f"{lv.median(lambda r: r.predicted_p95_profile_only) * 1e3:.2f}",
+            f"{_ms(lv.median(lambda r: r.predicted_p95_run_demand))}",
+            f"{100 * (lv.median(lambda r: r.predicted_p95_run_demand) / lv.measured(1) - 1):+.1f}%",
             f"{_ms(lv.median(lambda r: r.lateness_p50), 3)} / {_ms(lv.median(lambda r: r.lateness_p99), 3)}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
