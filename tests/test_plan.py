@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,9 @@ def test_write_report_is_atomic(
     write_report(two_class_plan, target)
     first = target.read_text()
     assert first.startswith("<!DOCTYPE html>")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would create it
 
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("renderer failed")
