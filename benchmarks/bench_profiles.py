@@ -87,20 +87,6 @@ def bench_load(samples: int) -> None:
             )
 
 
-def _paired_ratio(name: str, factor: float, reps: int = 21, batch: int = 40) -> float:
-    ratios = []
-    for r in range(reps):
-        cost = {}
-        for slowed in (True, False) if r % 2 else (False, True):
-            with workload.slowdown(name, factor if slowed else 1.0):
-                t0 = time.thread_time()
-                for i in range(batch):
-                    workload.handle_request(i)
-                cost[slowed] = time.thread_time() - t0
-        ratios.append(cost[True] / cost[False])
-    return statistics.median(ratios)
-
-
 def bench_whatif() -> None:
     script = str(Path(workload.__file__).resolve())
     profile = record([sys.executable, script, "--requests", "1000"], rate=400.0, quiet=True)
@@ -116,7 +102,7 @@ def bench_whatif() -> None:
         for factor in (2.0, 3.0):
             w = profile.what_if({f"workload:{name}": 1 / factor}, requests=1000, within="handle_request")
             predicted = 1 / w.speedup
-            measured = _paired_ratio(name, factor)
+            measured = workload.measured_slowdown(name, factor)
             err = measured / predicted - 1
             errors.append(abs(err))
             print(

@@ -9,9 +9,7 @@ measures the real change.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -131,22 +129,6 @@ def test_what_if_rejects_bad_input() -> None:
         TOY.what_if({"db": 2.0}, requests=10, arrival_rate=5.0)
 
 
-def _paired_ratio(name: str, factor: float, reps: int = 21, batch: int = 40) -> float:
-    """Median over alternating batches of (CPU time slowed) / (CPU time as is), thread clock."""
-    ratios = []
-    for r in range(reps):
-        order = (True, False) if r % 2 else (False, True)
-        cost = {}
-        for slowed in order:
-            with workload.slowdown(name, factor if slowed else 1.0):
-                t0 = time.thread_time()
-                for i in range(batch):
-                    workload.handle_request(i)
-                cost[slowed] = time.thread_time() - t0
-        ratios.append(cost[True] / cost[False])
-    return statistics.median(ratios)
-
-
 def test_what_if_predicts_a_measured_slowdown(tmp_path: Path) -> None:
     """Slow ``render`` (a leaf: inclusive = self) 3x; the profile predicts the new demand.
 
@@ -163,7 +145,7 @@ def test_what_if_predicts_a_measured_slowdown(tmp_path: Path) -> None:
     factor = 3.0
     w = profile.what_if({"workload:render": 1 / factor}, requests=1000, within="handle_request")
     predicted = 1 / w.speedup
-    measured = _paired_ratio("render", factor)
+    measured = workload.measured_slowdown("render", factor)
     assert abs(measured / predicted - 1) < 0.10, (predicted, measured)
     assert abs(measured - 1) > 0.25  # the experiment can tell the change from no change
     share = float(w.targets["inclusive_share"].iloc[0])

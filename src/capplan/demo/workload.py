@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ __all__ = [
     "FUNCTIONS",
     "handle_request",
     "main",
+    "measured_slowdown",
     "reset_slowdown",
     "serve",
     "set_slowdown",
@@ -151,6 +153,25 @@ def serve(requests: int, start: int = 0) -> int:
     for request_id in range(start, start + requests):
         checksum ^= handle_request(request_id)
     return checksum
+
+
+def measured_slowdown(function_name: str, factor: float, reps: int = 21, batch: int = 40) -> float:
+    """The measured cost ratio of slowing one stage: the ground truth a what-if must predict.
+
+    Median over ``reps`` pairs of batches (``batch`` requests each, in alternating order) of
+    CPU time with the stage slowed by ``factor`` over CPU time as is, on the thread clock, so
+    other processes taking the CPU do not count.
+    """
+    ratios = []
+    for r in range(reps):
+        cost = {}
+        for slowed in (True, False) if r % 2 else (False, True):
+            with slowdown(function_name, factor if slowed else 1.0):
+                t0 = time.thread_time()
+                serve(batch)
+                cost[slowed] = time.thread_time() - t0
+        ratios.append(cost[True] / cost[False])
+    return statistics.median(ratios)
 
 
 def _slow_option(text: str) -> tuple[str, float]:
