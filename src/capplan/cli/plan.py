@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from numpy.typing import NDArray
 
 from capplan.autoscale import from_csv, load_hpa
 from capplan.cli._common import (
@@ -117,19 +118,28 @@ def _is_plan_inputs(path: str) -> bool:
     return isinstance(document, Mapping) and ROOT_KEY in document
 
 
+def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.float64]:
+    """A Locust stats CSV's percentile spectrum ``{quantile: seconds}`` (Aggregated row) with its
+    request count, or a latency log's samples in seconds."""
+    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    if "Request Count" in head:
+        row = _locust_row(path)
+        spectrum = {float(c[1:]) / 100: float(row[c]) for c in row.index if _is_percentile(c)}
+        return spectrum, float(row["requests"])
+    samples: NDArray[np.float64] = read_latency_csv(path)["latency"].to_numpy(dtype=float)
+    return samples
+
+
 def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
     """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
-    note = "response times taken as service times (right only at low utilization)"
-    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
-    if "Request Count" in head:  # Locust --csv stats: fit to the percentile spectrum
-        row = _locust_row(path)
-        points = sorted((float(c[1:]) / 100, float(row[c])) for c in row.index if _is_percentile(c))
-        levels = np.array([q for q, _ in points])
-        le = np.array([v for _, v in points])
-        counts = levels * float(row["requests"])  # cumulative, as histogram buckets are
-        return best_fit(op_class, le=le, counts=counts, source=f"{path}, {note}")
-    samples = read_latency_csv(path)["latency"].to_numpy()
-    return best_fit(op_class, samples, source=f"{path}, {note}")
+    source = f"{path}, response times taken as service times (right only at low utilization)"
+    times = _response_times(path)
+    if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
+        spectrum, requests = times
+        levels = np.array(sorted(spectrum))
+        le = np.array([spectrum[q] for q in levels])
+        return best_fit(op_class, le=le, counts=levels * requests, source=source)
+    return best_fit(op_class, times, source=source)
 
 
 def _is_percentile(column: str) -> bool:
@@ -218,15 +228,13 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def measured_percentiles(path: str) -> dict[float, float]:
     """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV or a latency CSV."""
-    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
-    if "Request Count" in head:
-        row = _locust_row(path)
-        return {float(c[1:]) / 100: float(row[c]) for c in row.index if _is_percentile(c) and c != "p100"}
-    samples = read_latency_csv(path)["latency"].to_numpy()
-    if samples.size == 0:
+    times = _response_times(path)
+    if isinstance(times, tuple):
+        return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
+    if times.size == 0:
         raise ParameterError(f"{path}: no latency samples")
     levels = (0.5, 0.9, 0.95, 0.99, 0.999)
-    return {q: float(v) for q, v in zip(levels, np.quantile(samples, levels), strict=True)}
+    return {q: float(v) for q, v in zip(levels, np.quantile(times, levels), strict=True)}
 
 
 def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple[list[str], list[str]]:
