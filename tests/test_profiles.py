@@ -69,12 +69,13 @@ def test_subprocesses(tmp_path: Path) -> None:
     spawn = tmp_path / "spawn.py"
     spawn.write_text(
         "import subprocess, sys\n"
-        f"subprocess.run([sys.executable, {SCRIPT!r}, '--requests', '800'], check=True)\n"
+        f"subprocess.run([sys.executable, {SCRIPT!r}, '--requests', '2500'], check=True)\n"
     )
     out = tmp_path / "sub.txt"
     args = profiler_command([sys.executable, str(spawn)], out, fmt="raw", rate=100.0, threads=True)
-    # py-spy finds child processes by polling: on a loaded machine it can miss a short-lived child,
-    # so record again (up to three times) until the child's requests are in the profile.
+    # py-spy finds child processes by polling, so it can miss a short-lived child: the child serves
+    # for a few seconds, and the recording is repeated (up to three times) until its requests are
+    # in the profile.
     for _ in range(3):
         command = [*args[:-3], "--subprocesses", *args[-3:]]
         subprocess.run(command, capture_output=True, check=True, timeout=120)
