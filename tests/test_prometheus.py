@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capplan.demo.http_service import LATENCY_BUCKETS, main, make_server
-from capplan.demo.workload import handle_request
+from capplan.demo.http_service import LATENCY_BUCKETS, make_server
 from capplan.measurements.prometheus import PrometheusClient, PrometheusError, query, query_range
 from capplan.measurements.promql import histogram_quantile, rate
 
@@ -239,30 +238,3 @@ def test_empty_result_is_an_empty_frame(live: Live) -> None:
     frame = query(live.url, "no_such_metric_anywhere", time=live.at)
     assert frame.empty
     assert {"timestamp", "value"} <= set(frame.columns)
-
-
-def test_demo_http_service_endpoints() -> None:
-    server = make_server(0)
-    server.start_background()
-    base = f"http://127.0.0.1:{server.port}"
-    try:
-        with urllib.request.urlopen(f"{base}/work?id=3", timeout=5) as r:
-            assert int(r.read()) == handle_request(3)
-        for path, code in (("/work?id=x", 400), ("/nope", 404)):
-            with pytest.raises(urllib.error.HTTPError) as info:
-                urllib.request.urlopen(f"{base}{path}", timeout=5)
-            assert info.value.code == code
-            info.value.close()
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
-            text = r.read().decode()
-        assert 'demo_requests_total{code="200",path="/work"} 1.0' in text
-        assert 'demo_requests_total{code="400",path="/work"} 1.0' in text
-        assert 'demo_request_duration_seconds_bucket{le="+Inf"} 1.0' in text
-        assert "demo_in_flight_requests 0.0" in text
-    finally:
-        server.shutdown()
-        server.server_close()
-    with pytest.raises(SystemExit):
-        main(["--port", "70000"])
-    with pytest.raises(SystemExit):
-        main(["--port", "0", "--io-wait", "-1"])

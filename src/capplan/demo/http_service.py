@@ -1,66 +1,56 @@
 """The demo workload behind a real HTTP server, instrumented for Prometheus.
 
-``GET /work?id=N`` serves one request of :func:`capplan.demo.workload.handle_request` (CPU work,
-serialised by the interpreter lock like any pure-Python service) after an optional fixed wait
-standing for a downstream call (``--io-wait``; it overlaps across requests, the CPU part does
-not).  ``GET /metrics`` exposes, in the Prometheus text format:
+``GET /work?id=N`` serves one request of :func:`capplan.demo.workload.handle_request` (CPU work)
+after an optional fixed wait standing for a downstream call (``--io-wait``; it overlaps across
+requests, the CPU part does not).  ``GET /metrics`` exposes the metrics listed in
+:mod:`capplan.demo.endpoints`.
 
-* ``demo_requests_total{path, code}`` - a counter of requests served;
-* ``demo_request_duration_seconds`` - a histogram of the service time of ``/work``, with the
-  buckets :data:`LATENCY_BUCKETS`;
-* ``demo_in_flight_requests`` - a gauge of requests being served.
+Two servers, which differ only in how they run requests (``--concurrency``):
 
-Run ``python -m capplan.demo.http_service --port P [--host 127.0.0.1] [--io-wait 0.02]``; it
-serves until interrupted.  :func:`make_server` builds one in-process (each server has its own
-metrics registry), which is what the tests and ``scripts/record_loadtest.py`` use.
+* ``threads`` (the default): the standard library's ``ThreadingHTTPServer``, one thread per
+  connection.  The interpreter lock serialises the CPU work, but not request by request: it
+  changes hands at every socket call and, when another thread has waited 5 ms, in the middle of
+  one, so concurrent requests are interleaved.
+* ``event-loop``: :class:`capplan.demo.event_loop_server.EventLoopServer`, one thread running an
+  asyncio loop that takes requests one at a time and runs each to completion.
+
+Run ``python -m capplan.demo.http_service --port P [--host 127.0.0.1] [--io-wait 0.02]
+[--concurrency event-loop]``; it serves until interrupted.  :func:`make_server` builds one
+in-process (each server has its own metrics registry), which is what the tests and
+``scripts/record_loadtest.py`` use.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from typing import Literal, TypeVar, get_args, overload
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
-
+from capplan.demo.endpoints import LATENCY_BUCKETS, Endpoints, Reply
+from capplan.demo.event_loop_server import EventLoopServer
 from capplan.demo.workload import handle_request
 from capplan.errors import ParameterError
 
-__all__ = ["LATENCY_BUCKETS", "DemoServer", "main", "make_server"]
+__all__ = [
+    "CONCURRENCY",
+    "LATENCY_BUCKETS",
+    "Concurrency",
+    "DemoServer",
+    "EventLoopServer",
+    "main",
+    "make_server",
+    "serving",
+]
 
-#: Upper bounds (seconds) of the latency histogram's buckets (``+Inf`` is added by the client).
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0025,
-    0.005,
-    0.0075,
-    0.01,
-    0.011,
-    0.012,
-    0.013,
-    0.014,
-    0.015,
-    0.0175,
-    0.02,
-    0.025,
-    0.03,
-    0.04,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.2,
-    0.3,
-    0.5,
-    1.0,
-)
-"""Fine around the ~12 ms service time of one request (10 ms wait plus the CPU work), coarser in
-the tail; bucket bounds near the latencies that matter are what makes a bucketed quantile exact
-enough (the quantile is only known to lie inside its bucket)."""
+Concurrency = Literal["threads", "event-loop"]
+_Server = TypeVar("_Server", "DemoServer", EventLoopServer)
+#: The ways :func:`make_server` can run requests.
+CONCURRENCY: tuple[str, ...] = get_args(Concurrency)
 
 
 class DemoServer(ThreadingHTTPServer):
@@ -73,15 +63,8 @@ class DemoServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], io_wait: float) -> None:
         self.io_wait = io_wait
-        self.registry = CollectorRegistry()
-        self.requests = Counter("demo_requests", "Requests served.", ["path", "code"], registry=self.registry)
-        self.duration = Histogram(
-            "demo_request_duration_seconds",
-            "Service time of /work requests in seconds.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.in_flight = Gauge("demo_in_flight_requests", "Requests being served.", registry=self.registry)
+        self.endpoints = Endpoints()
+        self.registry = self.endpoints.registry
         super().__init__(address, _Handler)
 
     @property
@@ -105,60 +88,78 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Silence the per-request access log."""
 
-    def _reply(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+    def _reply(self, reply: Reply) -> None:
+        self.send_response(reply.code)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(reply.body)
 
     def do_GET(self) -> None:
-        parts = urlsplit(self.path)
         srv = self.server
-        if parts.path == "/metrics":
-            self._reply(200, generate_latest(srv.registry), CONTENT_TYPE_LATEST)
+        routed = srv.endpoints.route(self.path)
+        if isinstance(routed, Reply):
+            self._reply(routed)
             return
-        if parts.path != "/work":
-            srv.requests.labels(path="other", code="404").inc()
-            self._reply(404, b"not found\n")
-            return
-        query = parse_qs(parts.query)
-        try:
-            request_id = int(query.get("id", ["0"])[0])
-        except ValueError:
-            srv.requests.labels(path="/work", code="400").inc()
-            self._reply(400, b"id must be an integer\n")
-            return
-        srv.in_flight.inc()
-        start = time.perf_counter()
-        try:
+        with srv.endpoints.serving():
             if srv.io_wait > 0:
                 time.sleep(srv.io_wait)
-            checksum = handle_request(request_id)
-        finally:
-            srv.duration.observe(time.perf_counter() - start)
-            srv.in_flight.dec()
-        srv.requests.labels(path="/work", code="200").inc()
-        self._reply(200, f"{checksum}\n".encode())
+            checksum = handle_request(routed)
+        self._reply(srv.endpoints.served(checksum))
 
 
-def make_server(port: int = 0, host: str = "127.0.0.1", io_wait: float = 0.0) -> DemoServer:
-    """A :class:`DemoServer` bound to ``host:port`` (``port=0`` picks a free port).
+@overload
+def make_server(
+    port: int = 0, host: str = "127.0.0.1", io_wait: float = 0.0, concurrency: Literal["threads"] = "threads"
+) -> DemoServer: ...
+@overload
+def make_server(
+    port: int = 0, host: str = "127.0.0.1", io_wait: float = 0.0, *, concurrency: Literal["event-loop"]
+) -> EventLoopServer: ...
+@overload
+def make_server(
+    port: int = 0, host: str = "127.0.0.1", io_wait: float = 0.0, concurrency: Concurrency = "threads"
+) -> DemoServer | EventLoopServer: ...
+def make_server(
+    port: int = 0, host: str = "127.0.0.1", io_wait: float = 0.0, concurrency: Concurrency = "threads"
+) -> DemoServer | EventLoopServer:
+    """The demo service bound to ``host:port`` (``port=0`` picks a free port), not yet serving.
+
+    ``concurrency="threads"`` gives a :class:`DemoServer` (a thread per connection),
+    ``"event-loop"`` an :class:`EventLoopServer` (one thread, each request run to completion).
+    Both have ``port``, ``registry``, ``serve_forever()``, ``start_background()``, ``shutdown()``
+    and ``server_close()``.
 
     Raises
     ------
     ParameterError
-        ``io_wait`` negative or not finite, or ``port`` outside 0..65535.
+        ``io_wait`` negative or not finite, ``port`` outside 0..65535, or an unknown
+        ``concurrency``.
     """
     if not (0 <= port <= 65535):
         raise ParameterError(f"port must be in 0..65535, got {port!r}")
     if not (io_wait >= 0 and io_wait < float("inf")):
         raise ParameterError(f"io_wait must be a non-negative number of seconds, got {io_wait!r}")
-    return DemoServer((host, port), io_wait)
+    if concurrency == "threads":
+        return DemoServer((host, port), io_wait)
+    if concurrency == "event-loop":
+        return EventLoopServer((host, port), io_wait)
+    raise ParameterError(f"concurrency must be one of {', '.join(CONCURRENCY)}, got {concurrency!r}")
+
+
+@contextlib.contextmanager
+def serving(server: _Server) -> Iterator[_Server]:
+    """Serve ``server`` in a background thread for the ``with`` block; stop and close it after."""
+    server.start_background()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m capplan.demo.http_service --port P [--host H] [--io-wait S]``."""
+    """``python -m capplan.demo.http_service --port P [--host H] [--io-wait S] [--concurrency C]``."""
     parser = argparse.ArgumentParser(
         prog="python -m capplan.demo.http_service",
         description="Serve the demo workload over HTTP (/work?id=N) with Prometheus metrics (/metrics).",
@@ -168,9 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--io-wait", type=float, default=0.0, help="seconds each request waits on a simulated downstream call"
     )
+    parser.add_argument(
+        "--concurrency",
+        choices=CONCURRENCY,
+        default="threads",
+        help="threads: a thread per connection (default); event-loop: one thread, each request run "
+        "to completion",
+    )
     args = parser.parse_args(argv)
     try:
-        server = make_server(args.port, args.host, args.io_wait)
+        server = make_server(args.port, args.host, args.io_wait, args.concurrency)
     except (ParameterError, OSError) as exc:
         parser.error(str(exc))
     print(f"serving on http://{args.host}:{server.port}/work (metrics at /metrics)", flush=True)
