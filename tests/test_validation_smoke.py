@@ -1,4 +1,5 @@
-"""Smoke tests of the open-loop load generator behind ``benchmarks/validate_end_to_end.py``.
+"""Smoke tests of the open-loop load generator behind ``benchmarks/validate_end_to_end.py``, and of
+the prediction it compares with the measurements.
 
 What must hold for the end-to-end check to mean anything: the schedule is a Poisson process of
 the asked rate; requests leave at their scheduled instants even when the server is slow (open
@@ -17,24 +18,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
+from scipy.optimize import brentq
 
-from capplan.demo.http_service import DemoServer, make_server
+from capplan.demo.http_service import DemoServer, make_server, serving
 from capplan.demo.workload import handle_request
+from capplan.queueing import MG1
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _loadgen import poisson_schedule, run_closed_loop, run_open_loop
+from validate_end_to_end import client_quantiles
 
 
 @pytest.fixture
 def slow_server() -> Iterator[DemoServer]:
     """The demo service with a 50 ms downstream wait per request (overlapping across requests)."""
-    server = make_server(port=0, io_wait=0.05)
-    server.start_background()
-    try:
+    with serving(make_server(port=0, io_wait=0.05)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_schedule_is_poisson_of_the_rate() -> None:
@@ -69,14 +68,9 @@ def test_open_loop_keeps_schedule_while_server_is_slow(slow_server: DemoServer) 
 
 
 def test_response_at_least_the_handler_time() -> None:
-    server = make_server(port=0)
-    server.start_background()
-    try:
-        ids = list(range(40))
+    ids = list(range(40))
+    with serving(make_server(port=0)) as server:
         result = run_closed_loop("127.0.0.1", server.port, len(ids), lambda i: f"/work?id={ids[i]}")
-    finally:
-        server.shutdown()
-        server.server_close()
     assert np.all(result.ok)
     fastest = min(_best_time(i) for i in ids[:4])
     # A response cannot take less than the handler's work.  The work is timed here, in this
@@ -95,3 +89,28 @@ def _best_time(request_id: int, repeats: int = 5) -> float:
         handle_request(request_id)
         best = min(best, time.thread_time() - start)
     return best
+
+
+def test_client_quantiles_add_an_independent_path_latency() -> None:
+    # The prediction the check compares with the measurements: M/G/1 response time T plus the path
+    # latency L.  With exponential service, T of M/M/1 is exponential with rate mu - lambda; with L
+    # exponential of rate nu, T + L is hypoexponential, P(T + L > r) = (nu e^{-a r} - a e^{-nu r}) /
+    # (nu - a) with a = mu - lambda (the sum of two independent exponentials, e.g. Ross,
+    # "Introduction to Probability Models", section 5.2.4).
+    lam, mu, nu = 300.0, 500.0, 2000.0
+    model = MG1(lam, service=stats.expon(scale=1 / mu))
+    a = mu - lam
+    n = 4000
+    path = stats.expon(scale=1 / nu).ppf((np.arange(n) + 0.5) / n)
+    qs = [0.5, 0.95, 0.99]
+
+    def exact(q: float) -> float:
+        return float(brentq(lambda r: (nu * np.exp(-a * r) - a * np.exp(-nu * r)) / (nu - a) - (1 - q), 0, 1))
+
+    got = client_quantiles(model, path, qs)
+    for q, g in zip(qs, got, strict=True):
+        assert g == pytest.approx(exact(q), rel=5e-3), q
+    # a constant path latency shifts every quantile by itself
+    shifted = client_quantiles(model, np.full(50, 1e-3), qs)
+    for q, g in zip(qs, shifted, strict=True):
+        assert g == pytest.approx(float(model.response_quantile(q)) + 1e-3, rel=5e-3), q
