@@ -2,8 +2,8 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/validate_end_to_end.py                  # full run (~9 min)
-    .venv/bin/python benchmarks/validate_end_to_end.py --quick          # smoke run (~1 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py                  # full run (~18 min)
+    .venv/bin/python benchmarks/validate_end_to_end.py --quick          # smoke run (~45 s)
     .venv/bin/python benchmarks/validate_end_to_end.py --markdown out.md  # also write the tables
     .venv/bin/python benchmarks/validate_end_to_end.py --server threads # the thread-per-connection server
     .venv/bin/python benchmarks/validate_end_to_end.py --realtime       # SCHED_FIFO server and generator
@@ -267,6 +267,11 @@ def request_ids(seed: int, n: int) -> NDArray[np.int64]:
     return np.random.default_rng(seed).integers(0, 2**31, size=n)
 
 
+def served(result: LoadResult) -> int:
+    """Requests of a load run that got a complete response (what the server's CPU was spent on)."""
+    return int(np.isfinite(result.done).sum())
+
+
 def path_maker(ids: NDArray[np.int64]) -> Callable[[int], str]:
     table = [f"/work?id={int(i)}" for i in ids]
     return table.__getitem__
@@ -300,7 +305,7 @@ def gather_evidence(server: Server, settings: Settings, workdir: Path, seed: int
         connections=8,
     )
     answered = np.isfinite(probe.done)
-    probe_cpu = (cpu_seconds(server.pid) - probe_cpu0) / max(1, int(answered.sum()))
+    probe_cpu = (cpu_seconds(server.pid) - probe_cpu0) / max(1, served(probe))
     out = workdir / "server.speedscope.json"
     spy_cmd = [py_spy(), "record", "--pid", str(server.pid), "--rate", str(settings.profile_rate)]
     spy_cmd += ["--format", "speedscope", "--output", str(out), "--nonblocking", "--gil"]
@@ -317,12 +322,11 @@ def gather_evidence(server: Server, settings: Settings, workdir: Path, seed: int
     _, err = spy.communicate(timeout=60)
     if not out.exists():
         raise SystemExit(f"py-spy wrote no profile (exit {spy.returncode}): {err[-500:]}")
-    served = int(np.isfinite(calib.done).sum())
     profile = load_profile(out)
     return Evidence(
-        demand=request_demand(profile, served, cpu_s=cpu1 - cpu0),
+        demand=request_demand(profile, served(calib), cpu_s=cpu1 - cpu0),
         profile=profile,
-        calibration_rate=served / calib.duration,
+        calibration_rate=served(calib) / calib.duration,
         wall_s=t1 - t0,
         probe_times=np.asarray(probe.response[answered]),
         probe_cpu=probe_cpu,
@@ -395,7 +399,7 @@ def server_demand(server: Server, rate: float, seconds: float, seed: int) -> flo
     ids = request_ids(seed, int(rate * seconds * 1.5 + 100))
     cpu0 = cpu_seconds(server.pid)
     result = run_open_loop(HOST, server.port, rate, seconds, path_maker(ids), seed=seed)
-    return (cpu_seconds(server.pid) - cpu0) / max(1, int(np.isfinite(result.done).sum()))
+    return (cpu_seconds(server.pid) - cpu0) / max(1, served(result))
 
 
 def load_run(server: Server, evidence: Evidence, target: float, repeat: int, s: Settings) -> Run:
@@ -426,7 +430,7 @@ def load_run(server: Server, evidence: Evidence, target: float, repeat: int, s: 
     def p95(mean: float) -> float:
         return client_quantiles(MG1(achieved, service=evidence.service(mean)), path, [0.95])[0]
 
-    demand_run = (cpu1 - cpu0) / max(1, int(np.isfinite(result.done).sum()))
+    demand_run = (cpu1 - cpu0) / max(1, served(result))
     model = MG1(achieved, service=evidence.service(demand_run))
     late = result.lateness[counted & np.isfinite(result.sent)]
     return Run(
@@ -480,6 +484,10 @@ class Level:
         """Relative error of the predicted median against the measured median."""
         return self.predicted(k) / self.measured(k) - 1.0
 
+    def p95_error(self, pick: Callable[[Run], float]) -> float:
+        """Relative error of another p95 prediction's median (e.g. the forecast) against the measured."""
+        return self.median(pick) / self.measured(1) - 1.0
+
     def spread(self, k: int) -> tuple[float, float]:
         values = [r.measured[k] for r in self.runs]
         return min(values), max(values)
@@ -532,10 +540,15 @@ def diagnostics_table(levels: Sequence[Level]) -> str:
         "p95 pred, D from profile only (ms) | send lateness p50 / p99 (ms) |"
     )
     lines = [head, "|" + "---:|" * 15]
+
+    def forecast(r: Run) -> float:
+        return r.predicted_p95_forecast
+
+    def repeat_d(r: Run) -> float:
+        return r.predicted_p95_repeat_demand
+
     for lv in levels:
         lo, hi = lv.spread(1)
-        forecast = lv.median(lambda r: r.predicted_p95_forecast)
-        repeat_d = lv.median(lambda r: r.predicted_p95_repeat_demand)
         cells = [
             f"{lv.target:.2f}",
             f"{len(lv.runs)}",
@@ -546,10 +559,10 @@ def diagnostics_table(levels: Sequence[Level]) -> str:
             f"{_ms(lv.median(lambda r: r.measured_mean))} / {_ms(lv.median(lambda r: r.predicted_mean))}",
             f"{lo * 1e3:.2f} - {hi * 1e3:.2f}",
             f"{100 * lv.chance_sd:.1f}%",
-            _ms(forecast),
-            f"{100 * (forecast / lv.measured(1) - 1):+.1f}%",
-            _ms(repeat_d),
-            f"{100 * (repeat_d / lv.measured(1) - 1):+.1f}%",
+            _ms(lv.median(forecast)),
+            f"{100 * lv.p95_error(forecast):+.1f}%",
+            _ms(lv.median(repeat_d)),
+            f"{100 * lv.p95_error(repeat_d):+.1f}%",
             _ms(lv.median(lambda r: r.predicted_p95_profile_only)),
             f"{_ms(lv.median(lambda r: r.lateness_p50), 3)} / {_ms(lv.median(lambda r: r.lateness_p99), 3)}",
         ]
@@ -591,7 +604,7 @@ def goal_text(levels: Sequence[Level]) -> tuple[str, bool]:
     met = abs(worst.error(1)) <= GOAL_P95_ERROR
 
     def forecast_error(lv: Level) -> float:
-        return lv.median(lambda r: r.predicted_p95_forecast) / lv.measured(1) - 1.0
+        return lv.p95_error(lambda r: r.predicted_p95_forecast)
 
     worst_forecast = max(below, key=lambda lv: abs(forecast_error(lv)))
     text = (
@@ -663,13 +676,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     flush=True,
                 )
     levels = []
+    shape = evidence[0].service_samples()
     for t in settings.utilizations:
         mine = tuple(r for r in runs if r.target == t)
         rate = float(np.median([r.achieved_rate for r in mine]))
         customers = int(np.median([r.requests for r in mine]))
         demand = float(np.median([r.demand_run for r in mine]))
-        samples = evidence[0].service_samples()
-        samples = samples * (demand / samples.mean())
+        samples = shape * (demand / shape.mean())
         spread = chance_spread(samples, rate, customers, int(rate * settings.warmup), settings.repeats)
         levels.append(Level(t, mine, spread))
     elapsed = time.perf_counter() - started
