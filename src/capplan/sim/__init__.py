@@ -8,6 +8,15 @@ summarises them with batch-means confidence intervals.
 from capplan.distributions import HyperExponential, hyperexponential
 from capplan.sim.engine import simulate_queue
 from capplan.sim.result import SimulationResult
+from capplan.sim.slowdown import Slowdown, split_trace
 from capplan.sim.spec import QueueSpec
 
-__all__ = ["HyperExponential", "QueueSpec", "SimulationResult", "hyperexponential", "simulate_queue"]
+__all__ = [
+    "HyperExponential",
+    "QueueSpec",
+    "SimulationResult",
+    "Slowdown",
+    "hyperexponential",
+    "simulate_queue",
+    "split_trace",
+]

@@ -13,6 +13,7 @@ from capplan.errors import ParameterError
 from capplan.sim import distributions as d
 from capplan.sim.kernel import SUMS_COLUMNS, KernelState, run_chunk
 from capplan.sim.result import HISTOGRAM_DECADES, HISTOGRAM_RESOLUTION, SimulationResult
+from capplan.sim.slowdown import Slowdown
 from capplan.sim.spec import QueueSpec, RateFunction, make_spec
 
 __all__ = ["simulate_queue"]
@@ -21,6 +22,7 @@ _NO_PATIENCE = (d.CONSTANT, np.array([math.inf, 0.0, 0.0]), np.empty(0))
 _EMPTY_F = np.empty(0)
 _EMPTY_I8 = np.empty(0, dtype=np.int8)
 _EMPTY_HIST = np.zeros((1, 0), dtype=np.int64)
+_NO_SLOWDOWN = (np.zeros(1), _EMPTY_F)
 
 
 def _sampler_args(sampler: d.Sampler, rng: np.random.Generator, n: int, name: str) -> tuple[int, Any, Any]:
@@ -86,6 +88,7 @@ def simulate_queue(
     arrival_rate_max: float | None = None,
     capacity: int | None = None,
     patience: Any = None,
+    slowdown: Slowdown | None = None,
     warmup: int | float | None = None,
     batches: int = 20,
     keep: Literal["raw", "stats"] = "raw",
@@ -116,6 +119,10 @@ def simulate_queue(
         Maximum number in the system (K >= c); arrivals finding K present are blocked.
     patience : float, array_like or distribution, optional
         A waiting customer abandons after this long (a client-side timeout).
+    slowdown : Slowdown, optional
+        The servers' speed over time: a service starting at ``t`` lasts ``slowdown(t)`` times its
+        drawn length (a machine whose CPU cost moves in phases; see
+        :func:`capplan.sim.split_trace` to estimate one from a server's record of its requests).
     warmup : int or float, optional
         Arrivals discarded before measuring: a count, or a fraction in [0, 1); default 10%.
     batches : int
@@ -150,6 +157,7 @@ def simulate_queue(
         customers=customers,
         capacity=capacity,
         patience=patience,
+        slowdown=slowdown,
         warmup=warmup,
     )
     if keep not in ("raw", "stats"):
@@ -211,8 +219,9 @@ def _run(
             patience = (
                 _NO_PATIENCE if spec.patience is None else _sampler_args(spec.patience, rng, n, "patience")
             )
+            slow = _NO_SLOWDOWN if spec.slowdown is None else (spec.slowdown.edges, spec.slowdown.factors)
             run_chunk(
-                rng, n, arrival, service, patience,
+                rng, n, arrival, service, patience, slow,
                 state.free, state.system, state.size, state.clock,
                 spec.capacity or 0, done, spec.warmup, batch_size, raw, hist, sums,
             )  # fmt: skip

@@ -9,6 +9,9 @@ finite capacity ``K`` a second heap holds the departure times of everyone presen
 that finds ``K`` present is blocked.  All state lives in small arrays, so a long run is fed in
 chunks of bounded memory and continues exactly where the previous chunk stopped.
 
+A :class:`~capplan.sim.slowdown.Slowdown` stretches each service by the server's slowdown
+factor at the moment it starts (a machine whose speed varies over time).
+
 Random numbers come from the caller's ``numpy.random.Generator`` (numba draws from the same bit
 generator), so one seed fixes the whole run.
 """
@@ -120,6 +123,7 @@ def run_chunk(
     arrival: tuple[int, NDArray[np.float64], NDArray[np.float64]],
     service: tuple[int, NDArray[np.float64], NDArray[np.float64]],
     patience: tuple[int, NDArray[np.float64], NDArray[np.float64]],
+    slowdown: tuple[NDArray[np.float64], NDArray[np.float64]],
     free: NDArray[np.float64],
     system: NDArray[np.float64],
     size: NDArray[np.int64],
@@ -136,6 +140,9 @@ def run_chunk(
 
     ``arrival``, ``service`` and ``patience`` are ``(kind, params, values)`` samplers (see
     :mod:`capplan.sim.distributions`); arrivals are inter-arrival times except for kind ``TIMES``.
+    ``slowdown = (edges, factors)`` (see :class:`capplan.sim.slowdown.Slowdown`; empty arrays for
+    none) stretches a service that starts at ``t`` by the factor of the step holding
+    ``t mod edges[-1]``.
     Customers before ``warmup`` only advance the state.  For the others, with ``k`` the index after
     the warm-up, ``raw = (waits, responses, status, arrival_times)`` receives per-customer values
     when its arrays are non-empty, ``hist = (log_lo, inv_log_width, wait_hist, resp_hist)``
@@ -155,6 +162,9 @@ def run_chunk(
     c = free.shape[0]
     linear = c <= _LINEAR_SCAN_MAX
     impatient = not (p_kind == d.CONSTANT and p_par[0] == math.inf)
+    slow_edges, slow_factors = slowdown
+    slowed = slow_factors.shape[0] > 0
+    period = slow_edges[-1] if slowed else 1.0
     t = clock[0]
     b = min(max(first_index - warmup, 0) // batch_size, n_batches - 1)
     next_edge = (b + 1) * batch_size
@@ -191,6 +201,9 @@ def run_chunk(
                 w = limit
                 leave = t + limit
             else:
+                if slowed:
+                    step = np.searchsorted(slow_edges, start % period, side="right") - 1
+                    s *= slow_factors[min(max(step, 0), slow_factors.shape[0] - 1)]
                 leave = start + s
                 if linear:
                     free[j] = leave

@@ -244,13 +244,14 @@ class SimulationResult:
         The measured customers are split into consecutive batches (default 20); each metric's
         interval is ``estimate +- t_{B-1} * sd(batch estimates) / sqrt(B)`` (Law, *Simulation
         Modeling and Analysis* 5th ed., sec. 9.5.3).  Columns: ``estimate, ci_low, ci_high, unit``.
-        Batch means assume a stationary process, so for a time-varying arrival rate the interval
-        columns are NaN: replicate whole runs with different seeds instead.
+        Batch means assume a stationary process, so for a time-varying arrival rate or a
+        :class:`~capplan.sim.Slowdown` the interval columns are NaN: replicate whole runs with
+        different seeds (or slowdown offsets) instead.
         """
         if not 0 < confidence < 1:
             raise ParameterError(f"confidence must lie in (0, 1), got {confidence!r}")
         pooled, batch, units = self._estimates()
-        stationary = self.spec.rate_function is None
+        stationary = self.spec.rate_function is None and self.spec.slowdown is None
         order = [f"wait_p{q * 100:g}" for q in SUMMARY_QUANTILES]
         order = ["wait_mean", *order, "response_mean", *(o.replace("wait", "response") for o in order)]
         order += ["prob_wait", "utilization", "throughput", "blocked_fraction", "reneged_fraction"]

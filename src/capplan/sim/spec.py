@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from capplan.errors import ParameterError
 from capplan.sim import distributions as d
+from capplan.sim.slowdown import Slowdown
 
 __all__ = ["QueueSpec", "RateFunction", "make_spec"]
 
@@ -38,6 +39,8 @@ class QueueSpec:
         Maximum number in the system (``None``: unlimited).
     patience : Sampler or None
         Time after which a waiting customer abandons (``None``: never).
+    slowdown : Slowdown or None
+        The servers' slowdown factor over time (``None``: constant speed).
     rate_function, rate_max
         A time-varying Poisson rate and its upper bound (non-homogeneous Poisson by thinning).
     """
@@ -51,6 +54,7 @@ class QueueSpec:
     patience: d.Sampler | None = None
     rate_function: RateFunction | None = None
     rate_max: float = math.nan
+    slowdown: Slowdown | None = None
 
     @property
     def arrival_rate(self) -> float:
@@ -59,8 +63,9 @@ class QueueSpec:
 
     @property
     def offered_utilization(self) -> float:
-        """lambda E[S] / c for stationary arrivals."""
-        return self.arrival_rate * self.service.mean / self.servers
+        """lambda E[S] / c for stationary arrivals (E[S] times the time-average slowdown, if any)."""
+        slow = 1.0 if self.slowdown is None else self.slowdown.mean
+        return self.arrival_rate * self.service.mean * slow / self.servers
 
     def describe(self) -> str:
         arr = "time-varying Poisson" if self.rate_function is not None else self.arrivals.label
@@ -69,6 +74,9 @@ class QueueSpec:
             parts.append(f"K={self.capacity}")
         if self.patience is not None:
             parts.append(f"patience {self.patience.label}")
+        if self.slowdown is not None:
+            sd = self.slowdown
+            parts.append(f"slowdown {sd.factors.min():.3g}-{sd.factors.max():.3g}x over {sd.period:g} s")
         return ", ".join(parts)
 
 
@@ -91,6 +99,7 @@ def make_spec(
     capacity: int | None,
     patience: Any,
     warmup: int | float | None,
+    slowdown: Slowdown | None = None,
 ) -> QueueSpec:
     """Validate :func:`capplan.sim.simulate_queue`'s arguments into a :class:`QueueSpec`."""
     c = _count("servers", servers, 1)
@@ -152,4 +161,6 @@ def make_spec(
         raise ParameterError(f"warmup={warmup!r} leaves fewer than 2 of the {n} customers to measure")
     cap = None if capacity is None else _count("capacity", capacity, c)
     pat = None if patience is None else d.to_sampler("patience", patience)
-    return QueueSpec(sampler, svc, c, n, skip, cap, pat, rate_function, rate_max)
+    if slowdown is not None and not isinstance(slowdown, Slowdown):
+        raise ParameterError(f"slowdown must be a capplan.sim.Slowdown, got {type(slowdown).__name__}")
+    return QueueSpec(sampler, svc, c, n, skip, cap, pat, rate_function, rate_max, slowdown)
