@@ -55,6 +55,29 @@ def test_endpoints_and_metrics(concurrency: str) -> None:
     assert "demo_in_flight_requests 0.0" in text
 
 
+@pytest.mark.parametrize("concurrency", CONCURRENCY)
+def test_service_time_trace(concurrency: str) -> None:
+    with serving(make_server(0, concurrency=concurrency)) as server:  # type: ignore[call-overload]
+        base = f"http://127.0.0.1:{server.port}"
+        for i in range(5):
+            with urllib.request.urlopen(f"{base}/work?id={i}", timeout=5) as r:
+                r.read()
+        with pytest.raises(urllib.error.HTTPError) as info:  # not a /work request: not traced
+            urllib.request.urlopen(f"{base}/nope", timeout=5)
+        info.value.close()
+        with urllib.request.urlopen(f"{base}/debug/service-times", timeout=5) as r:
+            rows = [tuple(map(float, line.split())) for line in r.read().decode().splitlines()]
+        with urllib.request.urlopen(f"{base}/debug/service-times", timeout=5) as r:
+            again = r.read()
+    assert len(rows) == 5 and all(len(row) == 2 for row in rows)
+    starts = [row[0] for row in rows]
+    assert starts == sorted(starts)  # one request after the other, oldest first
+    assert all(0.0 < took < 1.0 for _, took in rows)
+    # one after the other on one connection: each starts after the previous one ended
+    assert all(b >= a + took for (a, took), b in zip(rows, starts[1:], strict=False))
+    assert again == b""  # read once: the record was emptied
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(SystemExit):
         main(["--port", "70000"])

@@ -8,6 +8,13 @@
   downstream wait plus the CPU work), with the buckets :data:`LATENCY_BUCKETS`;
 * ``demo_in_flight_requests`` - a gauge of requests being served.
 
+``GET /debug/service-times`` returns, and forgets, the service times recorded since the last call
+(at most the :data:`TRACE_LIMIT` most recent): one ``/work`` request per line, ``start_s
+service_s`` - when its service started (the server's monotonic clock, seconds, any origin) and how
+long it took (wall clock, the same span the histogram times).  A histogram bucket says how often
+a service time was seen, the trace also says *when*: on a shared machine slow requests come in
+phases, which a queue feels (:func:`capplan.sim.split_trace`).
+
 Anything else is answered 404.  The servers differ only in how they run requests
 (:mod:`capplan.demo.http_service`): :class:`Endpoints` says what to answer.
 """
@@ -15,6 +22,7 @@ Anything else is answered 404.  The servers differ only in how they run requests
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-__all__ = ["LATENCY_BUCKETS", "Endpoints", "Reply"]
+__all__ = ["LATENCY_BUCKETS", "TRACE_LIMIT", "Endpoints", "Reply"]
+
+#: Most service times kept for ``/debug/service-times`` (older ones are dropped first).
+TRACE_LIMIT = 1 << 16
 
 #: Upper bounds (seconds) of the latency histogram's buckets (``+Inf`` is added by the client).
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -79,12 +90,15 @@ class Endpoints:
             registry=self.registry,
         )
         self.in_flight = Gauge("demo_in_flight_requests", "Requests being served.", registry=self.registry)
+        self.trace: deque[tuple[float, float]] = deque(maxlen=TRACE_LIMIT)
 
     def route(self, target: str) -> Reply | int:
         """The reply to ``GET target`` when it needs no work, or the id of a ``/work`` request."""
         parts = urlsplit(target)
         if parts.path == "/metrics":
             return Reply(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        if parts.path == "/debug/service-times":
+            return Reply(200, self._drain_trace())
         if parts.path != "/work":
             self.requests.labels(path="other", code="404").inc()
             return Reply(404, b"not found\n")
@@ -96,14 +110,24 @@ class Endpoints:
 
     @contextmanager
     def serving(self) -> Iterator[None]:
-        """Count a ``/work`` request in flight and time it into the duration histogram."""
+        """Count a ``/work`` request in flight, time it into the duration histogram and the trace."""
         self.in_flight.inc()
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.duration.observe(time.perf_counter() - start)
+            took = time.perf_counter() - start
+            self.duration.observe(took)
+            self.trace.append((start, took))
             self.in_flight.dec()
+
+    def _drain_trace(self) -> bytes:
+        """The recorded ``start_s service_s`` lines, oldest first; the record is emptied."""
+        lines = []
+        while self.trace:  # popleft is atomic: a request finishing meanwhile is kept for the next call
+            start, took = self.trace.popleft()
+            lines.append(f"{start!r} {took!r}\n")
+        return "".join(lines).encode()
 
     def served(self, checksum: int) -> Reply:
         """The reply to a ``/work`` request that computed ``checksum``."""
