@@ -23,30 +23,32 @@ What it does (the method, and why each choice, are in ``docs/validation.md``):
    the service time comes from the server's own record of the same stream
    (``/debug/service-times``: when each request started and how long it took).  On a shared
    machine that record shows more than a distribution: slow requests come in phases (the lag-1
-   autocorrelation of consecutive service times is 0.5-0.9 here), and a queue feels the order.
+   autocorrelation of consecutive service times is up to 0.87 here), and a queue feels the order.
    :func:`capplan.sim.split_trace` splits the record into the machine's slowdown over time
    (windows of 25 ms) and the requests' own work.  Empty requests (``/nope``) give the
    distribution of the path latency outside the server's CPU (client, loopback, wake-ups).
 3. **Model.**  One FIFO server with Poisson arrivals (:func:`capplan.sim.simulate_queue`, 200,000
-   customers): each service is a request's work drawn from the record, stretched by the
+   customers): each service is a request's work drawn from a record, stretched by the
    recorded slowdown at the moment it starts (a :class:`capplan.sim.Slowdown`), all rescaled to
-   the demand ``D``; a path latency drawn from the probe is added to each response.  The
-   *prediction* of a run takes its arrival rate and its demand ``D`` = the server's CPU seconds
-   per request during the run (the service demand law, as for the profiled stream); the
-   *forecast* takes ``D`` measured the same way over a Poisson stream at the run's rate just
-   before it.  This machine's CPU cost per request drifts by more than the goal's 15% from
-   minute to minute, and the two show how much of the error is the model and how much the
-   drift.  For comparison, :class:`capplan.queueing.MG1` with the same recorded service times
-   taken as independent (a histogram; the exact Pollaczek-Khinchine wait), convolved with the
-   path latency.  Nothing in any of them is fitted to the measured latencies.
+   a demand ``D``; a path latency drawn from the probe is added to each response.  The
+   *prediction* of a run takes its arrival rate, its demand ``D`` = the server's CPU seconds per
+   request during the run (the service demand law, as for the profiled stream) and the server's
+   record of the run; the *forecast* takes the record of the repeat's profiled stream and ``D``
+   measured over a Poisson stream at the run's rate just before it.  This machine's CPU cost
+   per request and its slow phases drift from minute to minute, and the two show how much of
+   the error is the model and how much the drift.  For comparison, :class:`capplan.queueing.MG1`
+   with the run's recorded service times taken as independent (a histogram; the exact
+   Pollaczek-Khinchine wait), convolved with the path latency.  Nothing in any of them is
+   fitted to, or taken from, the measured latencies.
 4. **Measurement.**  An open-loop Poisson load generator (``benchmarks/_loadgen.py``: arrivals
    at exponential gaps fixed in advance, independent of the responses) drives the server at
    target utilizations ``rho = lambda * D``; client-side response times (send to last byte) are
    recorded, the first ``warmup`` seconds of each run dropped.  The generator reports its
    achieved rate and send lateness; the server's measured CPU utilization is reported too.
    Each run's prediction uses that run's achieved arrival rate.  Runs are repeated (repeats in
-   the outer loop, so a burst of noise does not hit every repeat of one level) and the tables
-   report medians over repeats.
+   the outer loop, so a burst of noise does not hit every repeat of one level); the tables
+   report medians over repeats, and a p95 error is the median over the runs of each run's own
+   error.
 
 Goal checked at the end: predicted p95 within 15% of the measured p95 below 70% utilisation.
 """
