@@ -265,12 +265,17 @@ class Record:
         return np.asarray(result.responses)
 
 
-def fetch_record(server: Server) -> Record:
-    """The server's record since the last call (``/debug/service-times`` returns and forgets it)."""
+def read_record(server: Server) -> NDArray[np.float64]:
+    """Rows ``(start, service)`` the server recorded since the last call (it forgets them)."""
     url = f"http://{HOST}:{server.port}/debug/service-times"
     with urllib.request.urlopen(url, timeout=30) as response:
         lines = response.read().decode().splitlines()
-    rows = np.array([line.split() for line in lines], dtype=np.float64).reshape(-1, 2)
+    return np.array([line.split() for line in lines], dtype=np.float64).reshape(-1, 2)
+
+
+def fetch_record(server: Server) -> Record:
+    """The server's record since the last call, split into slowdown and work."""
+    rows = read_record(server)
     if len(rows) < 2:
         raise SystemExit(f"the server recorded {len(rows)} request(s); is it the demo service?")
     return Record.of(np.asarray(rows[:, 0]), np.asarray(rows[:, 1]))
@@ -375,7 +380,7 @@ def gather_evidence(server: Server, settings: Settings, workdir: Path, seed: int
     time.sleep(1.0)  # let py-spy attach
     rate = CALIBRATION_UTILIZATION / rough
     paths = path_maker(request_ids(seed + 2, int(rate * settings.calibration_duration * 1.5 + 100)))
-    fetch_record(server)  # forget what came before
+    read_record(server)  # forget what came before
     cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
     calib = run_open_loop(HOST, server.port, rate, settings.calibration_duration, paths, seed=seed + 5)
     cpu1, t1 = cpu_seconds(server.pid), time.perf_counter()
@@ -458,8 +463,8 @@ def load_run(server: Server, evidence: Evidence, target: float, repeat: int, s: 
     )
     duration = s.warmup + max(s.duration, s.min_requests / rate)
     ids = request_ids(seed, int(rate * duration * 1.5 + 100))
+    read_record(server)  # forget the stream that measured demand_before
     cpu0, t0 = cpu_seconds(server.pid), time.perf_counter()
-    fetch_record(server)  # forget the stream that measured demand_before
     result: LoadResult = run_open_loop(HOST, server.port, rate, duration, path_maker(ids), seed=seed)
     cpu1, t1 = cpu_seconds(server.pid), time.perf_counter()
     record = fetch_record(server)
