@@ -25,14 +25,15 @@ def test_constant_factor_is_the_same_as_longer_services() -> None:
 
 
 def test_hand_worked_schedule() -> None:
-    # period 2 s: factor 1 on [0, 1), 3 on [1, 2).  Arrivals at 0.5, 0.9, 1.2, 2.4 (gaps below);
+    # period 2 s: factor 1 on [0, 1), 3 on [1, 2).  Arrivals at 0.5, 0.9, 1.2, 1.9 (gaps below);
     # service 0.3 s each, one server:
     #   #1 starts 0.5 (factor 1) -> leaves 0.8, response 0.3
     #   #2 starts 0.9 (factor 1) -> leaves 1.2, response 0.3
     #   #3 starts 1.2 (factor 3) -> leaves 2.1, response 0.9
-    #   #4 starts 2.4 = 0.4 mod 2 (factor 1) -> leaves 2.7, response 0.3
+    #   #4 arrives 1.9 (in the slow step) but starts 2.1 = 0.1 mod 2 (factor 1: the factor is the
+    #      one at the start) -> leaves 2.4, wait 0.2, response 0.5
     result = simulate_queue(
-        arrivals=[0.5, 0.4, 0.3, 1.2],
+        arrivals=[0.5, 0.4, 0.3, 0.7],
         service=0.3,
         warmup=0,
         batches=2,
@@ -40,8 +41,8 @@ def test_hand_worked_schedule() -> None:
         slowdown=_steps([0.0, 1.0, 2.0], [1.0, 3.0]),
     )
     assert result.responses is not None and result.waits is not None
-    np.testing.assert_allclose(result.responses, [0.3, 0.3, 0.9, 0.3], atol=1e-12)
-    np.testing.assert_allclose(result.waits, 0.0, atol=1e-12)
+    np.testing.assert_allclose(result.responses, [0.3, 0.3, 0.9, 0.5], atol=1e-12)
+    np.testing.assert_allclose(result.waits, [0.0, 0.0, 0.0, 0.2], atol=1e-12)
 
 
 def test_slowly_alternating_speed_is_the_mixture_of_two_queues() -> None:
