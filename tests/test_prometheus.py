@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capplan.demo.http_service import LATENCY_BUCKETS, make_server
+from capplan.demo.http_service import LATENCY_BUCKETS, make_server, serving
 from capplan.measurements.prometheus import PrometheusClient, PrometheusError, query, query_range
 from capplan.measurements.promql import histogram_quantile, rate
 
@@ -74,10 +74,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     workdir = tmp_path_factory.mktemp("prometheus")
-    server = make_server(0, io_wait=0.002)
-    server.start_background()
+    with serving(make_server(0, io_wait=0.002)) as server:
+        yield from _live(server.port, workdir, binary)
+
+
+def _live(service_port: int, workdir: Path, binary: str) -> Iterator[Live]:
+    """Load the demo service on ``service_port`` and scrape it with Prometheus until closed."""
     stop = threading.Event()
-    loaders = [threading.Thread(target=_load, args=(server.port, stop), daemon=True) for _ in range(2)]
+    loaders = [threading.Thread(target=_load, args=(service_port, stop), daemon=True) for _ in range(2)]
     for t in loaders:
         t.start()
     prom_port = _free_port()
@@ -85,7 +89,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{server.port}']\n"
+        f"      - targets: ['127.0.0.1:{service_port}']\n"
     )
     log_path = workdir / "prometheus.log"
     log = log_path.open("wb")
@@ -103,7 +107,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     try:
         _wait_ready(proc, url, log_path)
         at = _wait_for_samples(url)
-        yield Live(url=url, service_port=server.port, at=at)
+        yield Live(url=url, service_port=service_port, at=at)
     finally:
         stop.set()
         proc.terminate()
@@ -113,8 +117,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             proc.kill()
             proc.wait()
         log.close()
-        server.shutdown()
-        server.server_close()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:

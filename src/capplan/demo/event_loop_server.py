@@ -39,7 +39,7 @@ class EventLoopServer:
 
     The interface is the one of :class:`socketserver.BaseServer` that the demo's users need:
     :meth:`serve_forever` (blocks), :meth:`shutdown` (from another thread: stops the loop and
-    waits for it), :meth:`server_close`, plus :attr:`port` and :meth:`start_background`.
+    waits for it), :meth:`server_close`, plus :attr:`port`.
     """
 
     def __init__(self, address: tuple[str, int], io_wait: float, backlog: int = 128) -> None:
@@ -66,12 +66,6 @@ class EventLoopServer:
         finally:
             self._ready.set()
             self._done.set()
-
-    def start_background(self) -> threading.Thread:
-        """Serve in a daemon thread (stop with ``shutdown()`` then ``server_close()``)."""
-        thread = threading.Thread(target=self.serve_forever, name="demo-event-loop", daemon=True)
-        thread.start()
-        return thread
 
     def shutdown(self) -> None:
         """Stop :meth:`serve_forever` and wait until it has returned (call it from another thread)."""

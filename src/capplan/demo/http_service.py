@@ -71,12 +71,6 @@ class DemoServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def start_background(self) -> threading.Thread:
-        """Serve in a daemon thread (stop with ``shutdown()`` then ``server_close()``)."""
-        thread = threading.Thread(target=self.serve_forever, name="demo-http", daemon=True)
-        thread.start()
-        return thread
-
 
 class _Handler(BaseHTTPRequestHandler):
     server: DemoServer
@@ -127,8 +121,8 @@ def make_server(
 
     ``concurrency="threads"`` gives a :class:`DemoServer` (a thread per connection),
     ``"event-loop"`` an :class:`EventLoopServer` (one thread, each request run to completion).
-    Both have ``port``, ``registry``, ``serve_forever()``, ``start_background()``, ``shutdown()``
-    and ``server_close()``.
+    Both have ``port``, ``registry``, ``serve_forever()``, ``shutdown()`` and ``server_close()``;
+    :func:`serving` runs either in the background.
 
     Raises
     ------
@@ -150,7 +144,7 @@ def make_server(
 @contextlib.contextmanager
 def serving(server: _Server) -> Iterator[_Server]:
     """Serve ``server`` in a background thread for the ``with`` block; stop and close it after."""
-    server.start_background()
+    threading.Thread(target=server.serve_forever, name=f"demo-{type(server).__name__}", daemon=True).start()
     try:
         yield server
     finally:
