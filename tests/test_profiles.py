@@ -73,12 +73,15 @@ def test_subprocesses(tmp_path: Path) -> None:
     )
     out = tmp_path / "sub.txt"
     args = profiler_command([sys.executable, str(spawn)], out, fmt="raw", rate=100.0, threads=True)
-    # py-spy finds child processes by polling, so it can miss a short-lived child: the child serves
-    # for a few seconds, and the recording is repeated (up to three times) until its requests are
-    # in the profile.
-    for _ in range(3):
+    # py-spy finds child processes by polling every 100 ms and gives up on a child it finds before
+    # the child's interpreter is ready (or between fork and exec), so it can miss the child: the
+    # child serves for a few seconds, and the recording is repeated (up to six times) until its
+    # requests are in the profile.  py-spy's own messages go into the failure report.
+    log = []
+    for _ in range(6):
         command = [*args[:-3], "--subprocesses", *args[-3:]]
-        subprocess.run(command, capture_output=True, check=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+        log.append(done.stderr[-2000:])
         p = load_profile(out)
         serving = {
             p.threads[i]
@@ -89,7 +92,7 @@ def test_subprocesses(tmp_path: Path) -> None:
             break
     assert all(re.match(r"^process \d+/", t) for t in p.thread_names), p.thread_names
     pids = {t.split("/")[0] for t in p.thread_names}
-    assert len(pids) == 2, p.thread_names  # the parent and its child
+    assert len(pids) == 2, (p.thread_names, log)  # the parent and its child
     child = sorted(serving)
     assert len(child) == 1
     pid = child[0].split("/")[0]
