@@ -67,9 +67,9 @@ def test_infeasible_when_service_time_alone_misses_the_target() -> None:
     assert math.isnan(r.utilization)
 
 
-def test_variable_service_uses_the_ggc_approximation() -> None:
+def test_variable_service_uses_the_ggc_model() -> None:
     r = size_servers(50.0, 25.0, {0.99: 0.6}, service_scv=4.0)
-    assert r.method.startswith("approx")
+    assert r.method == "PH/PH/c matrix-geometric (exact for the phase-type fits)"
     assert r.servers is not None
     assert GGc(50.0, 25.0, r.servers, 1.0, 4.0).response_quantile(0.99) <= 0.6
     assert GGc(50.0, 25.0, r.servers - 1, 1.0, 4.0).response_quantile(0.99) > 0.6

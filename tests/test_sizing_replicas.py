@@ -108,3 +108,33 @@ def test_availability_k_out_of_n() -> None:
     assert r.downtime_per_year_s == pytest.approx((1 - r.availability) * 365.25 * 86400)
     assert replicas_for_availability(0.99, mtbf=100.0, mttr=0.0).replicas == 1
     assert math.isclose(r.replica_availability, a)
+
+
+def test_more_load_never_fewer_replicas() -> None:
+    # The case that used to shrink: 2 replicas at 1.05/s, 1 at 1.10/s (service 1 s, SCV 4, two
+    # workers, p99 <= 13.1 s), because the old G/G/c p99 fell as utilization rose.
+    rates = [0.9 + 0.01 * i for i in range(31)]
+    counts = [
+        size_replicas(rate, {0.99: 13.1}, workers=2, service_time=1.0, service_scv=4.0).replicas
+        for rate in rates
+    ]
+    assert counts == sorted(counts), list(zip(rates, counts, strict=True))
+    assert counts[20] >= 2  # rate 1.10/s
+
+
+def test_verify_simulates_the_recommendation() -> None:
+    r = size_replicas(
+        400.0, {0.95: 0.1, 0.99: 0.3}, workers=4, service_time=0.02, service_scv=4.0, verify=True, seed=5
+    )
+    assert r.verification is not None
+    table = r.verification.table
+    assert list(table["quantile"]) == [0.95, 0.99]
+    assert (table["ci_low_s"] <= table["simulated_s"]).all() and (
+        table["simulated_s"] <= table["ci_high_s"]
+    ).all()
+    # The model is exact for these phase-type fits: the simulation agrees within its interval
+    # (plus 2% for the stationary-start bias of a finite run) and meets the targets.
+    for row in table.itertuples():
+        assert row.ci_low_s * 0.98 <= row.predicted_s <= row.ci_high_s * 1.02
+    assert r.verification.ok
+    assert r.method == "PH/PH/c matrix-geometric (exact for the phase-type fits)"

@@ -13,8 +13,9 @@ from scipy import stats
 
 from capplan._numeric import bisect_decreasing
 from capplan.errors import ParameterError
+from capplan.queueing.phasetype import two_moment_parts
 
-__all__ = ["HyperExponential", "gamma", "hyperexponential", "lognormal"]
+__all__ = ["HyperExponential", "gamma", "hyperexponential", "lognormal", "phase_type_fit"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,51 @@ def hyperexponential(mean: float, scv: float) -> HyperExponential:
         raise ParameterError(f"scv must be >= 1 for a hyperexponential, got {scv!r}")
     p = 0.5 * (1 + math.sqrt((scv - 1) / (scv + 1)))
     return HyperExponential(p, mean / (2 * p), mean / (2 * (1 - p)))
+
+
+class _ErlangMixtureGen(stats.rv_continuous):  # type: ignore[misc]
+    """Erlang-(k-1) with probability ``p``, else Erlang-k, rate 1 (``scale`` = 1/rate)."""
+
+    def _shape_info(self) -> list[Any]:
+        return []
+
+    def _argcheck(self, p: Any, k: Any) -> Any:
+        return (p >= 0) & (p <= 1) & (k >= 2)
+
+    def _pdf(self, x: Any, p: Any, k: Any) -> Any:
+        return p * stats.gamma.pdf(x, k - 1) + (1 - p) * stats.gamma.pdf(x, k)
+
+    def _cdf(self, x: Any, p: Any, k: Any) -> Any:
+        return p * stats.gamma.cdf(x, k - 1) + (1 - p) * stats.gamma.cdf(x, k)
+
+    def _sf(self, x: Any, p: Any, k: Any) -> Any:
+        return p * stats.gamma.sf(x, k - 1) + (1 - p) * stats.gamma.sf(x, k)
+
+    def _stats(self, p: Any, k: Any) -> tuple[Any, Any, None, None]:
+        mean = k - p
+        second = p * (k - 1) * k + (1 - p) * k * (k + 1)
+        return mean, second - mean**2, None, None
+
+    def _rvs(self, p: Any, k: Any, size: Any = None, random_state: Any = None) -> Any:
+        shorter = random_state.random(size) < p
+        return random_state.gamma(np.where(shorter, k - 1, k), size=size)
+
+
+_erlang_mixture = _ErlangMixtureGen(a=0.0, name="erlang_mixture", shapes="p, k")
+
+
+def phase_type_fit(mean: float, scv: float) -> Any:
+    """The two-moment phase-type fit of :mod:`capplan.queueing.phasetype` as a distribution to
+    draw from (for the simulator): the constant ``mean`` for SCV 0, ``scipy.stats`` exponential or
+    Erlang (gamma with integer shape), a mixture of Erlang-(k-1) and Erlang-k (a SciPy frozen
+    distribution), or the balanced :class:`HyperExponential`."""
+    _check(mean, scv, scv_min=-1.0)
+    w1, k1, r1, w2, k2, r2 = (float(a) for a in two_moment_parts(mean, scv))
+    if math.isinf(k1):
+        return float(mean)
+    if w2 == 0.0 or w1 == 0.0:
+        k, r = (k1, r1) if w2 == 0.0 else (k2, r2)
+        return stats.expon(scale=1.0 / r) if k == 1 else stats.gamma(k, scale=1.0 / r)
+    if r1 != r2:
+        return HyperExponential(w1, 1.0 / r1, 1.0 / r2)
+    return _erlang_mixture(w1, k2, scale=1.0 / r1)

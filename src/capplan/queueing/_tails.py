@@ -7,26 +7,37 @@ With Poisson arrivals this is ``lambda (M_S(eta) - 1) = eta`` and
 ``A = (1 - rho) / (lambda M_S'(eta) - 1)``.
 
 For ``c`` servers the same equation with the service time ``S/c`` (one server ``c`` times as fast)
-gives the exact decay rate of M/M/c (``c mu - lambda``) and of M/D/c (the root of
-``lambda (exp(eta D / c) - 1) = eta``; Tijms, *A First Course in Stochastic Models* (2003),
-sec. 9.4), and is used as the approximation for other service times.
+gives the exact decay rate: the ``c`` busy servers complete work as a superposition of ``c``
+renewal processes whose cumulant ``kappa(z)`` is ``c`` times one server's, and the queue seen by
+arrivals decays geometrically at the root ``sigma = A*(-kappa(sigma))``; writing
+``kappa(sigma) = -c u`` with ``B*(-u) = 1/sigma`` turns this into ``M_A(-eta) M_S(eta/c) = 1``
+with ``eta = c u`` (for M/M/c ``c mu - lambda``; for GI/D/c the root of ``e^{eta D} A*(eta)^c =
+1`` of the single-server reduction; Tijms, *A First Course in Stochastic Models* (2003),
+sec. 9.4).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray
 from capplan.queueing._sojourn import WaitLaw
+from capplan.queueing.phasetype import two_moment_parts
 from capplan.queueing.service import ServiceShape
 
-__all__ = [
-    "INTERPOLATION_KAPPA",
-    "conditional_wait_factor",
-    "decay_rate",
-    "light_traffic_factor",
-    "mean_matched_law",
-]
+__all__ = ["arrival_log_laplace", "decay_rate", "mean_matched_law", "moment_matched_law"]
+
+
+def arrival_log_laplace(eta: FloatArray, lam: FloatArray, arrival_scv: FloatArray) -> FloatArray:
+    """``log E[exp(-eta A)]`` for inter-arrival times of rate ``lam`` described by their SCV:
+    deterministic at 0, otherwise the two-moment phase-type fit (element-wise)."""
+    w1, k1, r1, w2, k2, r2 = two_moment_parts(1.0 / np.asarray(lam), arrival_scv)
+    det = np.isinf(k1)
+    k1 = np.where(det, 1.0, k1)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lt = w1 * (r1 / (r1 + eta)) ** k1 + w2 * (r2 / (r2 + eta)) ** k2
+        return np.asarray(np.where(det, -eta / lam, np.log(lt)))
 
 
 def decay_rate(
@@ -37,9 +48,10 @@ def decay_rate(
 ) -> tuple[FloatArray, FloatArray]:
     """``(eta, A)`` of the waiting-time tail of the queue with service ``S/servers``.
 
-    Inter-arrival times are Poisson (``arrival_scv == 1``), deterministic (0) or a gamma fit of the
-    given SCV.  ``A`` (relative to ``P(W > 0) = rho``) is returned for Poisson arrivals only, NaN
-    otherwise; both are NaN where the service time has no exponential moments.
+    Inter-arrival times are Poisson (``arrival_scv == 1``), deterministic (0) or the two-moment
+    phase-type fit of the given SCV.  ``A`` (relative to ``P(W > 0) = rho``) is returned for
+    Poisson arrivals only, NaN otherwise; both are NaN where the service time has no exponential
+    moments.
     """
     shape = lam.shape
     c = np.broadcast_to(np.asarray(servers, dtype=np.float64), shape)
@@ -52,9 +64,7 @@ def decay_rate(
         """log M_A(-eta) + log M_{S/c}(eta): negative between 0 and the root, positive after."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             log_ms = np.log(service.mgf(eta / c)[0])
-            safe = np.where(ca2 > 0, ca2, 1.0)
-            log_ma = np.where(ca2 > 0, -np.log1p(safe * eta / lam) / safe, -eta / lam)
-            return np.asarray(log_ma + log_ms)
+            return np.asarray(arrival_log_laplace(eta, lam, ca2) + log_ms)
 
     ok = (limit > 0) & (lam > 0)
     hi = np.where(np.isfinite(limit), limit * (1.0 - 1e-12), c / mean)
@@ -64,13 +74,15 @@ def decay_rate(
             break
         hi = np.where(grow, 2.0 * hi, hi)
     ok &= g(hi) > 0
-    lo = np.zeros(shape)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        below = g(mid) < 0
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    eta = 0.5 * (lo + hi)
+    svc = service.broadcast_to(shape)
+
+    def minus_g(eta: FloatArray, mask: np.ndarray) -> FloatArray:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            log_ms = np.log(svc.take(mask).mgf(eta / c[mask])[0])
+            return -np.asarray(arrival_log_laplace(eta, lam[mask], ca2[mask]) + log_ms)
+
+    # -g is 0 at 0, positive up to the root, negative after: the root is bracketed by (0, hi].
+    eta = bisect_decreasing(minus_g, np.zeros(shape), np.zeros(shape), np.where(ok, hi, 0.0), rtol=1e-15)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         rho = lam * mean / c
         prefactor = (1.0 - rho) / (lam * service.mgf(eta / c)[1] / c - 1.0)
@@ -109,59 +121,34 @@ def mean_matched_law(
     return WaitLaw(weight, shifts, rates)
 
 
-#: Calibrated on the simulator (docs/accuracy.md): the interpolation exponent per sqrt(c) between
-#: the light- and heavy-traffic conditional mean waits, for service SCV <= 1 and > 1.  Least-squares
-#: fits over the grid (benchmarks/fit_interpolation_kappa.py) gave 0.33-0.37 (deterministic,
-#: Erlang-2, Erlang-4) and 0.58-0.80 (hyperexponential SCV 2 and 4, lognormal SCV 4).
-INTERPOLATION_KAPPA = (0.35, 0.70)
-_U = np.concatenate([[0.0], np.geomspace(1e-6, 1e7, 1500)])
-_ROWS = 2000
+def moment_matched_law(
+    prob_wait: FloatArray, mean: FloatArray, second_moment: FloatArray, eta: FloatArray
+) -> WaitLaw:
+    """A wait law with ``P(W > 0)``, ``E[W]`` and ``E[W^2]`` as given and tail decay rate ``eta``.
 
-
-def light_traffic_factor(service: ServiceShape, servers: FloatArray) -> FloatArray:
-    """``c E[min of c equilibrium residual service times] / E[S]``, element-wise.
-
-    When an arrival finds all ``c`` servers busy in light traffic, it waits for the first of ``c``
-    independent equilibrium residual service times: this factor scales the M/M/c conditional mean
-    wait ``E[S]/(c (1 - rho))`` to the light-traffic limit (1 for exponential service, ``c/(c+1)``
-    for deterministic, ``(1 + c_s^2)/2`` for one server).  Computed as
-    ``int_0^inf S_e(E[S] u / c)^c du`` on a log-spaced grid.
+    With ``m1, m2`` the conditional moments of ``W | W > 0``: if ``m1 eta >= 1`` (a wait less
+    variable than exponential at that decay) ``P(W > t | W > 0)`` is 1 up to the shift
+    ``m1 - 1/eta`` and ``exp(-eta (t - shift))`` after it; otherwise a mixture of the slow
+    ``exp(-eta t)`` and one faster exponential, weights and rate set by ``m1`` and ``m2``.  Where
+    ``eta`` is NaN (no exponential moments) or the mixture would need a negative weight, the
+    exponential with mean ``m1``.  Unstable points (``mean`` inf) get rate 0.
     """
-    c = np.asarray(servers, dtype=np.float64)
-    shape = np.broadcast_shapes(c.shape, np.shape(service.mean))
-    svc = service.broadcast_to(shape)
-    cc = np.broadcast_to(c, shape).ravel()
-    mean = np.broadcast_to(svc.mean, shape).ravel()
-    scv = np.broadcast_to(svc.scv, shape).ravel()
-    # Dividing by the same rule applied to exp(-u) (exactly 1) cancels the discretisation error,
-    # so exponential service gives exactly 1; one server gives exactly (1 + c_s^2)/2.
-    norm = float(np.trapezoid(np.exp(-_U), _U))
-    out = 0.5 * (1.0 + scv)  # exact for one server
-    many = np.flatnonzero(cc > 1.0)
-    for start in range(0, many.size, _ROWS):  # rows of points x grid nodes, bounded memory
-        rows = many[start : start + _ROWS]
-        chunk = np.zeros(cc.size, dtype=bool)
-        chunk[rows] = True
-        shapes = svc.take(chunk.reshape(shape)).as_column() if np.ndim(svc.mean) else svc
-        x = mean[rows, None] * _U / cc[rows, None]
-        values = np.asarray(shapes.residual_sf(x), dtype=np.float64)
-        out[rows] = np.trapezoid(values ** cc[rows, None], _U, axis=1) / norm
-    return out.reshape(shape)
-
-
-def conditional_wait_factor(
-    service: ServiceShape, servers: FloatArray, rho: FloatArray, arrival_scv: FloatArray
-) -> FloatArray:
-    """Conditional mean wait of G/G/c over that of M/M/c, ``E[W | W > 0] c (1 - rho) / E[S]``.
-
-    Interpolates between the light-traffic limit :func:`light_traffic_factor` and the heavy-traffic
-    (Kingman / Allen-Cunneen) limit ``(c_a^2 + c_s^2)/2`` with weight ``rho^(kappa sqrt(c))``, kappa
-    from :data:`INTERPOLATION_KAPPA`; for ``c = 1`` both limits coincide (P-K).
-    """
-    light = light_traffic_factor(service, servers)
-    heavy = 0.5 * (np.asarray(arrival_scv) + np.asarray(service.scv))
-    # D/D/c never waits below saturation; the light-traffic limit assumes Poisson arrivals.
-    light = np.where(heavy == 0.0, 0.0, light)
-    kappa = np.where(np.asarray(service.scv) <= 1.0, INTERPOLATION_KAPPA[0], INTERPOLATION_KAPPA[1])
-    weight = np.asarray(rho) ** (kappa * np.sqrt(servers))
-    return np.asarray(light + (heavy - light) * weight)
+    p = np.asarray(prob_wait, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m1 = np.where(p > 0, mean / p, 0.0)
+        m2 = np.where(p > 0, second_moment / p, 0.0)
+        slow = 1.0 / eta
+        fast = (m1 * slow - 0.5 * m2) / (slow - m1)
+        w = (m1 - fast) / (slow - fast)
+    unstable = ~np.isfinite(mean)
+    known = np.isfinite(eta) & (p > 0) & ~unstable
+    shifted = known & (m1 * eta >= 1.0)
+    mixed = known & ~shifted & (fast > 0) & (fast < slow) & (w > 0) & (w <= 1)
+    with np.errstate(divide="ignore"):
+        plain_rate = np.where(unstable, 0.0, 1.0 / np.where(m1 > 0, m1, 1.0))
+    weight = np.stack([np.where(mixed, p * w, np.where(unstable, 1.0, p)), np.where(mixed, p * (1 - w), 0.0)])
+    shift = np.stack([np.where(shifted, m1 - slow, 0.0), np.zeros(p.shape)])
+    with np.errstate(divide="ignore"):
+        second_rate = np.where(mixed, 1.0 / np.where(mixed, fast, 1.0), 1.0)
+    rate = np.stack([np.where(shifted | mixed, eta, plain_rate), second_rate])
+    return WaitLaw(weight, shift, rate)

@@ -1,4 +1,4 @@
-"""The G/G/c queue by the Allen-Cunneen approximation."""
+"""The G/G/c queue from the SCVs of inter-arrival and service times (or a service distribution)."""
 
 from __future__ import annotations
 
@@ -10,51 +10,46 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, integer_count, nonnegative
 from capplan.queueing._base import QueueModel
-from capplan.queueing._erlang_kernel import log_erlang_c_ufunc
+from capplan.queueing._gigc import wait_moments
 from capplan.queueing._grid import grid_waits
 from capplan.queueing._sojourn import WaitLaw
-from capplan.queueing._tails import conditional_wait_factor, decay_rate, mean_matched_law
+from capplan.queueing._tails import decay_rate, moment_matched_law
 from capplan.queueing.service import ServiceShape, resolve_service, service_shape
 
 __all__ = ["GGc"]
 
 
 class GGc(QueueModel):
-    r"""G/G/c queue (approximation), from the SCVs of inter-arrival and service times.
+    r"""G/G/c queue, FCFS: inter-arrival and service times described by their SCVs.
 
-    Mean wait: ``P(W > 0)`` is Erlang C (the M/M/c value) and the conditional mean wait is the M/M/c
-    one, ``1/(c mu - lambda)``, times a factor that interpolates between its light-traffic limit
-    (``c E[min of c residual service times]/E[S]``: 1 for exponential, ``c/(c+1)`` for deterministic
-    service) and its heavy-traffic limit, the Allen-Cunneen / Kingman factor
-    ``(c_a^2 + c_s^2)/2``, with weight ``rho^(kappa sqrt(c))``:
+    Each time gets a two-moment phase-type fit (:mod:`capplan.queueing.phasetype`: Erlang mixture
+    below SCV 1, exponential at 1, balanced-means H2 above, a constant at 0), and the queue of those
+    fits is solved (:mod:`capplan.queueing._gigc` lists where each method is used):
 
-    .. math:: W_q \approx \frac{C(c, a)}{c\mu - \lambda}
-              \Big[r_{LT} + \Big(\frac{c_a^2 + c_s^2}{2} - r_{LT}\Big)\rho^{\kappa\sqrt{c}}\Big].
+    * exactly by the matrix-geometric method (PH/PH/c) for service SCV >= 1/2 and up to 32 servers;
+      PH/M/c (exponential service) and GI/D/c (deterministic service, on a lattice) exactly for
+      any number of servers;
+    * beyond 32 servers, PH/M/c scaled by the PH/PH/32 : PH/M/32 ratio at the same
+      ``(1 - rho) sqrt(c)``; between service SCV 0 and 1/2, linear interpolation between the two
+      exact ends; below arrival SCV 1/4, scaled from 1/4 as in Whitt's QNA — approximations,
+      named in :attr:`method`.
 
-    **Calibrated on simulation**: ``kappa = 0.35`` for service SCV <= 1 and ``0.70`` above
-    (least-squares fits over the accuracy grid gave 0.33-0.37 and 0.58-0.80).  With Poisson
-    arrivals this cut the mean-wait error over the grid from max 96% (plain Allen-Cunneen, in the
-    first published ``docs/accuracy.md``) to max 15%, median 0.6-6.7% per service distribution.
-    With one server, or exponential service and Poisson arrivals, both limits coincide (P-K, M/M/c
-    exactly).
+    That gives ``P(W > 0)``, ``E[W]`` and ``E[W^2]``; the wait distribution is an atom at zero plus
+    a law with those moments whose tail decays at the exact asymptotic rate ``eta``, the root of
+    ``M_A(-eta) M_S(eta/c) = 1`` (:func:`capplan.queueing._tails.moment_matched_law`).  Service
+    times without exponential moments given as a distribution (``service=``, e.g. lognormal) keep
+    their own tail: the conditional wait is the c-fold-server M/G/1 wait computed on a grid, scaled
+    to the mean.  In the response time ``T = W + S`` the service time has the given distribution's
+    shape, or the phase-type fit.
 
-    Distribution: a tail that decays at the rate of one server ``c`` times as fast — the root
-    ``eta`` of ``M_A(-eta) M_S(eta/c) = 1``, exact for M/M/c and M/D/c — shaped to keep the mean
-    (:func:`capplan.queueing._tails.mean_matched_law`); for service times without exponential
-    moments, the conditional wait of that fast server computed exactly on a grid and scaled to the
-    mean.  In the response time the service time has the given distribution's shape, or a two-moment
-    fit (deterministic or gamma).
+    Every method is continuous in both SCVs, and the waits and percentiles rise with utilization
+    and as servers are removed (checked by property tests).  Accuracy against the simulator:
+    ``docs/accuracy.md``.
 
-    Measured against the simulator over 324 configurations (``docs/accuracy.md``): with the service
-    distribution given (``service=``), p99 response median 0.3%, max 13.6% (99% of points within
-    10%; the worst are hyperexponential SCV 4 service on 2-4 servers, under-estimated); with only
-    mean and SCV, max 32.5% (the gamma fit misplaces a lognormal or hyperexponential tail).  Known
-    limit: ``P(W > 0)`` ignores the arrival SCV, so with non-Poisson arrivals the mean wait can be
-    off by 25-80% even where p99 is right.
-
-    References: Allen, *Probability, Statistics, and Queueing Theory* 2nd ed. (1990), sec. 6.3,
-    eq. (6.33); Whitt (1993), "Approximations for the GI/G/m queue", Prod. Oper. Manag. 2(2);
-    Tijms, *A First Course in Stochastic Models* (2003), sec. 9.4.
+    References: Neuts, *Matrix-Geometric Solutions in Stochastic Models* (1981); Latouche &
+    Ramaswami (1999); Tijms, *A First Course in Stochastic Models* (2003), sec. 9.3-9.4; Whitt
+    (1983), "The queueing network analyzer", Bell Syst. Tech. J. 62(9); Halfin & Whitt (1981),
+    "Heavy-traffic limits for queues with many exponential servers", Oper. Res. 29(3).
 
     Parameters
     ----------
@@ -68,13 +63,10 @@ class GGc(QueueModel):
         Squared coefficients of variation of inter-arrival and service times (>= 0).
     service : distribution, optional
         Instead of ``service_rate``/``service_scv``: a SciPy frozen distribution (or
-        :class:`capplan.distributions.HyperExponential`).
+        :class:`capplan.distributions.HyperExponential`); its mean and SCV set the wait, its shape
+        the response time.
     """
 
-    method = (
-        "approx: Erlang-C P(wait); light/heavy-traffic interpolated mean (calibrated); "
-        "wait tail at the c-fold-server decay rate; service shape as given or gamma fit"
-    )
     _params = ("arrival_rate", "service_rate", "servers", "arrival_scv", "service_scv")
 
     def __init__(
@@ -96,41 +88,55 @@ class GGc(QueueModel):
         )
 
     @cached_property
-    def _wait_law(self) -> WaitLaw:
-        a = self.arrival_rate / self.service_rate
-        prob_wait = np.exp(log_erlang_c_ufunc(self.servers, a))
-        gap = np.maximum(self.servers * self.service_rate - self.arrival_rate, 0.0)
-        stable = gap > 0
-        factor = self._conditional_factor
-        # Conditional mean wait: the M/M/c value 1/(c mu - lambda) times the interpolated factor.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            theta = np.where(stable, gap / factor, 0.0)
-            theta = np.where(stable & (factor == 0), np.inf, theta)
-        kingman = WaitLaw.exponential(prob_wait, theta)
-        if not stable.any() or np.all(self._service.mgf_limit() == 0):
-            return kingman
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean_wait = np.where(stable, prob_wait / theta, np.inf)
+    def _moments(self) -> tuple[FloatArray, FloatArray, FloatArray, frozenset[str]]:
+        """``P(W > 0)``, ``E[W]``, ``E[W^2]`` (seconds) per element, and the methods used."""
         shape = self.arrival_rate.shape
-        eta, prefactor = decay_rate(
-            self.arrival_rate, self._service.broadcast_to(shape), self.servers, self.arrival_scv
-        )
-        # decay_rate's constant is relative to P(W > 0) = rho of the one-fast-server queue.
-        return mean_matched_law(prob_wait, mean_wait, eta, prefactor * prob_wait / self._rho, kingman)
+        prob, mean, second = np.ones(shape), np.full(shape, np.inf), np.full(shape, np.inf)
+        methods: set[str] = set()
+        rho = self._rho
+        for idx in np.ndindex(shape):
+            if rho[idx] >= 1.0:
+                methods.add("unstable")
+                continue
+            w = wait_moments(
+                float(rho[idx]),
+                int(self.servers[idx]),
+                float(self.arrival_scv[idx]),
+                float(self.service_scv[idx]),
+            )
+            scale = 1.0 / float(self.service_rate[idx])
+            prob[idx], mean[idx], second[idx] = w.prob_wait, w.mean * scale, w.second_moment * scale**2
+            methods |= w.methods
+        return prob, mean, second, frozenset(methods)
+
+    @property
+    def method(self) -> str:  # type: ignore[override]
+        """The methods behind these numbers; ``approx`` marks approximations."""
+        names = sorted(self._moments[3] - {"unstable", "no waiting"}) or ["exact (no waiting)"]
+        return "; ".join(names)
 
     @cached_property
-    def _conditional_factor(self) -> FloatArray:
-        """E[W | W > 0] relative to M/M/c's, light- to heavy-traffic interpolation (see _tails)."""
-        rho = np.minimum(self._rho, 1.0)
-        return conditional_wait_factor(self._service, self.servers, rho, self.arrival_scv)
+    def _wait_law(self) -> WaitLaw:
+        prob, mean, second, _ = self._moments
+        shape = self.arrival_rate.shape
+        eta = np.full(shape, np.nan)
+        if np.any(self._service.mgf_limit() > 0):
+            eta, _ = decay_rate(
+                self.arrival_rate, self._service.broadcast_to(shape), self.servers, self.arrival_scv
+            )
+        return moment_matched_law(prob, mean, second, eta)
 
     @cached_property
     def _grid(self) -> Any:
         if self.service is None or np.any(self._service.mgf_limit() > 0):
             return None
         law = self._wait_law
-        # The c-fold-server M/G/1 conditional mean is (1 + c_s^2)/2 times M/M/c's: rescale to ours.
-        scale = self._conditional_factor / (0.5 * (1.0 + self.service_scv))
+        prob, mean, _, _ = self._moments
+        rho = np.minimum(self._rho, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # The c-fold-server M/G/1 conditional mean is (1 + c_s^2) E[S] / (2 c (1 - rho)).
+            fast_server = (1.0 + self.service_scv) / (2.0 * self.servers * self.service_rate * (1.0 - rho))
+            scale = np.where(prob > 0, mean / prob / fast_server, 1.0)
         return grid_waits(self._rho, law.prob_wait, self.servers, scale, self._service)
 
     @cached_property

@@ -6,10 +6,11 @@ For a wait component ``W' ~ Exp(theta)`` independent of the service time ``S``,
     P(W' + S > t) = P(S > t) + I(t),      I(t) = E[exp(-theta (t - S)); S <= t].
 
 * :class:`TwoMomentService` describes ``S`` by its mean and SCV only: deterministic for SCV 0
-  (below 1e-10), otherwise a gamma distribution with shape ``k = 1/SCV``, for which ``I`` has the
-  closed form ``g(t) M(1, k + 1, delta t)`` with ``delta = 1/beta - theta``, ``beta`` the gamma
-  scale, ``g(t) = exp(-t/beta)(t/beta)^k / Gamma(k + 1)`` and ``M`` Kummer's function
-  (Abramowitz & Stegun 13.1.2, 13.1.27); when ``delta t > k`` the equivalent
+  (below 1e-10), otherwise the two-moment phase-type fit of :mod:`capplan.queueing.phasetype`, a
+  mixture of at most two gamma distributions with integer shapes.  For one gamma component with
+  shape ``k`` ``I`` has the closed form ``g(t) M(1, k + 1, delta t)`` with ``delta = 1/beta -
+  theta``, ``beta`` the gamma scale, ``g(t) = exp(-t/beta)(t/beta)^k / Gamma(k + 1)`` and ``M``
+  Kummer's function (Abramowitz & Stegun 13.1.2, 13.1.27); when ``delta t > k`` the equivalent
   ``exp(-theta t)(beta delta)^-k P(k, delta t)`` is used so nothing overflows.  ``k = 1``
   (exponential) reduces to ``M(1, 2, z) = expm1(z)/z``, the exact M/M/c case.
 * :class:`DistributionService` uses a given distribution's own shape (a SciPy frozen distribution
@@ -24,6 +25,7 @@ For a wait component ``W' ~ Exp(theta)`` independent of the service time ``S``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache, cached_property
 from typing import Any
 
@@ -31,9 +33,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
+from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray, nonnegative, positive
 from capplan.distributions import HyperExponential
 from capplan.errors import ParameterError
+from capplan.queueing.phasetype import DETERMINISTIC_SCV, two_moment_parts
 
 __all__ = [
     "DETERMINISTIC_SCV",
@@ -44,9 +48,6 @@ __all__ = [
     "service_shape",
 ]
 
-#: Service SCVs below this are treated as deterministic (the gamma shape 1/SCV would exceed 1e10,
-#: a standard deviation below 1e-5 of the mean, where the special functions lose accuracy).
-DETERMINISTIC_SCV = 1e-10
 _QUAD_NODES = 128
 _QUAD_CHUNK = 8192
 
@@ -135,69 +136,106 @@ def _gamma_mgf(
 
 
 class TwoMomentService(ServiceShape):
-    """Service described by mean and SCV: deterministic (SCV ~ 0) or gamma (element-wise arrays)."""
+    """Service described by mean and SCV: deterministic (SCV ~ 0) or its two-moment phase-type fit
+    (:mod:`capplan.queueing.phasetype`: Erlang mixture below SCV 1, exponential at 1, balanced H2
+    above), as a mixture of two gamma components with integer shapes (element-wise arrays)."""
+
+    label = "phase-type two-moment fit"
 
     def __init__(self, mean: ArrayLike, scv: ArrayLike) -> None:
         self.mean, self.scv = (np.asarray(a, dtype=np.float64) for a in np.broadcast_arrays(mean, scv))
-        self.label = "gamma two-moment fit"
+        w1, k1, r1, w2, k2, r2 = two_moment_parts(self.mean, self.scv)
+        self._det = np.isinf(k1)
+        self._parts = ((w1, np.where(self._det, 1.0, k1), r1), (w2, k2, r2))
+
+    def _map(self, fn: Callable[[FloatArray], FloatArray]) -> TwoMomentService:
+        """The same fits with ``fn`` applied to every parameter array (select, align, reshape)."""
+        out = object.__new__(TwoMomentService)
+        out.mean, out.scv, out._det = fn(self.mean), fn(self.scv), fn(self._det)
+        out._parts = tuple(tuple(fn(a) for a in part) for part in self._parts)  # type: ignore[assignment]
+        return out
 
     def broadcast_to(self, shape: tuple[int, ...]) -> TwoMomentService:
-        return TwoMomentService(np.broadcast_to(self.mean, shape), np.broadcast_to(self.scv, shape))
+        return self._map(lambda a: np.broadcast_to(a, shape))
 
     def take(self, mask: np.ndarray) -> TwoMomentService:
-        return TwoMomentService(self.mean[mask], self.scv[mask])
+        return self._map(lambda a: a[mask])
 
     def as_column(self) -> TwoMomentService:
-        return TwoMomentService(self.mean[..., None], self.scv[..., None])
+        return self._map(lambda a: a[..., None])
+
+    def _components(self, x: FloatArray) -> tuple[FloatArray, tuple[tuple[Any, ...], ...]]:
+        """``x`` and the parts broadcast against each other."""
+        arrays = np.broadcast_arrays(
+            np.asarray(x, dtype=np.float64), self._det, *self._parts[0], *self._parts[1]
+        )
+        xx, det = arrays[0], arrays[1]
+        return xx, ((det,), tuple(arrays[2:5]), tuple(arrays[5:8]))
 
     def sf(self, t: FloatArray) -> FloatArray:
-        mean, scv = np.broadcast_arrays(self.mean, self.scv)
-        t = np.broadcast_to(t, mean.shape)
-        out = np.where(t < mean, 1.0, 0.0)
-        gam = scv >= DETERMINISTIC_SCV
-        k = 1.0 / scv[gam]
-        out[gam] = special.gammaincc(k, t[gam] * k / mean[gam])
-        return out
+        tt, ((det,), *parts) = self._components(t)
+        mean = np.broadcast_to(self.mean, tt.shape)
+        out = np.zeros(tt.shape)
+        for w, k, r in parts:
+            out += w * special.gammaincc(k, np.maximum(tt, 0.0) * r)
+        return np.asarray(np.where(det, np.where(tt < mean, 1.0, 0.0), np.minimum(out, 1.0)))
 
     def quantile(self, p: FloatArray) -> FloatArray:
-        p, mean, scv = np.broadcast_arrays(p, self.mean, self.scv)
-        out = np.array(mean, dtype=np.float64, copy=True)
-        gam = scv >= DETERMINISTIC_SCV
-        out[gam] = special.gammaincinv(1.0 / scv[gam], p[gam]) * mean[gam] * scv[gam]
-        return out
+        pp, ((det,), *parts) = self._components(p)
+        mean = np.broadcast_to(self.mean, pp.shape)
+        bounds = [special.gammaincinv(k, pp) / r for _, k, r in parts]
+        lo, hi = np.minimum(*bounds), np.maximum(*bounds)
+        single = (parts[1][0] == 0.0) | (lo == hi)
+        out = np.where(single, bounds[0], 0.0)
+        mixed = ~single & ~det
+        if mixed.any():
+            sub = self.broadcast_to(pp.shape).take(mixed)
+
+            def sf(t: FloatArray, mask: np.ndarray) -> FloatArray:
+                return sub.take(mask).sf(t)
+
+            out[mixed] = bisect_decreasing(sf, 1.0 - pp[mixed], lo[mixed], hi[mixed])
+        return np.asarray(np.where(det, mean, out))
 
     def tail_integral(self, t: FloatArray, theta: FloatArray) -> FloatArray:
-        t, theta, mean, scv = np.broadcast_arrays(t, theta, self.mean, self.scv)
-        out = np.zeros(t.shape)
-        det = scv < DETERMINISTIC_SCV
-        after = t[det] - mean[det]
-        out[det] = np.where(after >= 0, np.exp(-theta[det] * np.maximum(after, 0.0)), 0.0)
+        tt, ((det,), *parts) = self._components(t)
+        th = np.broadcast_to(np.asarray(theta, dtype=np.float64), tt.shape)
+        mean = np.broadcast_to(self.mean, tt.shape)
+        out = np.zeros(tt.shape)
+        after = tt[det] - mean[det]
+        out[det] = np.where(after >= 0, np.exp(-th[det] * np.maximum(after, 0.0)), 0.0)
         g = ~det
-        out[g] = _gamma_tail_integral(t[g], 1.0 / scv[g], mean[g] * scv[g], theta[g])
+        for w, k, r in parts:
+            used = g & (w > 0)
+            out[used] += w[used] * _gamma_tail_integral(tt[used], k[used], 1.0 / r[used], th[used])
         return out
 
     def residual_sf(self, x: FloatArray) -> FloatArray:
-        x, mean, scv = np.broadcast_arrays(np.asarray(x, dtype=np.float64), self.mean, self.scv)
-        out = np.clip(1.0 - x / mean, 0.0, 1.0)  # deterministic: uniform residual on [0, d]
-        gam = scv >= DETERMINISTIC_SCV
-        k, theta = 1.0 / scv[gam], mean[gam] * scv[gam]
-        z = x[gam] / theta
-        out[gam] = special.gammaincc(k + 1.0, z) - z / k * special.gammaincc(k, z)
-        clipped: FloatArray = np.clip(out, 0.0, 1.0)
-        return clipped
+        xx, ((det,), *parts) = self._components(x)
+        xx = np.maximum(xx, 0.0)
+        mean = np.broadcast_to(self.mean, xx.shape)
+        excess = np.zeros(xx.shape)
+        for w, k, r in parts:
+            z = xx * r
+            excess += w * (k / r * special.gammaincc(k + 1.0, z) - xx * special.gammaincc(k, z))
+        uniform = np.clip(1.0 - xx / mean, 0.0, 1.0)  # deterministic: uniform residual on [0, d]
+        return np.asarray(np.clip(np.where(det, uniform, excess / mean), 0.0, 1.0))
 
     def mgf_limit(self) -> FloatArray:
-        mean, scv = np.broadcast_arrays(self.mean, self.scv)
-        with np.errstate(divide="ignore", over="ignore"):
-            return np.asarray(np.where(scv < DETERMINISTIC_SCV, np.inf, 1.0 / (mean * scv)))
+        (w1, _, r1), (w2, _, r2) = self._parts
+        limit = np.minimum(np.where(w1 > 0, r1, np.inf), np.where(w2 > 0, r2, np.inf))
+        return np.asarray(np.where(self._det, np.inf, limit))
 
     def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
-        eta, mean, scv = np.broadcast_arrays(eta, self.mean, self.scv)
-        det = scv < DETERMINISTIC_SCV
-        safe = np.where(det, 1.0, scv)
-        k, beta = 1.0 / safe, mean * safe
-        m, dm = _gamma_mgf(np.where(det, 0.0, eta), k, beta, np.zeros_like(eta))
-        e_det = np.exp(eta * mean)
+        ee, ((det,), *parts) = self._components(eta)
+        mean = np.broadcast_to(self.mean, ee.shape)
+        m = np.zeros(ee.shape)
+        dm = np.zeros(ee.shape)
+        for w, k, r in parts:
+            base, deriv = _gamma_mgf(np.where(det, 0.0, ee), k, 1.0 / r, np.zeros(ee.shape))
+            m += w * base
+            dm += w * deriv
+        e_det = np.exp(ee * mean)
         return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
 
 

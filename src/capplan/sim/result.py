@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,9 @@ class SimulationResult:
         )
 
     # -- summary -------------------------------------------------------------------------------
-    def _estimates(self) -> tuple[dict[str, float], dict[str, NDArray[np.float64]], dict[str, str]]:
+    def _estimates(
+        self, quantiles: tuple[float, ...] = SUMMARY_QUANTILES
+    ) -> tuple[dict[str, float], dict[str, NDArray[np.float64]], dict[str, str]]:
         """Pooled estimates and per-batch estimates of every reported metric, and their units."""
         s = self.sums
         col = {name: s[:, i] for name, i in _COL.items()}
@@ -204,16 +207,15 @@ class SimulationResult:
             "throughput": "1/s", "blocked_fraction": "fraction", "reneged_fraction": "fraction",
         }  # fmt: skip
         for kind in ("wait", "response"):
-            pooled_q, batch_q = self._quantiles(kind)
-            for i, q in enumerate(SUMMARY_QUANTILES):
+            pooled_q, batch_q = self._quantiles(kind, quantiles)
+            for i, q in enumerate(quantiles):
                 name = f"{kind}_p{q * 100:g}"
                 pooled[name] = float(pooled_q[i])
                 batch[name] = batch_q[:, i]
                 units[name] = "s"
         return pooled, batch, units
 
-    def _quantiles(self, kind: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        ps = SUMMARY_QUANTILES
+    def _quantiles(self, kind: str, ps: tuple[float, ...]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         n_batches = self.sums.shape[0]
         per_batch = np.full((n_batches, len(ps)), math.nan)
         if self.keep == "raw":
@@ -238,8 +240,11 @@ class SimulationResult:
             per_batch[b] = _hist_quantiles(hist[b], float(zeros[b]), ps, self.log_lo)
         return pooled, per_batch
 
-    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+    def summary(self, confidence: float = 0.95, quantiles: Sequence[float] = ()) -> pd.DataFrame:
         """Means, quantiles, utilization and throughput with batch-means confidence intervals.
+
+        Quantiles are p50, p95, p99 and p99.9 of the wait and the response, and any ``quantiles``
+        asked for besides (levels in (0, 1)).
 
         The measured customers are split into consecutive batches (default 20); each metric's
         interval is ``estimate +- t_{B-1} * sd(batch estimates) / sqrt(B)`` (Law, *Simulation
@@ -250,9 +255,13 @@ class SimulationResult:
         """
         if not 0 < confidence < 1:
             raise ParameterError(f"confidence must lie in (0, 1), got {confidence!r}")
-        pooled, batch, units = self._estimates()
+        extra = [float(q) for q in quantiles]
+        if any(not 0 < q < 1 for q in extra):
+            raise ParameterError(f"quantiles must lie in (0, 1), got {list(quantiles)!r}")
+        levels = tuple(sorted({*SUMMARY_QUANTILES, *extra}))
+        pooled, batch, units = self._estimates(levels)
         stationary = self.spec.rate_function is None and self.spec.slowdown is None
-        order = [f"wait_p{q * 100:g}" for q in SUMMARY_QUANTILES]
+        order = [f"wait_p{q * 100:g}" for q in levels]
         order = ["wait_mean", *order, "response_mean", *(o.replace("wait", "response") for o in order)]
         order += ["prob_wait", "utilization", "throughput", "blocked_fraction", "reneged_fraction"]
         rows = []

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from capplan._validate import positive, probability, utilization_cap
 from capplan.queueing import QueueModel, queue_model
-from capplan.sizing._search import capacity_floor, smallest_satisfying
+from capplan.sizing._search import capacity_floor, smallest_passing
 from capplan.sizing._service import describe_service
 
 __all__ = ["PoolSizing", "hikaricp_rule", "size_pool"]
@@ -82,7 +83,9 @@ def size_pool(
     database-side rule of thumb ``cores * 2 + spindles`` beside the answer for comparison.
 
     The queue of waiting requests is taken as unbounded; with a small thread count (fewer threads
-    than connections waiting) real waits are shorter, so the answer is conservative.
+    than connections waiting) real waits are shorter, so the answer is conservative.  The acquisition
+    wait falls as connections are added, and the search returns the smallest pool from which every
+    larger pool it tried meets the budget, so more load never gets a smaller pool.
 
     Returns
     -------
@@ -95,7 +98,7 @@ def size_pool(
     held = int(positive("connections_per_request", connections_per_request))
     rate, scv, dist = describe_service(hold_time, hold_scv, hold, names=("hold_time", "hold_scv", "hold"))
 
-    def model(c: int) -> QueueModel:
+    def model(c: Any) -> QueueModel:
         return queue_model(lam, rate, c, 1.0, scv, service=dist)
 
     probe = model(1)
@@ -105,7 +108,9 @@ def size_pool(
     start = max(floor, deadlock_min)
     if deadlock_min >= floor and held > 1 and threads is not None:
         binding = f"deadlock-free minimum: threads x (connections per request - 1) + 1 = {deadlock_min}"
-    pool = smallest_satisfying(lambda c: float(model(c).wait_quantile(q)) <= limit, start, what="connections")
+    pool = smallest_passing(
+        lambda cs: np.atleast_1d(model(cs.astype(float)).wait_quantile(q)) <= limit, start, what="connections"
+    )
     if pool > start:
         binding = f"p{q * 100:g} acquisition wait <= {limit * 1e3:g} ms"
     final = model(pool)

@@ -7,14 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import stats
 
-from capplan._validate import nonnegative, positive, probability, utilization_cap
+from capplan._validate import FloatArray, nonnegative, positive, probability, utilization_cap
 from capplan.errors import InfeasibleError, ParameterError
 from capplan.queueing import QueueModel, queue_model
-from capplan.sizing._search import smallest_satisfying
+from capplan.sizing._search import largest_passing_load, smallest_passing, smallest_satisfying
 from capplan.sizing._service import describe_service
+from capplan.sizing._verify import Verification, simulate_percentiles
 
 __all__ = ["AvailabilitySizing", "ReplicaSizing", "replicas_for_availability", "size_replicas"]
 
@@ -27,7 +30,9 @@ class ReplicaSizing:
 
     ``predicted`` holds the response-time quantiles with every replica up; ``scenarios`` the worst
     case in each failure scenario checked (N+k, zone loss).  ``headroom`` is the largest arrival rate
-    that still meets every constraint at ``replicas``, divided by the rate sized for.
+    that still meets every constraint at ``replicas``, divided by the rate sized for.  ``method``
+    names the queueing model that decided (exact or approximate); ``verification`` is the
+    simulation check when ``verify=True`` was asked for.
     """
 
     replicas: int
@@ -41,6 +46,7 @@ class ReplicaSizing:
     balancing: str
     method: str
     scenarios: dict[str, dict[str, float]] = field(default_factory=dict)
+    verification: Verification | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """Predicted quantiles against targets, per scenario (all up, then each failure case)."""
@@ -70,6 +76,57 @@ def _label(q: float) -> str:
     return f"p{q * 100:g}"
 
 
+class _Replicas:
+    """The queue of one replica (or of the pooled fleet) for arrays of loads and replicas up."""
+
+    def __init__(
+        self, workers: int, mu: float | None, scv: float, dist: Any, arrival_scv: float, balancing: Balancing
+    ) -> None:
+        self.c, self.mu, self.scv, self.dist = workers, mu, scv, dist
+        self.arrival_scv, self.balancing = arrival_scv, balancing
+
+    def model(self, rate: FloatArray, up: FloatArray) -> QueueModel:
+        if self.balancing == "jsq":
+            return queue_model(rate, self.mu, self.c * up, self.arrival_scv, self.scv, service=self.dist)
+        # Random routing thins the stream: a replica's arrivals have SCV 1 + (c_a^2 - 1)/replicas
+        # (exact for a renewal stream split by independent coin flips; Whitt 1983, QNA).
+        thinned = 1.0 + (self.arrival_scv - 1.0) / up
+        return queue_model(rate / up, self.mu, self.c, thinned, self.scv, service=self.dist)
+
+    def why_not(
+        self, rate: FloatArray, up: FloatArray, goals: Mapping[float, float], cap: float
+    ) -> NDArray[np.object_]:
+        """Per element, the first constraint that fails ("" when all hold)."""
+        reasons = np.full(np.shape(up), "", dtype=object)
+        reasons[up < 1] = "replicas left after failures"
+        live = up >= 1
+        if not live.any():
+            return reasons
+        m = self.model(np.broadcast_to(rate, up.shape)[live], up[live])
+        util = np.atleast_1d(m.utilization)
+        found = np.full(util.shape, "", dtype=object)
+        found[util >= 1] = "stability (utilization < 1)"
+        found[(found == "") & (util > cap * (1 + 1e-12))] = f"utilization <= {cap:.0%}"
+        for q, t in sorted(goals.items()):
+            todo = found == ""
+            if todo.any():
+                slow = np.zeros(util.shape, dtype=bool)
+                slow[todo] = np.atleast_1d(m.response_quantile(q))[todo] > t
+                found[slow] = f"{_label(q)} <= {t:g} s"
+        reasons[live] = found
+        return reasons
+
+
+def _scenarios(k: int, zones: int | None) -> dict[str, Any]:
+    """Failure scenarios: name -> replicas up as a function of the fleet size."""
+    out: dict[str, Any] = {"all replicas up": lambda n: n}
+    if k:
+        out[f"N+{k}: {k} down"] = lambda n: n - k
+    if zones is not None:
+        out[f"one of {zones} zones lost"] = lambda n: n - np.ceil(n / zones)
+    return out
+
+
 def size_replicas(
     arrival_rate: float,
     targets: Mapping[float, float],
@@ -83,22 +140,33 @@ def size_replicas(
     redundancy: int = 0,
     zones: int | None = None,
     balancing: Balancing = "random",
+    verify: bool = False,
+    verify_customers: int | None = None,
+    seed: int = 0,
 ) -> ReplicaSizing:
     """Smallest replica count meeting latency targets and a utilization cap, also after failures.
 
     Each replica runs ``workers`` servers (threads, processes or event-loop slots doing the work).
 
     * ``balancing="random"`` (round-robin or random routing): every replica is its own G/G/c queue
-      fed ``arrival_rate / replicas_up`` — the conservative case.
+      fed ``arrival_rate / replicas_up``, its arrival SCV thinned to ``1 + (c_a^2 - 1)/replicas_up``
+      — the conservative case.
     * ``balancing="jsq"`` (join-shortest-queue / least-connections): approximated by one pooled
       queue of ``workers * replicas_up`` servers, which JSQ approaches as load balancing improves;
       optimistic for few replicas.
 
-    The queue per replica is M/M/c (exact) or G/G/c (:class:`capplan.queueing.GGc`); the service
-    time is ``service_time`` (mean) with ``service_scv``, or ``service`` a distribution or samples.
-    Constraints checked: every percentile target and ``utilization <= max_utilization`` with all
-    replicas up, with ``redundancy`` replicas down (N+k), and with the largest of ``zones`` zones
-    lost (replicas spread evenly, ``ceil(N/zones)`` lost).
+    The queue per replica is M/M/c (exact) or G/G/c (:class:`capplan.queueing.GGc`, whose
+    ``method`` names how it was solved); the service time is ``service_time`` (mean) with
+    ``service_scv``, or ``service`` a distribution or samples.  Constraints checked: every
+    percentile target and ``utilization <= max_utilization`` with all replicas up, with
+    ``redundancy`` replicas down (N+k), and with the largest of ``zones`` zones lost (replicas
+    spread evenly, ``ceil(N/zones)`` lost).
+
+    The answer never falls as the load rises: the model's percentiles rise with utilization, and
+    the search (:func:`capplan.sizing._search.smallest_passing`) returns the smallest count from
+    which every larger count it tried passes.  ``verify=True`` simulates one replica at the answer
+    (``verify_customers`` arrivals, ``seed``) and attaches the simulated percentiles with their
+    confidence intervals (:attr:`ReplicaSizing.verification`).
 
     Raises
     ------
@@ -116,16 +184,34 @@ def size_replicas(
     goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
     if not goals:
         raise ParameterError("targets is empty: give at least one {quantile: seconds}")
+    ca2 = float(nonnegative("arrival_scv", arrival_scv))
     mu, scv, dist = describe_service(
         service_time, service_scv, service, names=("service_time", "service_scv", "service")
     )
+    fleet = _Replicas(c, mu, scv, dist, ca2, balancing)
+    probe = fleet.model(np.array([lam]), np.array([1.0]))
+    _check_floors(probe, goals)
+    scenarios = _scenarios(k, zones)
 
-    def model(rate: float, up: int) -> QueueModel:
-        per_rate, servers = (rate / up, c) if balancing == "random" else (rate, c * up)
-        return queue_model(per_rate, mu, servers, arrival_scv, scv, service=dist)
+    def reasons(rate: FloatArray, ns: FloatArray) -> dict[str, NDArray[np.object_]]:
+        return {name: fleet.why_not(rate, up(ns).astype(float), goals, cap) for name, up in scenarios.items()}
 
-    probe = model(lam, 1)
-    floors = {q: float(probe.service_quantile(q)) for q in goals}
+    def passing(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
+        table = reasons(np.array(lam), ns.astype(float))
+        return np.asarray(np.logical_and.reduce([r == "" for r in table.values()]), dtype=bool)
+
+    replicas = smallest_passing(passing, 1, what="replicas")
+    binding = "one replica suffices"
+    if replicas > 1:
+        below = reasons(np.array(lam), np.array([replicas - 1.0]))
+        binding = next((f"{r[0]} ({name})" for name, r in below.items() if r[0]), "monotone envelope")
+    return _replica_result(
+        fleet, lam, replicas, goals, cap, scenarios, binding, verify, verify_customers, seed
+    )
+
+
+def _check_floors(probe: QueueModel, goals: Mapping[float, float]) -> None:
+    floors = {q: float(np.atleast_1d(probe.service_quantile(q))[0]) for q in goals}
     missed = [q for q in sorted(goals) if floors[q] >= goals[q]]
     if missed:
         detail = "; ".join(f"{_label(q)} of the service time alone is {floors[q]:.4g} s" for q in missed)
@@ -134,77 +220,91 @@ def size_replicas(
             f"({', '.join(f'{_label(q)} <= {goals[q]:g} s' for q in missed)}); make the work faster"
         )
 
-    def scenarios(n: int) -> dict[str, int]:
-        out = {"all replicas up": n}
-        if k:
-            out[f"N+{k}: {k} down"] = n - k
-        if zones is not None:
-            out[f"one of {zones} zones lost"] = n - math.ceil(n / zones)
-        return out
 
-    def meets(rate: float, up: int) -> tuple[bool, str]:
-        if up < 1:
-            return False, "replicas left after failures"
-        m = model(rate, up)
-        if float(m.utilization) >= 1:
-            return False, "stability (utilization < 1)"
-        if float(m.utilization) > cap * (1 + 1e-12):
-            return False, f"utilization <= {cap:.0%}"
-        for q, t in sorted(goals.items()):
-            if float(m.response_quantile(q)) > t:
-                return False, f"{_label(q)} <= {t:g} s"
-        return True, ""
+def _replica_result(
+    fleet: _Replicas,
+    lam: float,
+    replicas: int,
+    goals: Mapping[float, float],
+    cap: float,
+    scenarios: dict[str, Any],
+    binding: str,
+    verify: bool,
+    verify_customers: int | None,
+    seed: int,
+) -> ReplicaSizing:
+    ups = {name: float(up(replicas)) for name, up in scenarios.items()}
+    names = list(ups)
+    models = fleet.model(np.full(len(names), lam), np.array([ups[n] for n in names]))
+    util = np.atleast_1d(models.utilization)
+    quantiles = {q: np.atleast_1d(models.response_quantile(q)) for q in sorted(goals)}
+    cases = {
+        name: {
+            **{f"p{q}": float(v[i]) for q, v in quantiles.items()},
+            "replicas_up": ups[name],
+            "utilization": float(util[i]),
+        }
+        for i, name in enumerate(names)
+    }
+    predicted = {q: float(v[0]) for q, v in quantiles.items()}
 
-    def ok(n: int) -> bool:
-        return all(meets(lam, up)[0] for up in scenarios(n).values())
+    def rates_pass(rates: FloatArray) -> NDArray[np.bool_]:
+        ok = np.ones(rates.shape, dtype=bool)
+        for up in ups.values():
+            ok &= fleet.why_not(rates, np.full(rates.shape, up), goals, cap) == ""
+        return ok
 
-    replicas = smallest_satisfying(ok, 1, what="replicas")
-    binding = "one replica suffices"
-    if replicas > 1:
-        for name, up in scenarios(replicas - 1).items():
-            good, why = meets(lam, up)
-            if not good:
-                binding = f"{why} ({name})"
-                break
-    final = model(lam, replicas)
-    predicted = {q: float(final.response_quantile(q)) for q in sorted(goals)}
-    failure_cases: dict[str, dict[str, float]] = {}
-    for name, up in scenarios(replicas).items():
-        if name == "all replicas up":
-            continue
-        m = model(lam, up)
-        values = {f"p{q}": float(m.response_quantile(q)) for q in sorted(goals)}
-        values["replicas_up"] = float(up)
-        values["utilization"] = float(m.utilization)
-        failure_cases[name] = values
-
-    def ok_rate(rate: float) -> bool:
-        return all(meets(rate, up)[0] for up in scenarios(replicas).values())
-
-    # Headroom: the utilization cap of the most degraded scenario bounds the rate from above,
-    # so bisect between the sized rate and that bound to 0.01%.
-    fewest = min(scenarios(replicas).values())
-    lo = lam
-    hi = min(cap, 1.0) * fewest * c * float(final.service_rate)
-    if ok_rate(hi):
-        lo = hi
-    while hi - lo > 1e-4 * lo:
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if ok_rate(mid) else (lo, mid)
+    # Headroom: the utilization cap of the most degraded scenario bounds the rate from above.
+    top = min(cap, 1.0) * min(ups.values()) * fleet.c * float(np.atleast_1d(models.service_rate)[0])
+    headroom = largest_passing_load(rates_pass, lam, max(top, lam)) / lam
+    verification = None
+    if verify:
+        verification = _verify_replica(fleet, lam, replicas, goals, predicted, verify_customers, seed)
     return ReplicaSizing(
         replicas=replicas,
-        workers=c,
+        workers=fleet.c,
         arrival_rate=lam,
         binding=binding,
-        utilization=float(final.utilization),
+        utilization=float(util[0]),
         predicted=predicted,
-        targets=goals,
-        headroom=lo / lam,
+        targets=dict(goals),
+        headroom=headroom,
         balancing="random (independent replicas)"
-        if balancing == "random"
+        if fleet.balancing == "random"
         else "JSQ (pooled-queue approximation)",
-        method=final.method,
-        scenarios=failure_cases,
+        method=models.method,
+        scenarios={name: v for name, v in cases.items() if name != "all replicas up"},
+        verification=verification,
+    )
+
+
+def _verify_replica(
+    fleet: _Replicas,
+    lam: float,
+    replicas: int,
+    goals: Mapping[float, float],
+    predicted: Mapping[float, float],
+    customers: int | None,
+    seed: int,
+) -> Verification:
+    pooled = fleet.balancing == "jsq"
+    rate = lam if pooled else lam / replicas
+    ca2 = fleet.arrival_scv if pooled else 1.0 + (fleet.arrival_scv - 1.0) / replicas
+    servers = fleet.c * replicas if pooled else fleet.c
+    mean = None if fleet.mu is None else 1.0 / fleet.mu
+    what = f"{'the pooled queue' if pooled else 'one replica'} at {replicas} replicas, all up"
+    return simulate_percentiles(
+        rate,
+        servers,
+        goals,
+        predicted,
+        arrival_scv=ca2,
+        service_mean=mean if mean is not None else math.nan,
+        service_scv=fleet.scv,
+        service=fleet.dist,
+        customers=customers,
+        seed=seed,
+        what=what,
     )
 
 

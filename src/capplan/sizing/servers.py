@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from capplan._validate import nonnegative, positive, probability, utilization_cap
 from capplan.queueing import QueueModel, queue_model
-from capplan.sizing._search import capacity_floor, smallest_satisfying
+from capplan.sizing._search import capacity_floor, smallest_passing
+from capplan.sizing._verify import Verification, simulate_percentiles
 
 __all__ = ["ServerSizing", "size_servers"]
 
@@ -35,6 +38,8 @@ class ServerSizing:
         The ``{quantile: seconds}`` targets that were asked for.
     method : str
         The queueing model used and whether it is exact.
+    verification : Verification or None
+        The simulation check asked for with ``verify=True``.
     """
 
     servers: int | None
@@ -43,6 +48,7 @@ class ServerSizing:
     predicted: dict[float, float]
     targets: dict[float, float]
     method: str
+    verification: Verification | None = None
 
     @property
     def feasible(self) -> bool:
@@ -63,14 +69,18 @@ def size_servers(
     arrival_scv: float = 1.0,
     service_scv: float = 1.0,
     service: Any = None,
+    verify: bool = False,
+    verify_customers: int | None = None,
+    seed: int = 0,
 ) -> ServerSizing:
     """Smallest ``c`` such that every response-time percentile target holds and rho <= cap.
 
     The queue is M/M/c (exact) for Poisson arrivals and exponential service given by rate, otherwise
-    G/G/c (an approximation, see :class:`capplan.queueing.GGc`).  Response-time
+    G/G/c (:class:`capplan.queueing.GGc`; ``method`` says how it was solved).  Response-time
     quantiles fall as servers are added and tend to the service-time quantile, so a target below
     the service-time quantile can never be met: the result then has ``servers=None`` and says
-    which targets are infeasible.
+    which targets are infeasible.  The search (:func:`capplan.sizing._search.smallest_passing`)
+    returns the smallest count from which every larger count it tried passes.
 
     Parameters
     ----------
@@ -87,6 +97,9 @@ def size_servers(
     service : distribution, optional
         The service-time distribution itself (SciPy frozen or hyperexponential), instead of
         ``service_rate`` and ``service_scv``; its shape is used for the response-time percentiles.
+    verify : bool, default False
+        Simulate the answer (``verify_customers`` arrivals, ``seed``) and attach the simulated
+        percentiles with their confidence intervals (:attr:`ServerSizing.verification`).
 
     Returns
     -------
@@ -96,36 +109,37 @@ def size_servers(
     cap = utilization_cap("max_utilization", max_utilization)
     goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
 
-    def model(c: int) -> QueueModel:
+    def model(c: Any) -> QueueModel:
         return queue_model(lam, service_rate, c, arrival_scv, service_scv, service=service)
 
     probe = model(1)
     mu = float(probe.service_rate)
-    method = probe.method
     floors = {q: float(probe.service_quantile(q)) for q in goals}
     missed = [q for q in sorted(goals) if floors[q] >= goals[q]]
     if missed:
         detail = "; ".join(f"{_label(q)} {floors[q]:.4g} s >= target {goals[q]:g} s" for q in missed)
         return ServerSizing(
-            None, f"infeasible: the service time alone misses {detail}", math.nan, {}, goals, method
+            None, f"infeasible: the service time alone misses {detail}", math.nan, {}, goals, probe.method
         )
-    offered = lam / mu
-    servers, binding = capacity_floor(offered, cap)
+    servers, binding = capacity_floor(lam / mu, cap)
 
-    def meets(c: int, q: float, t: float) -> bool:
-        return float(model(c).response_quantile(q)) <= t
+    def slow(cs: Any) -> dict[float, Any]:
+        m = model(cs.astype(float))
+        return {q: np.atleast_1d(m.response_quantile(q)) > t for q, t in sorted(goals.items())}
 
-    for q, t in sorted(goals.items()):
-        if meets(servers, q, t):
-            continue
-
-        def meets_target(c: int, q: float = q, t: float = t) -> bool:
-            return meets(c, q, t)
-
-        servers = smallest_satisfying(
-            meets_target, servers, limit=_MAX_SERVERS, what=f"servers for {_label(q)} <= {t:g} s"
-        )
-        binding = f"{_label(q)} <= {t:g} s"
-    final = model(servers)
+    found = smallest_passing(
+        lambda cs: ~np.logical_or.reduce(list(slow(cs).values())), servers, limit=_MAX_SERVERS, what="servers"
+    )
+    if found > servers:
+        misses = slow(np.array([found - 1]))
+        binding = next(f"{_label(q)} <= {goals[q]:g} s" for q, miss in misses.items() if miss[0])
+    final = model(found)
     predicted = {q: float(final.response_quantile(q)) for q in sorted(goals)}
-    return ServerSizing(servers, binding, float(final.utilization), predicted, goals, method)
+    check = None
+    if verify:
+        check = simulate_percentiles(
+            lam, found, goals, predicted, arrival_scv=arrival_scv, service_mean=1.0 / mu,
+            service_scv=service_scv, service=service,
+            customers=verify_customers, seed=seed, what=f"{found} servers",
+        )  # fmt: skip
+    return ServerSizing(found, binding, float(final.utilization), predicted, goals, final.method, check)

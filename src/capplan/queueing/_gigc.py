@@ -1,0 +1,157 @@
+"""Wait moments of the G/G/c queue from the SCVs of inter-arrival and service times.
+
+Both times get the two-moment phase-type fits of :mod:`capplan.queueing.phasetype`; then, with
+``rho = lambda E[S]/c`` (times in units of ``E[S]``, so results depend on ``rho``, ``c`` and the two
+SCVs only), one of these methods gives ``P(W > 0)``, ``E[W]`` and ``E[W^2]``:
+
+================================  =========================================================
+where                             method
+================================  =========================================================
+``c_s^2 = 1``                     PH/M/c, exact for any ``c`` (:mod:`capplan.queueing._gimc`)
+``c_s^2 = 0``                     GI/D/c, exact on a lattice for any ``c``
+                                  (:mod:`capplan.queueing._lattice`)
+``c_s^2 >= 1/2``, ``c <= 32``     PH/PH/c, exact by the matrix-geometric method
+                                  (:mod:`capplan.queueing._qbd`)
+``c_s^2 >= 1/2``, ``c > 32``      PH/M/c at ``c``, times the PH/PH/32 : PH/M/32 ratio at the
+                                  same ``(1 - rho) sqrt(c)`` (the Halfin-Whitt parameter, so the
+                                  anchor is in the same traffic regime); approximate
+``0 < c_s^2 < 1/2``               linear in ``c_s^2`` between ``c_s^2 = 0`` and ``1/2``;
+                                  approximate
+``c_a^2 < 1/4``                   the value at ``c_a^2 = 1/4`` times ``(c_a^2 + c_s^2)/(1/4 + c_s^2)``
+                                  (the heavy-traffic dependence on the arrival SCV, as in Whitt's
+                                  QNA, 1983); approximate
+================================  =========================================================
+
+"Exact" means exact for the phase-type fits; for a real service-time distribution the first two
+moments are all that is used (see docs/accuracy.md for the errors against simulation).  Every
+rule is continuous in both SCVs and each approximation coincides with an exact method on its
+boundary.  Results are cached by ``(rho, c, c_a^2, c_s^2)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from capplan.queueing._gimc import solve_phmc
+from capplan.queueing._lattice import deterministic_service_wait
+from capplan.queueing._qbd import solve_phphc
+from capplan.queueing.phasetype import DETERMINISTIC_SCV, two_moment_fit, two_moment_parts
+
+__all__ = ["EXACT_SERVERS", "WaitMoments", "wait_moments"]
+
+#: The largest server count solved by the matrix-geometric method (its cost grows as c^3).
+EXACT_SERVERS = 32
+#: Below this arrival SCV the fits would need more than four phases.
+ARRIVAL_SCV_FLOOR = 0.25
+#: Service SCVs from here on have fits with at most two phases (PH/PH/c solvable for c <= 32).
+SERVICE_SCV_TWO_PHASE = 0.5
+
+EXACT_PHM = "PH/M/c (exact)"
+EXACT_QBD = "PH/PH/c matrix-geometric (exact for the phase-type fits)"
+EXACT_LATTICE = "GI/D/c lattice Wiener-Hopf (exact)"
+ANCHORED = "PH/M/c x PH/PH/32 ratio at equal (1 - rho) sqrt(c) (approx)"
+INTERPOLATED = "linear in service SCV between 0 and 1/2 (approx)"
+ARRIVAL_SCALED = "scaled from arrival SCV 1/4 as in QNA (approx)"
+
+
+@dataclass(frozen=True)
+class WaitMoments:
+    """``P(W > 0)``, ``E[W]``, ``E[W^2]`` in units of the mean service time, and the methods used."""
+
+    prob_wait: float
+    mean: float
+    second_moment: float
+    methods: frozenset[str]
+
+    def scaled(self, factor: float, method: str | None = None) -> WaitMoments:
+        """Probability and moments multiplied by ``factor`` (the conditional moments unchanged)."""
+        extra = {method} if method else set()
+        return WaitMoments(
+            min(1.0, self.prob_wait * factor),
+            self.mean * factor,
+            self.second_moment * factor,
+            self.methods | extra,
+        )
+
+    @staticmethod
+    def blend(a: WaitMoments, b: WaitMoments, weight: float, method: str) -> WaitMoments:
+        """``(1 - weight) a + weight b``."""
+        return WaitMoments(
+            (1 - weight) * a.prob_wait + weight * b.prob_wait,
+            (1 - weight) * a.mean + weight * b.mean,
+            (1 - weight) * a.second_moment + weight * b.second_moment,
+            a.methods | b.methods | {method},
+        )
+
+
+NO_WAIT = WaitMoments(0.0, 0.0, 0.0, frozenset({"no waiting"}))
+
+
+def _deterministic(rho: float, servers: int, ca2: float) -> WaitMoments:
+    parts = tuple(float(a) for a in two_moment_parts(1.0 / (rho * servers), ca2))
+    w = deterministic_service_wait(parts, ca2, servers, 1.0)
+    return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_LATTICE}))
+
+
+def _exponential(rho: float, servers: int, ca2: float) -> WaitMoments:
+    fit = two_moment_fit(1.0 / (rho * servers), ca2)
+    assert fit is not None
+    w = solve_phmc(fit, 1.0, servers)
+    return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_PHM}))
+
+
+def _phase_type(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+    """``c_s^2 >= 1/2`` and ``c_a^2 >= 1/4``: exact up to 32 servers, anchored beyond."""
+    if cs2 == 1.0:
+        return _exponential(rho, servers, ca2)
+    if servers <= EXACT_SERVERS:
+        arrival, service = two_moment_fit(1.0 / (rho * servers), ca2), two_moment_fit(1.0, cs2)
+        assert arrival is not None and service is not None
+        w = solve_phphc(arrival, service, servers)
+        return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_QBD}))
+    anchor_rho = max(1e-3, 1.0 - (1.0 - rho) * math.sqrt(servers / EXACT_SERVERS))
+    here = _exponential(rho, servers, ca2)
+    exact, base = _cached(anchor_rho, EXACT_SERVERS, ca2, cs2), _exponential(anchor_rho, EXACT_SERVERS, ca2)
+    if min(here.prob_wait, base.prob_wait, exact.prob_wait) <= 0.0:
+        return here  # a wait below what doubles resolve: none
+    p = here.prob_wait * exact.prob_wait / base.prob_wait
+    cond_mean = here.mean / here.prob_wait * (exact.mean / exact.prob_wait) / (base.mean / base.prob_wait)
+    cond_second = (
+        here.second_moment
+        / here.prob_wait
+        * (exact.second_moment / exact.prob_wait)
+        / (base.second_moment / base.prob_wait)
+    )
+    p = min(p, 1.0)
+    return WaitMoments(p, p * cond_mean, p * cond_second, frozenset({ANCHORED}))
+
+
+def _two_moment(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+    if ca2 < ARRIVAL_SCV_FLOOR:
+        if ca2 + cs2 < DETERMINISTIC_SCV:
+            return NO_WAIT  # D/D/c below saturation
+        base = _cached(rho, servers, ARRIVAL_SCV_FLOOR, cs2)
+        return base.scaled((ca2 + cs2) / (ARRIVAL_SCV_FLOOR + cs2), ARRIVAL_SCALED)
+    if cs2 < DETERMINISTIC_SCV:
+        return _deterministic(rho, servers, ca2)
+    if cs2 < SERVICE_SCV_TWO_PHASE:
+        low = _cached(rho, servers, ca2, 0.0)
+        high = _cached(rho, servers, ca2, SERVICE_SCV_TWO_PHASE)
+        return WaitMoments.blend(low, high, cs2 / SERVICE_SCV_TWO_PHASE, INTERPOLATED)
+    return _phase_type(rho, servers, ca2, cs2)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+    if rho <= 0.0:
+        return NO_WAIT
+    return _two_moment(rho, servers, ca2, cs2)
+
+
+def wait_moments(rho: float, servers: int, arrival_scv: float, service_scv: float) -> WaitMoments:
+    """Wait moments (units of the mean service time) of the stable G/G/c queue (module docstring)."""
+    if not 0.0 <= rho < 1.0:
+        raise ValueError(f"wait_moments needs 0 <= rho < 1, got {rho!r}")
+    return _cached(float(rho), int(servers), float(arrival_scv), float(service_scv))

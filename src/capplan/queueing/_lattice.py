@@ -1,0 +1,242 @@
+"""The GI/D/c queue solved exactly on a lattice (Wiener-Hopf factorisation by FFT).
+
+With deterministic service ``D`` and FCFS, customers leave in arrival order and customer ``n``
+takes the server customer ``n - c`` frees, so ``W_n = max(0, W_{n-c} + D - (A_n - A_{n-c}))``:
+the wait is that of a single-server queue whose inter-arrival time is the sum ``A^(c)`` of ``c``
+inter-arrival times (Franx (2001), "A simple solution for the M/D/c waiting time distribution",
+Oper. Res. Lett. 29; Tijms (2003), sec. 9.4).  That wait is the maximum of the random walk with
+steps ``U = D - A^(c)``, whose distribution Spitzer's identity gives from the Wiener-Hopf
+factors of ``1 - E[z^U]`` (Feller vol. 2, ch. XII; Asmussen, *Applied Probability and Queues*
+2nd ed. (2003), sec. VIII.3).
+
+On a lattice of step ``h = D/K`` the steps are the masses of ``U`` on cells of width ``h``.  Two
+ways to the lattice walk's maximum:
+
+* Wiener-Hopf by FFT: with ``V(z) = (1 - E[z^U])/(1 - 1/z)``, which has no zero on the unit
+  circle, the positive-index Fourier coefficients ``c_k`` of ``log V`` give the wait's generating
+  function ``exp(sum_{k>0} c_k (1 - z^k))``; ``E[z^U]`` is ``e^{i K theta} phi_A(-theta/h)^c
+  sinc(theta/2)`` (the box kernel of the cells) from the inter-arrival characteristic function.
+* Where a step is positive with probability below 1e-6 (``P(W > 0)`` may be far below FFT
+  round-off) or the lattice would have to span a long ``A^(c)`` (light load, few servers): the
+  Lindley recursion
+  ``W' = max(0, W + U)`` iterated from ``W = 0`` to its fixed point with direct convolutions of
+  positive terms, on ``[0, D + 34/eta]`` (``eta`` the wait's exact decay rate, so ``e^{-34}`` of
+  its tail lies beyond).
+
+The atom at zero is off by ``O(h)`` and the moments by ``O(h^2)``; two lattices (``K`` and
+``2K``) and Richardson extrapolation remove the leading terms (M/D/1: ``P(W > 0)``, ``E[W]`` and
+``E[W^2]`` within ~1e-5 of the exact values, relative, from utilization 0.001 to 0.99).
+
+Inter-arrival times are two-moment phase-type fits given by their parts ``(w1, k1, r1, w2, k2,
+r2)`` (:func:`capplan.queueing.phasetype.two_moment_parts`): an Erlang mixture or an H2, both an
+Erlang of a random number of phases of one rate (:func:`_phase_counts`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special
+
+from capplan._validate import FloatArray
+
+__all__ = ["LatticeWait", "deterministic_service_wait"]
+
+_MAX_FFT = 1 << 18
+_POINTS_PER_SERVICE = 32  # K of the coarse lattice; the fine one has 2K
+_MIN_POINTS_PER_SERVICE = 16
+_TAIL_DECAYS = 34.0  # the wait's range: e^{-34} of its tail left beyond it
+_TAIL_SDS = 14.0  # the range of A^(c): this many standard deviations, times (1 + SCV)
+_CELLS_PER_SCALE = 16  # Lindley lattice: cells per D/(c + 1) ...
+_MAX_LINDLEY_POINTS = 2048  # ... up to this many per D
+_LINDLEY_STEPS = 2000
+_RARE_STEP = 1e-6  # P(A^(c) < D) below which the Lindley recursion is iterated instead
+
+
+@dataclass(frozen=True)
+class LatticeWait:
+    """``P(W > 0)``, ``E[W]``, ``E[W^2]`` (seconds) of the GI/D/c queue."""
+
+    prob_wait: float
+    mean: float
+    second_moment: float
+
+
+def _phase_counts(parts: tuple[float, ...], limit: int) -> tuple[FloatArray, float]:
+    """Probabilities of 0..limit phases of rate ``r`` making up one inter-arrival time, and ``r``.
+
+    An Erlang mixture is a count of phases of its one rate; an H2's slow exponential (rate ``q r``
+    with ``r`` the fast rate) is a geometric number of fast phases, each the last with probability
+    ``q`` (thinning).
+    """
+    w1, k1, r1, w2, k2, r2 = parts
+    counts = np.zeros(limit + 1)
+    if r1 == r2 or w2 == 0.0:
+        for w, k in ((w1, k1), (w2, k2)):
+            if w > 0 and k <= limit:
+                counts[int(k)] += w
+        return counts, r1
+    fast, slow = (r1, r2) if r1 > r2 else (r2, r1)
+    w_fast, w_slow = (w1, w2) if r1 > r2 else (w2, w1)
+    q = slow / fast
+    n = np.arange(1, limit + 1)
+    counts[1] += w_fast
+    counts[1:] += w_slow * q * (1.0 - q) ** (n - 1)
+    return counts, fast
+
+
+def _power(pmf: FloatArray, times: int) -> FloatArray:
+    """The ``times``-fold convolution of ``pmf`` with itself, truncated to its length."""
+    out = np.zeros(pmf.size)
+    out[0] = 1.0
+    base = pmf.copy()
+    while times:
+        if times & 1:
+            out = np.convolve(out, base)[: pmf.size]
+        times >>= 1
+        if times:
+            base = np.convolve(base, base)[: pmf.size]
+    return out
+
+
+def _sum_phases(parts: tuple[float, ...], servers: int, span: float) -> tuple[FloatArray, float]:
+    """Phase counts of ``A^(c)`` (``c``-fold convolution), enough for its law up to ``span``."""
+    reach = max(parts[2], parts[5]) * span
+    counts, rate = _phase_counts(parts, int(reach + 40.0 * math.sqrt(reach + 1.0) + 60.0))
+    return _power(counts, servers), rate
+
+
+def _laplace(parts: tuple[float, ...], s: Any) -> np.ndarray:
+    w1, k1, r1, w2, k2, r2 = parts
+    return np.asarray(w1 * (r1 / (r1 + s)) ** k1 + w2 * (r2 / (r2 + s)) ** k2)
+
+
+def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
+    """The root ``eta > 0`` of ``eta D + c log A*(eta) = 0``: the wait's exact tail decay rate."""
+
+    def gap(eta: float) -> float:
+        return float(eta * service + servers * np.log(_laplace(parts, eta)))
+
+    hi = 1.0 / service
+    while gap(hi) <= 0.0:
+        hi *= 2.0
+    return float(optimize.brentq(gap, hi * 1e-12, hi, rtol=1e-12))
+
+
+def _maximum(phi: np.ndarray, drift: float) -> FloatArray:
+    """Masses of the walk's maximum on ``0..size/2``, from ``E[z^U]`` on the circle's
+    ``size`` points (angles ``2 pi m/size``) and ``drift = -E[U]`` in lattice steps.  The tiny
+    negative ringing is kept: clipping it would bias the moments."""
+    size = phi.size
+    m = np.arange(size)
+    z = np.exp(2j * np.pi * np.where(m <= size // 2, m, m - size) / size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = (1.0 - phi) / (1.0 - 1.0 / z)
+    v[0] = drift  # the limit at z = 1
+    log_v = np.log(np.abs(v)) + 1j * np.unwrap(np.angle(v))
+    log_v -= 2j * np.pi * np.round(log_v[0].imag / (2.0 * np.pi))
+    cep = np.fft.fft(log_v) / size  # log V(theta_m) = sum_k c_k exp(i k theta_m)
+    positive = np.zeros(size, dtype=complex)
+    positive[1 : size // 2] = cep[1 : size // 2]
+    log_pgf = positive.sum() - np.fft.ifft(positive) * size
+    return np.asarray(np.real(np.fft.fft(np.exp(log_pgf)) / size)[: size // 2])
+
+
+def _cf_steps(parts: tuple[float, ...], servers: int, points: int, size: int, h: float) -> np.ndarray:
+    """``E[z^U]`` on the circle from the characteristic function (box kernel of the cells)."""
+    m = np.arange(size)
+    theta = 2.0 * np.pi * np.where(m <= size // 2, m, m - size) / size
+    cf = _laplace(parts, 1j * theta / h)  # E[exp(-i theta A / h)]
+    return np.asarray(np.exp(1j * points * theta) * cf**servers * np.sinc(theta / (2.0 * np.pi)))
+
+
+def _cdf(phases: tuple[FloatArray, float], x: FloatArray) -> FloatArray:
+    """``P(A^(c) <= x) = sum_k Pois(k; r x) P(N <= k)``: the ``N``-th event of a Poisson process
+    of rate ``r`` has come by ``x`` (sums of positive terms, accurate however small)."""
+    n_pmf, rate = phases
+    n_cdf = np.cumsum(n_pmf)
+    k = np.arange(n_cdf.size, dtype=np.float64)
+    mu = rate * np.asarray(x, dtype=np.float64)[:, None]
+    log_pois = k[None, :] * np.log(np.maximum(mu, 1e-300)) - mu - special.gammaln(k + 1.0)[None, :]
+    return np.asarray(np.minimum(np.exp(log_pois) @ n_cdf, 1.0))
+
+
+def _lindley(phases: tuple[FloatArray, float], points: int, h: float, cells: int) -> FloatArray:
+    """The stationary law of ``W' = max(0, W + U)`` on the lattice ``0..cells-1``, iterated from
+    ``W = 0`` until it no longer changes, with direct (positive) convolutions: used in light
+    traffic, where the walk's maximum is reached within a few steps and ``P(W > 0)`` may be far
+    below FFT round-off.  Steps below ``-cells`` all empty the queue alike."""
+    edges = np.asarray((np.arange(cells + points) + 0.5) * h, dtype=np.float64)
+    masses = np.diff(np.concatenate([[0.0], _cdf(phases, edges)]))  # A^(c) in cells 0..cells+points-1
+    up = np.maximum(masses[::-1], 0.0)  # U = D - A from D - (cells + points - 1) h up to D
+    up /= max(float(up.sum()), 1.0)  # round-off must not create mass, or the iteration never settles
+    beyond = 1.0 - float(up.sum())  # A^(c) past the cells: back to zero from anywhere
+    offset = cells - 1  # index of U = 0 in ``up``
+    wait = np.zeros(cells)
+    wait[0] = 1.0
+    for _ in range(_LINDLEY_STEPS):
+        full = np.convolve(wait, up)  # W + U at index (W + U)/h + offset
+        new = full[offset : offset + cells].copy()
+        new[0] += full[:offset].sum() + beyond * wait.sum()
+        # Converged when the positive waits (however small their total) stop changing.
+        if np.abs(new[1:] - wait[1:]).sum() <= 1e-12 * new[1:].sum():
+            return new
+        wait = new
+    return wait
+
+
+def _moments(pmf: FloatArray, h: float) -> tuple[float, float, float]:
+    x = np.arange(pmf.size) * h
+    total = float(pmf.sum())
+    return float(pmf[1:].sum()) / total, float(pmf @ x) / total, float(pmf @ (x * x)) / total
+
+
+def _inverse_mean(parts: tuple[float, ...]) -> float:
+    w1, k1, r1, w2, k2, r2 = parts
+    return 1.0 / (w1 * k1 / r1 + w2 * k2 / r2)
+
+
+def deterministic_service_wait(
+    parts: tuple[float, ...], scv: float, servers: int, service: float
+) -> LatticeWait:
+    """Exact wait moments of the stable GI/D/c queue (module docstring).
+
+    ``parts`` describe the inter-arrival time's phase-type fit, ``scv`` its SCV (it sizes the
+    lattice), ``service`` is the constant service time.
+    """
+    mean_a = 1.0 / _inverse_mean(parts)
+    gap = servers * mean_a - service
+    eta = _decay(parts, servers, service)
+    reach = service + _TAIL_DECAYS / eta  # one step reaches D; beyond, the tail decays at eta
+    span_cf = servers * mean_a + _TAIL_SDS * math.sqrt(servers * scv) * mean_a * (1.0 + scv) + reach
+    phases = _sum_phases(parts, servers, service + reach)
+    # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT means a
+    # light load for few servers.  Either way excursions are rare and the recursion ends quickly.
+    rare = float(_cdf(phases, np.array([service]))[0]) < _RARE_STEP
+    use_cf = not rare and span_cf / service <= _MAX_FFT / (4.0 * _MIN_POINTS_PER_SERVICE)
+    span = span_cf if use_cf else reach
+    if use_cf:
+        points = int(
+            min(_POINTS_PER_SERVICE, max(_MIN_POINTS_PER_SERVICE, _MAX_FFT * service / (4.0 * span)))
+        )
+    else:  # resolve the wait itself: in light traffic ~ D/(c + 1), the first of c residuals
+        points = int(min(_MAX_LINDLEY_POINTS, max(2 * _POINTS_PER_SERVICE, _CELLS_PER_SCALE * (servers + 1))))
+    results = []
+    for k in (points, 2 * points):
+        h = service / k
+        if use_cf:
+            size = 1 << max(10, math.ceil(math.log2(2.0 * span / h)))
+            pmf = _maximum(_cf_steps(parts, servers, k, size, h), gap / h)
+        else:
+            pmf = _lindley(phases, k, h, math.ceil(reach / h) + 1)
+        results.append(_moments(pmf, h))
+    (p_c, m1_c, m2_c), (p_f, m1_f, m2_f) = results
+    # The atom's error is O(h), the moments' O(h^2) (cells keep the mean of U to O(h^2)).
+    return LatticeWait(
+        min(max(2.0 * p_f - p_c, 0.0), 1.0),
+        max((4.0 * m1_f - m1_c) / 3.0, 0.0),
+        max((4.0 * m2_f - m2_c) / 3.0, 0.0),
+    )

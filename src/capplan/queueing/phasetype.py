@@ -1,0 +1,135 @@
+"""Two-moment phase-type fits: the distributions the G/G/c solvers put behind a mean and an SCV.
+
+A time described only by its mean and squared coefficient of variation (SCV) is given a
+phase-type (PH) distribution with those two moments, from the classic families that make the
+queue exactly solvable (Tijms, *A First Course in Stochastic Models* (2003), sec. 2.2 and
+appendix B; Whitt (1982), "Approximating a point process by a renewal process", sec. 3):
+
+* SCV 0: deterministic (not phase-type; the lattice solver handles it).
+* ``1/k <= SCV <= 1/(k-1)``, ``k >= 2``: a mixture of Erlang-(k-1) and Erlang-k with a common rate
+  ``beta``, Erlang-(k-1) with probability ``p = [k SCV - sqrt(k(1 + SCV) - k^2 SCV)]/(1 + SCV)`` and
+  ``beta = (k - p)/mean`` (pure Erlang-k at ``SCV = 1/k``).
+* SCV 1: exponential.
+* SCV > 1: the balanced-means hyperexponential H2, ``p1 = (1 + sqrt((SCV - 1)/(SCV + 1)))/2`` and
+  rates ``2 p1/mean``, ``2 (1 - p1)/mean``.
+
+Every fit is a mixture of at most two gamma components with integer shapes.  The family is
+continuous in the SCV (at ``1/k`` both neighbouring mixtures are the pure Erlang-k, and both sides
+of 1 tend to the exponential), which keeps every queue metric built on it continuous.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from capplan._validate import FloatArray, nonnegative, positive
+
+__all__ = ["DETERMINISTIC_SCV", "GammaMixture", "two_moment_fit", "two_moment_parts"]
+
+#: SCVs below this are deterministic: an Erlang fit would need more than 1e10 phases.
+DETERMINISTIC_SCV = 1e-10
+
+
+def two_moment_parts(mean: ArrayLike, scv: ArrayLike) -> tuple[FloatArray, ...]:
+    """Element-wise ``(w1, k1, r1, w2, k2, r2)``: the fit as ``w1 Gamma(k1, r1) + w2 Gamma(k2, r2)``.
+
+    Shapes are integers stored as floats, rates per unit of ``mean``'s time.  Where
+    ``scv < DETERMINISTIC_SCV`` the parts describe the constant ``mean`` as a single "component"
+    of shape inf (callers test for it); the exponential has ``w2 = 0``.
+    """
+    m, s = np.broadcast_arrays(np.asarray(mean, dtype=np.float64), np.asarray(scv, dtype=np.float64))
+    w1 = np.ones(m.shape)
+    k1 = np.ones(m.shape)
+    r1 = np.array(1.0 / m, dtype=np.float64)
+    w2 = np.zeros(m.shape)
+    k2 = np.ones(m.shape)
+    r2 = r1.copy()
+    det = s < DETERMINISTIC_SCV
+    low = ~det & (s < 1.0)
+    high = s > 1.0
+    if low.any():
+        sl = s[low]
+        k = np.maximum(2.0, np.ceil(1.0 / sl - 1e-9))
+        p = (k * sl - np.sqrt(np.maximum(k * (1 + sl) - k * k * sl, 0.0))) / (1 + sl)
+        p = np.clip(p, 0.0, 1.0)
+        beta = (k - p) / m[low]
+        w1[low], k1[low], r1[low] = p, k - 1, beta
+        w2[low], k2[low], r2[low] = 1 - p, k, beta
+    if high.any():
+        sh = s[high]
+        p1 = 0.5 * (1 + np.sqrt((sh - 1) / (sh + 1)))
+        w1[high], r1[high] = p1, 2 * p1 / m[high]
+        w2[high], r2[high] = 1 - p1, 2 * (1 - p1) / m[high]
+    k1 = np.where(det, np.inf, k1)
+    return w1, k1, r1, w2, k2, r2
+
+
+@dataclass(frozen=True)
+class GammaMixture:
+    """``sum_i w_i Gamma(shape k_i, rate r_i)`` with integer shapes: a phase-type distribution.
+
+    Scalar parameters (one distribution).  :meth:`phase_type` gives its PH representation
+    ``(alpha, T)`` — Erlang components with a common rate as one chain of phases entered part-way,
+    otherwise the components side by side.
+    """
+
+    weights: tuple[float, ...]
+    shapes: tuple[int, ...]
+    rates: tuple[float, ...]
+
+    @cached_property
+    def mean(self) -> float:
+        return sum(w * k / r for w, k, r in zip(self.weights, self.shapes, self.rates, strict=True))
+
+    @cached_property
+    def second_moment(self) -> float:
+        return sum(
+            w * k * (k + 1) / r**2 for w, k, r in zip(self.weights, self.shapes, self.rates, strict=True)
+        )
+
+    @property
+    def scv(self) -> float:
+        return self.second_moment / self.mean**2 - 1.0
+
+    def laplace(self, s: ArrayLike) -> np.ndarray:
+        """``E[exp(-s X)]`` for real or complex ``s`` (``Re s > -min rate``)."""
+        ss = np.asarray(s)
+        out = np.zeros(ss.shape, dtype=np.result_type(ss, np.float64))
+        for w, k, r in zip(self.weights, self.shapes, self.rates, strict=True):
+            if w > 0:
+                out = out + w * (r / (r + ss)) ** k
+        return out
+
+    def phase_type(self) -> tuple[FloatArray, FloatArray]:
+        """``(alpha, T)``: initial probabilities and sub-generator of a PH representation."""
+        parts = [(w, k, r) for w, k, r in zip(self.weights, self.shapes, self.rates, strict=True) if w > 0]
+        if len({r for _, _, r in parts}) == 1:
+            rate = parts[0][2]
+            order = max(k for _, k, _ in parts)
+            alpha = np.zeros(order)
+            for w, k, _ in parts:
+                alpha[order - k] += w
+            gen = np.diag(np.full(order, -rate)) + np.diag(np.full(order - 1, rate), 1)
+            return alpha, gen
+        if any(k != 1 for _, k, _ in parts):
+            raise ValueError("phase_type: components with different rates must be exponential")
+        return np.array([w for w, _, _ in parts]), np.diag([-r for _, _, r in parts])
+
+
+def two_moment_fit(mean: float, scv: float) -> GammaMixture | None:
+    """The phase-type fit of a time with this mean and SCV (module docstring); None if deterministic."""
+    m = float(positive("mean", mean))
+    s = float(nonnegative("scv", scv))
+    w1, k1, r1, w2, k2, r2 = (float(a) for a in two_moment_parts(m, s))
+    if math.isinf(k1):
+        return None
+    if w2 == 0.0:
+        return GammaMixture((w1,), (int(k1),), (r1,))
+    if w1 == 0.0:
+        return GammaMixture((w2,), (int(k2),), (r2,))
+    return GammaMixture((w1, w2), (int(k1), int(k2)), (r1, r2))

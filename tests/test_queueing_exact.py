@@ -1,0 +1,150 @@
+"""The exact solvers behind G/G/c: phase-type fits, PH/PH/c (matrix-geometric), PH/M/c and GI/D/c
+(lattice), each against closed forms or high-precision arithmetic (mpmath)."""
+
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capplan.distributions import phase_type_fit
+from capplan.queueing import MMc
+from capplan.queueing._gigc import EXACT_SERVERS, wait_moments
+from capplan.queueing._gimc import solve_phmc
+from capplan.queueing._lattice import deterministic_service_wait
+from capplan.queueing._qbd import solve_phphc
+from capplan.queueing.phasetype import two_moment_fit, two_moment_parts
+from capplan.sim import simulate_queue
+
+
+def _fit(mean: float, scv: float):  # type: ignore[no-untyped-def]
+    fit = two_moment_fit(mean, scv)
+    assert fit is not None
+    return fit
+
+
+@settings(max_examples=200, deadline=None)
+@given(mean=st.floats(1e-3, 1e3), scv=st.floats(1e-3, 50.0))
+def test_fits_have_the_two_moments(mean: float, scv: float) -> None:
+    fit = _fit(mean, scv)
+    assert fit.mean == pytest.approx(mean, rel=1e-12)
+    assert fit.scv == pytest.approx(scv, rel=1e-9, abs=1e-12)
+    alpha, gen = fit.phase_type()
+    inv = np.linalg.inv(-gen)
+    ones = np.ones(alpha.size)
+    assert alpha @ inv @ ones == pytest.approx(mean, rel=1e-10)  # PH mean: alpha (-T)^-1 1
+    assert 2 * alpha @ inv @ inv @ ones == pytest.approx(fit.second_moment, rel=1e-10)
+
+
+@pytest.mark.parametrize("scv", [1 / 4, 1 / 3, 1 / 2, 1.0])
+def test_fits_are_continuous_where_the_family_changes(scv: float) -> None:
+    # At 1/k the mixture of Erlang-(k-1) and Erlang-k is the pure Erlang-k from both sides, and at 1
+    # the Erlang mixture and the H2 both become the exponential: compare the laws (Laplace
+    # transforms), not the component lists, which name the components differently.
+    s = np.array([0.1, 1.0, 5.0])
+    below, above = (_fit(1.0, scv * (1 + d)).laplace(s) for d in (-1e-9, 1e-9))
+    np.testing.assert_allclose(below, above, rtol=1e-7)
+
+
+def test_simulator_draws_the_fits() -> None:
+    for scv in (0.3, 0.7, 4.0):
+        dist = phase_type_fit(2.0, scv)
+        assert dist.mean() == pytest.approx(2.0)
+        assert dist.var() / 4.0 == pytest.approx(scv)
+        draws = np.asarray(dist.rvs(size=400_000, random_state=np.random.default_rng(3)))
+        assert draws.mean() == pytest.approx(2.0, rel=0.01)
+    assert phase_type_fit(2.0, 0.0) == 2.0
+
+
+@pytest.mark.parametrize("c", [1, 2, 8, 32])
+@pytest.mark.parametrize("rho", [0.2, 0.7, 0.95])
+def test_matrix_geometric_reproduces_mmc(c: int, rho: float) -> None:
+    # Erlang C and the M/M/c wait: P(W > t) = C exp(-(c mu - lam) t), so E[W^2] = 2 C/(c mu - lam)^2
+    # (Kleinrock vol. 1, sec. 3.5).
+    lam = rho * c
+    w = solve_phphc(_fit(1 / lam, 1.0), _fit(1.0, 1.0), c)
+    m = MMc(lam, 1.0, c)
+    assert w.prob_wait == pytest.approx(m.prob_wait, rel=1e-11)
+    assert w.mean == pytest.approx(m.mean_wait, rel=1e-10)
+    assert w.second_moment == pytest.approx(2 * m.prob_wait / (c - lam) ** 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.8, 0.95])
+def test_m_h2_1_against_pollaczek_khinchine(rho: float) -> None:
+    # M/G/1 (Kleinrock vol. 1, eq. 5.76 and 5.109): E[W] = lam E[S^2]/(2(1 - rho)),
+    # E[W^2] = 2 E[W]^2 + lam E[S^3]/(3(1 - rho)); balanced H2 of SCV 4 (its moments are exact sums).
+    svc = _fit(1.0, 4.0)
+    m2 = svc.second_moment
+    m3 = sum(w * 6 / r**3 for w, r in zip(svc.weights, svc.rates, strict=True))
+    w = solve_phphc(_fit(1 / rho, 1.0), svc, 1)
+    mean = rho * m2 / (2 * (1 - rho))
+    assert w.prob_wait == pytest.approx(rho, rel=1e-12)
+    assert w.mean == pytest.approx(mean, rel=1e-10)
+    assert w.second_moment == pytest.approx(2 * mean**2 + rho * m3 / (3 * (1 - rho)), rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.8])
+def test_e2_m_1_against_the_gi_m_1_root(rho: float) -> None:
+    # GI/M/1: arrivals see a geometric queue of ratio sigma = A*(mu (1 - sigma)); P(W > 0) = sigma,
+    # E[W] = sigma/(mu (1 - sigma)) (Gross et al. 4th ed., sec. 5.3).  Erlang-2 arrivals at rate
+    # lam: A*(s) = (2 lam/(2 lam + s))^2; the root at 40 digits.
+    with mp.workdps(40):
+        lam = mp.mpf(rho)
+        sigma = mp.findroot(lambda x: (2 * lam / (2 * lam + (1 - x))) ** 2 - x, mp.mpf("0.5"))
+        mean = float(sigma / (1 - sigma))
+    for w in (solve_phphc(_fit(1 / rho, 0.5), _fit(1.0, 1.0), 1), solve_phmc(_fit(1 / rho, 0.5), 1.0, 1)):
+        assert w.prob_wait == pytest.approx(float(sigma), rel=1e-12)
+        assert w.mean == pytest.approx(mean, rel=1e-10)
+
+
+@pytest.mark.parametrize(("ca2", "c"), [(2.0, 3), (0.25, 12), (9.0, 30)])
+def test_two_exact_methods_agree_on_ph_m_c(ca2: float, c: int) -> None:
+    lam = 0.85 * c
+    qbd = solve_phphc(_fit(1 / lam, ca2), _fit(1.0, 1.0), c)
+    phm = solve_phmc(_fit(1 / lam, ca2), 1.0, c)
+    assert phm.prob_wait == pytest.approx(qbd.prob_wait, rel=1e-10)
+    assert phm.second_moment == pytest.approx(qbd.second_moment, rel=1e-9)
+
+
+def test_ph_m_c_for_ten_thousand_servers() -> None:
+    # Level masses are carried in log scale: Erlang C for c = 1e4 (log space, capplan.queueing.erlang_c).
+    c, rho = 10_000, 0.995
+    w = solve_phmc(_fit(1 / (rho * c), 1.0), 1.0, c)
+    assert w.prob_wait == pytest.approx(MMc(rho * c, 1.0, c).prob_wait, rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.001, 0.05, 0.5, 0.9, 0.99])
+def test_lattice_md1_against_pollaczek_khinchine(rho: float) -> None:
+    parts = tuple(float(a) for a in two_moment_parts(1 / rho, 1.0))
+    w = deterministic_service_wait(parts, 1.0, 1, 1.0)
+    mean = rho / (2 * (1 - rho))
+    # Two lattices and Richardson extrapolation: ~1e-5 relative (module docstring of _lattice).
+    assert w.prob_wait == pytest.approx(rho, rel=1e-4)
+    assert w.mean == pytest.approx(mean, rel=1e-4)
+    assert w.second_moment == pytest.approx(2 * mean**2 + rho / (3 * (1 - rho)), rel=1e-4)
+
+
+def test_lattice_m_d_4_against_simulation() -> None:
+    rho, c = 0.85, 4
+    parts = tuple(float(a) for a in two_moment_parts(1 / (rho * c), 1.0))
+    w = deterministic_service_wait(parts, 1.0, c, 1.0)
+    summary = simulate_queue(rho * c, 1.0, c, 2_000_000, seed=7, keep="stats").summary(confidence=0.99)
+    for metric, value in (("wait_mean", w.mean), ("prob_wait", w.prob_wait)):
+        row = summary.loc[metric]
+        assert row["ci_low"] <= value <= row["ci_high"], (metric, value, row.to_dict())
+
+
+def test_anchored_model_against_the_exact_one_at_64_servers() -> None:
+    # Beyond 32 servers PH/M/c is scaled by the 32-server ratio at the same (1 - rho) sqrt(c); at 64
+    # servers the exact matrix-geometric solution is still affordable for two-phase arrivals.
+    lam = 0.9 * 64
+    exact = solve_phphc(_fit(1 / lam, 2.0), _fit(1.0, 4.0), 64)
+    anchored = wait_moments(0.9, 64, 2.0, 4.0)
+    assert anchored.methods == {"PH/M/c x PH/PH/32 ratio at equal (1 - rho) sqrt(c) (approx)"}
+    assert anchored.prob_wait == pytest.approx(exact.prob_wait, rel=0.02)
+    assert anchored.mean == pytest.approx(exact.mean, rel=0.02)
+    assert wait_moments(0.9, EXACT_SERVERS, 2.0, 4.0).methods == {
+        "PH/PH/c matrix-geometric (exact for the phase-type fits)"
+    }
