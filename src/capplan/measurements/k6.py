@@ -270,7 +270,7 @@ def k6_percentiles(
         if stat == "med":
             out[0.5] = float(value)
         elif m is not None and 0 < float(m.group(1)) < 100:
-            out[float(m.group(1)) / 100] = float(value)
+            out[round(float(m.group(1)) / 100, 12)] = float(value)  # p(99.9) is 0.999, not 0.999000...1
     if not out:
         raise MeasurementError(f"k6 summary: metric {chosen!r} has no percentile statistics (med, p(N))")
     return dict(sorted(out.items()))
