@@ -39,18 +39,6 @@ PLAN_FILE = DATA / "capacity-plan.yaml"
 K8S_VERSIONS = ("1.25.0", "1.37.0")
 
 
-@pytest.fixture(scope="module")
-def bundled() -> cp.CapacityPlan:
-    return load_plan_inputs(PLAN_FILE).plan()
-
-
-@pytest.fixture(scope="module")
-def exported(bundled: cp.CapacityPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "deploy"
-    bundled.export(out, figures=False)
-    return out
-
-
 def _docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 

@@ -25,24 +25,10 @@ import pytest
 import capplan as cp
 from capplan.cli import main
 from capplan.export.loadtest import plan_stages
-from capplan.plan.inputs import load_plan_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAN_FILE = ROOT / "data" / "capacity-plan.yaml"
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node not installed (Debian package nodejs)")
-
-
-@pytest.fixture(scope="module")
-def plan() -> cp.CapacityPlan:
-    return load_plan_inputs(PLAN_FILE).plan()
-
-
-@pytest.fixture(scope="module")
-def exported(plan: cp.CapacityPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "deploy"
-    plan.export(out, figures=False)
-    return out
 
 
 def _k6_options(script: Path, folder: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -89,7 +75,7 @@ def _rate(stages: list[dict[str, Any]], t: float, unit: float) -> float:
 
 @needs_node
 def test_k6_script_runs_the_plans_stages_with_the_slas_thresholds(
-    plan: cp.CapacityPlan, exported: Path, tmp_path: Path
+    bundled: cp.CapacityPlan, exported: Path, tmp_path: Path
 ) -> None:
     got = _k6_options(exported / "k6-thresholds.js", tmp_path, {})
     options = got["options"]
@@ -115,9 +101,9 @@ def test_k6_script_runs_the_plans_stages_with_the_slas_thresholds(
     ]
     assert "p(99.9)" in options["summaryTrendStats"]
     # every class's stages are its mix share of the plan's stages
-    for op_class, share in plan.mix.items():
+    for op_class, share in bundled.mix.items():
         stages = options["scenarios"][op_class]["stages"]
-        assert [s["target"] for s in stages] == [round(s.rate * share) for s in plan_stages(plan)]
+        assert [s["target"] for s in stages] == [round(s.rate * share) for s in plan_stages(bundled)]
     smoke = _k6_options(exported / "k6-thresholds.js", tmp_path / "smoke", {"CAPPLAN_SCALE": "0.01"})
     assert [s["target"] for s in smoke["options"]["scenarios"]["critical_operations"]["stages"]] == [
         10,
@@ -154,16 +140,16 @@ print(json.dumps({{"ticks": out, "users": users, "pacing": module.PACING,
     return result
 
 
-def test_locust_shape_has_the_k6_stages(plan: cp.CapacityPlan, exported: Path) -> None:
+def test_locust_shape_has_the_k6_stages(bundled: cp.CapacityPlan, exported: Path) -> None:
     if importlib.util.find_spec("locust") is None:  # not imported here: it monkey-patches with gevent
         pytest.skip("locust not installed (a dev dependency)")
     times = [0.0, 60.0, 480.0, 1000.0, 1199.0, 1200.0]
     got: Any = _locust_ticks(exported / "locustfile.py", times)
     pacing = {"critical_operations": 1.0, "standard_operations": 2.0, "batch_operations": 30.0}
-    stages = [{"duration": f"{s.duration_s:g}s", "target": s.rate} for s in plan_stages(plan)]
+    stages = [{"duration": f"{s.duration_s:g}s", "target": s.rate} for s in plan_stages(bundled)]
     for t, tick in zip(times[:-1], got["ticks"][:-1], strict=True):
         rate = _rate(stages, t, 1.0)  # the whole service's rate at t, as k6 ramps it
-        users = sum(rate * plan.mix[c] * pacing[c] for c in pacing)
+        users = sum(rate * bundled.mix[c] * pacing[c] for c in pacing)
         assert tick[0] == round(users), t
     assert got["ticks"][-1] is None  # the shape ends with the last stage
     # at 480 s, 60 s into the 120 s ramp from 5000/s to the peak: 7500/s, critical 1500/s x 1 s pacing

@@ -8,11 +8,13 @@ directory without ``--force`` (nothing written).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from capplan.cli._common import EXIT_MISS, EXIT_OK, INPUT_ERRORS, class_values, error
 from capplan.cli.plan import build_from_args, plan_input_arguments
 from capplan.errors import ParameterError
+from capplan.export import ExportError, ExportOptions
 
 __all__ = ["add_parser", "run_export"]
 
@@ -71,20 +73,21 @@ def add_parser(sub: Any) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """Write the files; print what was written, the notes and the misses."""
     try:
+        options = {
+            "namespace": args.namespace,
+            "deployments": class_values(args.deployment, "--deployment", str),
+            "containers": class_values(args.container, "--container", str),
+            "requests_metric": args.requests_metric,
+            "duration_metric": args.duration_metric,
+            "buckets": args.buckets,
+        }
+        ExportOptions.make(**options)  # bad names fail before the plan is built
+        if Path(args.out).exists() and not args.force:
+            raise ExportError(f"{args.out}: already exists; give --force to replace it")
         _, plan = build_from_args(args)
         if plan is None:
             raise ParameterError("no service-time evidence: give a plan-inputs file, or evidence options")
-        result = plan.export(
-            args.out,
-            force=args.force,
-            figures=not args.no_figures,
-            namespace=args.namespace,
-            deployments=class_values(args.deployment, "--deployment", str),
-            containers=class_values(args.container, "--container", str),
-            requests_metric=args.requests_metric,
-            duration_metric=args.duration_metric,
-            buckets=args.buckets,
-        )
+        result = plan.export(args.out, force=args.force, figures=not args.no_figures, **options)
     except INPUT_ERRORS as exc:
         return error(exc)
     print(repr(plan))
