@@ -52,6 +52,7 @@ def test_files_and_result(bundled: cp.CapacityPlan, tmp_path: Path) -> None:
             "pgbouncer.ini",
             "postgresql.conf",
             "prometheus-rules.yaml",
+            "prometheus-rules.test.yaml",
             "k6-thresholds.js",
             "locustfile.py",
             "error-budget.csv",
@@ -63,7 +64,7 @@ def test_files_and_result(bundled: cp.CapacityPlan, tmp_path: Path) -> None:
     # the bundled plan misses on purpose (the seed HPA behind the spike): written, misses listed
     assert not result.ok and result.misses == tuple(bundled.misses())
     assert any("memory" in note and "no memory request" in note for note in result.notes)
-    assert repr(result) == "ExportResult(10 files, 4 misses, 5 notes)"
+    assert repr(result) == "ExportResult(11 files, 4 misses, 5 notes)"
     report = (tmp_path / "out" / "capacity-plan.md").read_text()
     assert "## Deployment files" in report and "- [hpa.yaml](hpa.yaml)" in report
     assert '<a href="prometheus-rules.yaml">' in (tmp_path / "out" / "capacity-plan.html").read_text()

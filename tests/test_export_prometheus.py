@@ -1,4 +1,4 @@
-"""The exported Prometheus rules, checked and unit-tested by the real ``promtool``.
+"""The critical Prometheus rules, checked and unit-tested by the real ``promtool``.
 
 ``promtool check rules`` must accept the file; ``promtool test rules`` runs the rules over
 synthetic series (one sample a minute) and the tests below say when each alert must fire.  The
@@ -25,6 +25,7 @@ import yaml
 
 import capplan as cp
 from capplan.export import BURN_WINDOWS
+from capplan.export.promtool import counter_series
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMTOOL = shutil.which("promtool")
@@ -35,16 +36,6 @@ pytestmark = pytest.mark.skipif(
 JOB = 'job="critical-operations"'
 HISTORY = 3 * 24 * 60  # minutes of steady series before the step (the longest window, 3d)
 PER_MINUTE = 6000  # requests a minute (100/s)
-
-
-def _counter(*segments: tuple[float, int]) -> str:
-    """promtool series notation of a counter that starts at 0 and grows by ``inc`` a minute for
-    ``minutes`` minutes, segment after segment."""
-    parts, value = ["0"], 0.0
-    for inc, minutes in segments:
-        parts.append(f"{value + inc:.10g}+{inc:.10g}x{minutes - 1}")
-        value += inc * minutes
-    return " ".join(parts)
 
 
 @pytest.fixture(scope="module")
@@ -62,29 +53,29 @@ def critical_plan() -> cp.CapacityPlan:
 
 
 @pytest.fixture(scope="module")
-def exported(critical_plan: cp.CapacityPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def critical(critical_plan: cp.CapacityPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "deploy"
     critical_plan.export(out, figures=False)
     return out
 
 
-def _rules(exported: Path) -> list[dict[str, Any]]:
-    doc = yaml.safe_load((exported / "prometheus-rules.yaml").read_text())
+def _rules(critical: Path) -> list[dict[str, Any]]:
+    doc = yaml.safe_load((critical / "prometheus-rules.yaml").read_text())
     return [rule for group in doc["groups"] for rule in group["rules"]]
 
 
-def _expected(exported: Path, alert: str, **labels: str) -> dict[str, Any]:
+def _expected(critical: Path, alert: str, **labels: str) -> dict[str, Any]:
     """An exp_alerts entry: the rule's labels and its annotations, as promtool must see them."""
-    for rule in _rules(exported):
+    for rule in _rules(critical):
         if rule.get("alert") == alert and all(rule["labels"].get(k) == v for k, v in labels.items()):
             return {"exp_labels": dict(rule["labels"]), "exp_annotations": dict(rule["annotations"])}
     raise AssertionError(f"no rule {alert} with {labels}")
 
 
-def _start(exported: Path, tests: list[dict[str, Any]], path: Path, every: str) -> subprocess.Popen[str]:
-    """Start ``promtool test rules`` on the exported file with ``tests``, rules evaluated ``every``."""
+def _start(critical: Path, tests: list[dict[str, Any]], path: Path, every: str) -> subprocess.Popen[str]:
+    """Start ``promtool test rules`` on the critical file with ``tests``, rules evaluated ``every``."""
     spec = {
-        "rule_files": [str(exported / "prometheus-rules.yaml")],
+        "rule_files": [str(critical / "prometheus-rules.yaml")],
         "evaluation_interval": every,
         "tests": tests,
     }
@@ -106,14 +97,9 @@ def _at(minutes: int, alert: str, expected: list[dict[str, Any]]) -> dict[str, A
     return {"eval_time": f"{minutes}m", "alertname": alert, "exp_alerts": expected}
 
 
-def test_promtool_accepts_the_bundled_plans_rules(tmp_path: Path) -> None:
-    from capplan.plan.inputs import load_plan_inputs  # noqa: PLC0415
-
-    plan = load_plan_inputs(ROOT / "data/capacity-plan.yaml").plan()
-    out = tmp_path / "deploy"
-    plan.export(out, figures=False)
+def test_promtool_accepts_the_bundled_plans_rules(exported: Path) -> None:
     run = subprocess.run(
-        [str(PROMTOOL), "check", "rules", str(out / "prometheus-rules.yaml")],
+        [str(PROMTOOL), "check", "rules", str(exported / "prometheus-rules.yaml")],
         capture_output=True,
         text=True,
         check=False,
@@ -121,9 +107,33 @@ def test_promtool_accepts_the_bundled_plans_rules(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout
     # three classes, each with 4 (or 3) latency SLOs and 3 availability SLOs
-    alerts = [r for r in _rules(out) if r.get("alert") == "SLOErrorBudgetBurn"]
+    alerts = [r for r in _rules(exported) if r.get("alert") == "SLOErrorBudgetBurn"]
     slos = {(r["labels"]["op_class"], r["labels"]["slo"]) for r in alerts}
     assert len(slos) == 4 + 3 + 4 + 3 + 3 + 3
+
+
+def _test_rules(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PROMTOOL), "test", "rules", "prometheus-rules.test.yaml"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_exported_promtool_tests_pass_and_can_fail(exported: Path, tmp_path: Path) -> None:
+    # prometheus-rules.test.yaml (a full outage per Deployment) passes on the rules as written ...
+    run = _test_rules(exported)
+    assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
+    # ... and fails on rules whose availability pages need a 100x higher burn (both conditions)
+    broken = tmp_path / "broken"
+    shutil.copytree(exported, broken)
+    rules = broken / "prometheus-rules.yaml"
+    text = rules.read_text().replace("(14.4 * 0.0001)", "(14.4 * 0.01)").replace("(6 * 0.0001)", "(6 * 0.01)")
+    rules.write_text(text)
+    run = _test_rules(broken)
+    assert run.returncode == 1 and 'slo="availability"' in run.stdout + run.stderr
 
 
 def test_scheme_is_the_workbooks() -> None:
@@ -137,20 +147,23 @@ def test_scheme_is_the_workbooks() -> None:
     assert [round(w.budget_consumed, 4) for w in BURN_WINDOWS] == [0.02, 0.05, 0.1, 0.1]
 
 
-def _availability_burn(exported: Path) -> list[dict[str, Any]]:
+def _availability_burn(critical: Path) -> list[dict[str, Any]]:
     # 99.99% availability: budget 1e-4.  From minute HISTORY on, 15 of 6000 requests a minute fail
     # (0.25% = 25x the budget).  1h window: 0.0025 * d / 60 > 14.4e-4 for d > 34.56; the 5m window
     # is above it after 3 minutes; 6h: 0.0025 * d / 360 > 6e-4 only for d > 86.4.  Ticket: 1d:
     # 0.0025 * d / 1440 > 3e-4 and 3d: 0.0025 * d / 4320 > 1e-4, both for d > 172.8.  The error-rate
     # SLO (budget 1e-3) burns at 2.5x: below 3x, and 1x over 3d needs d > 1728, after this test.
     bad = 15
-    ok = _counter((PER_MINUTE, HISTORY), (PER_MINUTE - bad, 300))
+    ok = counter_series((PER_MINUTE, HISTORY), (PER_MINUTE - bad, 300))
     series = [
         {"series": f'http_requests_total{{{JOB},code="200"}}', "values": ok},
-        {"series": f'http_requests_total{{{JOB},code="500"}}', "values": _counter((0, HISTORY), (bad, 300))},
+        {
+            "series": f'http_requests_total{{{JOB},code="500"}}',
+            "values": counter_series((0, HISTORY), (bad, 300)),
+        },
     ]
-    page = _expected(exported, "SLOErrorBudgetBurn", slo="availability", severity="page")
-    ticket = _expected(exported, "SLOErrorBudgetBurn", slo="availability", severity="ticket")
+    page = _expected(critical, "SLOErrorBudgetBurn", slo="availability", severity="page")
+    ticket = _expected(critical, "SLOErrorBudgetBurn", slo="availability", severity="ticket")
     name = "SLOErrorBudgetBurn"
     checks = [
         _at(HISTORY - 5, name, []),
@@ -173,19 +186,19 @@ def _latency_series(
         out.append(
             {
                 "series": f'http_request_duration_seconds_bucket{{{JOB},le="{le}"}}',
-                "values": _counter((before, HISTORY), (after[le], minutes)),
+                "values": counter_series((before, HISTORY), (after[le], minutes)),
             }
         )
     out.append(
         {
             "series": f"http_request_duration_seconds_count{{{JOB}}}",
-            "values": _counter((per_minute["+Inf"], HISTORY), (after["+Inf"], minutes)),
+            "values": counter_series((per_minute["+Inf"], HISTORY), (after["+Inf"], minutes)),
         }
     )
     return out
 
 
-def _latency_burn(exported: Path) -> list[dict[str, Any]]:
+def _latency_burn(critical: Path) -> list[dict[str, Any]]:
     # p95 <= 200 ms: budget 5%.  Before the step every request is under 50 ms; after it 85% take
     # between 200 and 500 ms (17x the budget).  1h window: 0.85 * d / 60 > 14.4 * 0.05 = 0.72 for
     # d > 50.8.  Ticket: 1d: 0.85 * d / 1440 > 0.15 and 3d: 0.85 * d / 4320 > 0.05 for d > 254.1.
@@ -193,8 +206,8 @@ def _latency_burn(exported: Path) -> list[dict[str, Any]]:
     # 1x over 3d: 0.85 * d / 4320 > 0.5 needs d > 2541.
     fast = {"0.05": 6000, "0.2": 6000, "0.5": 6000, "1.0": 6000, "+Inf": 6000}
     slow = {"0.05": 900, "0.2": 900, "0.5": 6000, "1.0": 6000, "+Inf": 6000}
-    page = _expected(exported, "SLOErrorBudgetBurn", slo="latency-p95", severity="page")
-    ticket = _expected(exported, "SLOErrorBudgetBurn", slo="latency-p95", severity="ticket")
+    page = _expected(critical, "SLOErrorBudgetBurn", slo="latency-p95", severity="page")
+    ticket = _expected(critical, "SLOErrorBudgetBurn", slo="latency-p95", severity="ticket")
     name = "SLOErrorBudgetBurn"
     checks = [
         _at(HISTORY + 50, name, []),
@@ -213,10 +226,13 @@ def _healthy() -> list[dict[str, Any]]:
     minutes = 24 * 60
     good = {"0.05": 4800, "0.2": 5880, "0.5": 5970, "1.0": 5997, "+Inf": 6000}
     series = _latency_series(good, None, minutes)
-    ok = _counter((PER_MINUTE - 0.3, HISTORY + minutes))
+    ok = counter_series((PER_MINUTE - 0.3, HISTORY + minutes))
     series += [
         {"series": f'http_requests_total{{{JOB},code="200"}}', "values": ok},
-        {"series": f'http_requests_total{{{JOB},code="500"}}', "values": _counter((0.3, HISTORY + minutes))},
+        {
+            "series": f'http_requests_total{{{JOB},code="500"}}',
+            "values": counter_series((0.3, HISTORY + minutes)),
+        },
     ]
     times = [60, 360, 1440, HISTORY, HISTORY + 720, HISTORY + minutes - 5]
     return [
@@ -229,7 +245,7 @@ def _healthy() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def burn_runs(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Popen[str]]:
+def burn_runs(critical: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Popen[str]]:
     """The three long promtool runs, started together (they take tens of seconds each).
 
     Series have a sample a minute; the rules are evaluated every 5 minutes (each evaluation reads
@@ -237,12 +253,12 @@ def burn_runs(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """
     folder = tmp_path_factory.mktemp("promtool")
     scenarios = {
-        "availability": _availability_burn(exported),
-        "latency": _latency_burn(exported),
+        "availability": _availability_burn(critical),
+        "latency": _latency_burn(critical),
         "healthy": _healthy(),
     }
     return {
-        name: _start(exported, tests, folder / f"{name}_test.yaml", "5m") for name, tests in scenarios.items()
+        name: _start(critical, tests, folder / f"{name}_test.yaml", "5m") for name, tests in scenarios.items()
     }
 
 
@@ -258,25 +274,28 @@ def test_a_healthy_service_stays_silent(burn_runs: dict[str, Any]) -> None:
     _passes(burn_runs["healthy"])
 
 
-def test_capacity_alerts(exported: Path, critical_plan: cp.CapacityPlan, tmp_path: Path) -> None:
+def test_capacity_alerts(critical: Path, critical_plan: cp.CapacityPlan, tmp_path: Path) -> None:
     sizing = critical_plan.replicas["critical_operations"]
     assert (sizing.replicas, sizing.scenarios["one of 3 zones lost"]["replicas_up"]) == (23, 15)
     pod = 'container="critical-operations",pod="critical-operations-7d9f8b6c5d-x2k4q"'
     # CPU: 4 of the 8 requested cores (50%), then 6.5 (81% > the plan's 70%) from minute 30.  The
     # 5-minute rate with k minutes at 6.5 is (4 (5 - k) + 6.5 k) / 5 > 5.6 cores for k > 3.2: first at
     # minute 34 (k = 4), pending for 15m -> firing at 49.
-    cpu = {"series": f"container_cpu_usage_seconds_total{{{pod}}}", "values": _counter((240, 30), (390, 60))}
+    cpu = {
+        "series": f"container_cpu_usage_seconds_total{{{pod}}}",
+        "values": counter_series((240, 30), (390, 60)),
+    }
     request = {"series": f'kube_pod_container_resource_requests{{{pod},resource="cpu"}}', "values": "8x90"}
     # Headroom: 2000 requests/s x 40 ms / (8 workers x 0.7) = 14.29 replicas needed; the plan
     # survives losing 8 of 23 (a zone).  With 23 available 15 remain: fine.  At minute 60 two
     # replicas go: 21 - 8 = 13 < 14.29, for: 10m -> fires at 70.
-    traffic = {"series": f'http_requests_total{{{JOB},code="200"}}', "values": _counter((120000, 90))}
+    traffic = {"series": f'http_requests_total{{{JOB},code="200"}}', "values": counter_series((120000, 90))}
     available = {
         "series": 'kube_deployment_status_replicas_available{deployment="critical-operations"}',
         "values": "23x59 21x30",
     }
-    util = _expected(exported, "CapacityUtilizationAbovePlan")
-    head = _expected(exported, "CapacityHeadroomBelowPlan")
+    util = _expected(critical, "CapacityUtilizationAbovePlan")
+    head = _expected(critical, "CapacityHeadroomBelowPlan")
     checks = [
         _at(48, "CapacityUtilizationAbovePlan", []),
         _at(49, "CapacityUtilizationAbovePlan", [util]),
@@ -287,4 +306,4 @@ def test_capacity_alerts(exported: Path, critical_plan: cp.CapacityPlan, tmp_pat
     tests = [
         {"interval": "1m", "input_series": [cpu, request, traffic, available], "alert_rule_test": checks}
     ]
-    _passes(_start(exported, tests, tmp_path / "capacity_test.yaml", "1m"))
+    _passes(_start(critical, tests, tmp_path / "capacity_test.yaml", "1m"))

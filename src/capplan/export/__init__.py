@@ -11,6 +11,7 @@ deployment-resources.yaml  CPU (and stated memory) requests/limits, patches     
 pgbouncer.ini              the checked PgBouncer settings, limits for the plan    :mod:`.database`
 postgresql.conf            ``max_connections`` fragment                           :mod:`.database`
 prometheus-rules.yaml      SLO recording rules, burn-rate and capacity alerts     :mod:`.prometheus`
+prometheus-rules.test.yaml ``promtool test rules``: a full outage, alerts timed   :mod:`.promtool`
 k6-thresholds.js           the plan's load in stages, thresholds from the SLA     :mod:`.loadtest`
 locustfile.py              the same stages as a Locust shape                      :mod:`.loadtest`
 error-budget.csv           per SLO: 30-day budget, predicted burn rate            :mod:`.budget`

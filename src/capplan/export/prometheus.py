@@ -11,7 +11,10 @@ of requests, ``slo:sli_error:ratio_rate<window>{slo, op_class}``:
 
 Two alerts per SLO, ``page`` and ``ticket``, each the ``or`` of its two conditions of
 :data:`capplan.export.slo.BURN_WINDOWS` (the workbook's final example); ``max by (slo, op_class)``
-drops the recorded metric's name so both conditions give one alert.
+drops the recorded metric's name so both conditions give one alert.  A Deployment's recording
+rules and alerts are one group, recording rules first: rules of a group run in order, so the
+alerts read the ratios of the same evaluation (groups run independently, and an alert in another
+group would see them one evaluation late).
 
 Capacity alerts per Deployment (``ticket``):
 
@@ -29,11 +32,13 @@ client (Prometheus 2 keeps it as scraped), so whole-second bounds match both spe
 
 from __future__ import annotations
 
+from typing import Any
+
 from capplan.export._yaml import comment_block, dump_yaml
 from capplan.export.options import ExportOptions
 from capplan.export.slo import SLO, BurnWindow, ClassFacts, window_seconds
 
-__all__ = ["RECORD_PREFIX", "bucket_for", "le_matcher", "prometheus_rules"]
+__all__ = ["RECORD_PREFIX", "bucket_for", "le_matcher", "prometheus_alerts", "prometheus_rules"]
 
 #: Recorded series: ``slo:sli_error:ratio_rate<window>``.
 RECORD_PREFIX = "slo:sli_error:ratio_rate"
@@ -85,7 +90,7 @@ def _condition(slo: SLO, w: BurnWindow) -> str:
     return "(\n  " + "\n  and\n  ".join(parts) + "\n)"
 
 
-def _alert(slo: SLO, severity: str, windows: list[BurnWindow]) -> dict[str, object]:
+def _alert(slo: SLO, severity: str, windows: list[BurnWindow]) -> dict[str, Any]:
     chosen = [w for w in windows if w.severity == severity]
     conditions = "; ".join(f"{w.describe()} ({w.budget_consumed:.0%} of the budget)" for w in chosen)
     return {
@@ -101,7 +106,9 @@ def _alert(slo: SLO, severity: str, windows: list[BurnWindow]) -> dict[str, obje
     }
 
 
-def _slo_rules(slo: SLO, opts: ExportOptions, notes: list[str]) -> tuple[list[object], list[object]]:
+def _slo_rules(
+    slo: SLO, opts: ExportOptions, notes: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Recording rules and alerts of one SLO (either may be empty, with a note saying why)."""
     bound = bucket_for(slo.threshold_s, opts.buckets) if slo.threshold_s is not None else None
     if slo.threshold_s is not None:
@@ -123,16 +130,24 @@ def _slo_rules(slo: SLO, opts: ExportOptions, notes: list[str]) -> tuple[list[ob
             f"{', '.join(w.describe() for w in left_out)} unreachable (burn rate x budget >= 1); left out"
         )
     needed = sorted({win for w in usable for win in (w.long, w.short)}, key=window_seconds)
-    records: list[object] = [
+    records: list[dict[str, Any]] = [
         {"record": f"{RECORD_PREFIX}{win}", "expr": _ratio(slo, bound, opts, win), "labels": _labels(slo)}
         for win in needed
     ]
-    alerts: list[object] = [
+    alerts = [
         _alert(slo, severity, usable)
         for severity in ("page", "ticket")
         if any(w.severity == severity for w in usable)
     ]
     return records, alerts
+
+
+def prometheus_alerts(slos: list[SLO], opts: ExportOptions) -> list[dict[str, Any]]:
+    """The ``SLOErrorBudgetBurn`` alerting rules of ``slos``, as written in the rules file."""
+    alerts: list[dict[str, Any]] = []
+    for slo in slos:
+        alerts += _slo_rules(slo, opts, [])[1]
+    return alerts
 
 
 def _pod_matchers(f: ClassFacts, opts: ExportOptions) -> str:
@@ -193,17 +208,15 @@ def prometheus_rules(
     """The rules file's text and notes (targets watched at a lower bucket, windows left out)."""
     notes: list[str] = []
     groups: list[dict[str, object]] = []
-    alerts: list[object] = []
     for f in facts:
-        records: list[object] = []
+        records: list[dict[str, Any]] = []
+        alerts: list[dict[str, Any]] = []
         for slo in (s for s in slos if s.op_class == f.op_class):
             rec, alert = _slo_rules(slo, opts, notes)
             records += rec
             alerts += alert
-        if records:
-            groups.append({"name": f"capplan-slo-{opts.deployment(f.op_class)}", "rules": records})
-    if alerts:
-        groups.append({"name": "capplan-slo-alerts", "rules": alerts})
+        if records:  # one group: its alerts read the ratios recorded at the same evaluation
+            groups.append({"name": f"capplan-slo-{opts.deployment(f.op_class)}", "rules": records + alerts})
     capacity = [a for f in facts for a in _capacity_alerts(f, opts, max_utilization)]
     if capacity:
         groups.append({"name": "capplan-capacity", "rules": capacity})

@@ -24,6 +24,7 @@ from capplan.export.kubernetes import deployment_patches, hpa_manifests
 from capplan.export.loadtest import k6_script, locustfile
 from capplan.export.options import ExportOptions
 from capplan.export.prometheus import prometheus_rules
+from capplan.export.promtool import promtool_tests
 from capplan.export.slo import ClassFacts, class_facts, plan_slos
 from capplan.plan.model import CapacityPlan
 
@@ -105,6 +106,9 @@ def render_files(
     rules, rule_notes = prometheus_rules(slos, facts, options, plan.max_utilization)
     notes += rule_notes
     texts["prometheus-rules.yaml"] = rules
+    rule_tests = promtool_tests(slos, facts, options)
+    if rule_tests is not None:
+        texts["prometheus-rules.test.yaml"] = rule_tests
     texts["k6-thresholds.js"] = k6_script(plan, facts)
     texts["locustfile.py"] = locustfile(plan, facts)
     texts["error-budget.csv"] = error_budget_csv(error_budget_rows(plan, facts, slos))
@@ -159,7 +163,8 @@ def export_plan(
 
     Files: ``hpa.yaml`` (when the plan has an HPA), ``deployment-resources.yaml``,
     ``pgbouncer.ini`` and ``postgresql.conf`` (when the plan checked them),
-    ``prometheus-rules.yaml``, ``k6-thresholds.js``, ``locustfile.py``, ``error-budget.csv``, and
+    ``prometheus-rules.yaml`` with its ``promtool test rules`` file ``prometheus-rules.test.yaml``,
+    ``k6-thresholds.js``, ``locustfile.py``, ``error-budget.csv``, and
     the report (``capacity-plan.md``, ``capacity-plan.html``) linking to them.  A plan that misses
     the SLA is written too; :attr:`ExportResult.misses` lists why (the command line exits 1).
 
