@@ -61,6 +61,9 @@ def test_files_and_result(bundled: cp.CapacityPlan, tmp_path: Path) -> None:
         ]
     )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(result.files)
+    for name in result.files:
+        if name.endswith(".yaml"):  # plain YAML: no anchors or aliases for a reader to follow
+            assert "&id0" not in (tmp_path / "out" / name).read_text(), name
     # the bundled plan misses on purpose (the seed HPA behind the spike): written, misses listed
     assert not result.ok and result.misses == tuple(bundled.misses())
     assert any("memory" in note and "no memory request" in note for note in result.notes)

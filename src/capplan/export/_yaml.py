@@ -10,7 +10,11 @@ __all__ = ["comment_block", "dump_yaml"]
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper writing multi-line strings (PromQL expressions) as literal blocks."""
+    """SafeDumper writing multi-line strings (PromQL expressions) as literal blocks, and every
+    repeated object in full (no ``&id001`` anchors: tools and people read these files)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -27,6 +27,7 @@ from capplan.export.prometheus import prometheus_rules
 from capplan.export.promtool import promtool_tests
 from capplan.export.slo import ClassFacts, class_facts, plan_slos
 from capplan.plan.model import CapacityPlan
+from capplan.plan.render import render_html, render_markdown
 
 __all__ = ["REPORTS", "ExportError", "ExportResult", "export_plan", "render_files"]
 
@@ -112,8 +113,6 @@ def render_files(
     texts["k6-thresholds.js"] = k6_script(plan, facts)
     texts["locustfile.py"] = locustfile(plan, facts)
     texts["error-budget.csv"] = error_budget_csv(error_budget_rows(plan, facts, slos))
-    from capplan.plan.render import render_html, render_markdown  # noqa: PLC0415 - matplotlib is heavy
-
     names = list(texts)
     texts[REPORTS[0]] = render_markdown(plan, files=names)
     texts[REPORTS[1]] = render_html(plan, figures=figures, files=names)
