@@ -20,11 +20,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests need: prometheus (tests/test_prometheus.py starts a real server on
-# loopback).  Installed when missing; without root or sudo the tests that need it skip and say why.
-SYSTEM_PACKAGES := prometheus
+# Debian packages the tests need, as command:package: prometheus (tests/test_prometheus.py starts a
+# real server on loopback; promtool checks and unit-tests the exported rules) and nodejs (node parses
+# the exported k6 script).  Installed when the command is missing; without root or sudo the tests
+# that need it skip and say why.
+SYSTEM_PACKAGES := prometheus:prometheus promtool:prometheus node:nodejs
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for cp in $(SYSTEM_PACKAGES); do c=$${cp%%:*}; p=$${cp#*:}; \
+	  command -v $$c >/dev/null 2>&1 || case " $$missing " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \

@@ -1,9 +1,10 @@
 """The ``capplan`` command line.
 
 ``capplan plan`` (the capacity plan and its report), ``capplan check`` (exit 1 when a plan or a
-measurement misses the SLA), ``capplan servers`` (servers per class and throughput level),
-``capplan sla`` (validate and print SLA documents) and ``capplan profile`` (record a command with
-py-spy or scalene).  Exit status: 0 ok, 1 an SLA miss (``check``), 2 bad input.
+measurement misses the SLA), ``capplan export`` (the plan's deployment files), ``capplan servers``
+(servers per class and throughput level), ``capplan sla`` (validate and print SLA documents) and
+``capplan profile`` (record a command with py-spy or scalene).  Exit status: 0 ok, 1 an SLA miss
+(``check``, ``export``), 2 bad input.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from capplan import __version__
-from capplan.cli import plan, profile, servers
+from capplan.cli import export, plan, profile, servers
 from capplan.cli._common import EXIT_OK, INPUT_ERRORS, error
 from capplan.sla import load_sla
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capplan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plan.add_parsers(sub)
+    export.add_parser(sub)
     servers.add_parser(sub)
     sla = sub.add_parser("sla", help="validate SLA documents and print their targets")
     sla.add_argument(

@@ -26,6 +26,7 @@ from capplan.cli._common import (
 )
 from capplan.errors import ParameterError
 from capplan.measurements import read_latency_csv, read_locust_stats
+from capplan.measurements.k6 import k6_percentiles, read_k6_summary
 from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, from_profile, write_report
 from capplan.plan import plan as build_plan
 from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
@@ -33,7 +34,7 @@ from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_percent
 
-__all__ = ["add_parsers", "measured_percentiles"]
+__all__ = ["add_parsers", "build_from_args", "measured_percentiles", "plan_input_arguments"]
 
 _EPILOG = """examples:
   capplan plan data/capacity-plan.yaml --out report.html
@@ -41,6 +42,7 @@ _EPILOG = """examples:
       --service-time critical_operations=40ms --mix critical_operations=20%
   capplan check data/capacity-plan.yaml            # exit 1 if the plan misses the SLA
   capplan check data/performance-sla.yaml --measured critical_operations=locust_stats.csv
+  capplan check data/performance-sla.yaml --measured critical_operations=k6-summary.json
 """
 
 
@@ -104,7 +106,8 @@ def add_parsers(sub: Any) -> None:
         "--measured",
         nargs="+",
         metavar="CLASS=FILE",
-        help="measured response times (Locust stats CSV or a latency CSV) to hold to the class's targets",
+        help="measured response times (Locust stats CSV, a latency CSV, or a k6 JSON summary from "
+        "handleSummary or --summary-export) to hold to the class's targets",
     )
     check.add_argument("--group", default="api_endpoints", help="latency group (default: %(default)s)")
     check.set_defaults(run=run_check)
@@ -207,6 +210,11 @@ def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
     return sla, build_plan(sla, extra, **_overrides(args))
 
 
+#: What ``capplan export`` shares with ``plan`` and ``check``: the input arguments and the build.
+plan_input_arguments = _inputs
+build_from_args = _build
+
+
 def run_plan(args: argparse.Namespace) -> int:
     """Print the plan (Markdown or JSON); write the report with ``--out``."""
     try:
@@ -226,8 +234,11 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def measured_percentiles(path: str) -> dict[float, float]:
-    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV or a latency CSV."""
+def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, float]:
+    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV, a latency CSV or a
+    k6 JSON summary (``op_class``'s submetric, see :func:`capplan.measurements.k6.k6_percentiles`)."""
+    if Path(path).read_text(encoding="utf-8").lstrip().startswith("{"):
+        return k6_percentiles(read_k6_summary(path), op_class)
     times = _response_times(path)
     if isinstance(times, tuple):
         return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
@@ -242,7 +253,7 @@ def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple
     misses: list[str] = []
     for op_class, path in measured.items():
         targets = sla.latency_targets_for(group, op_class)
-        seen = measured_percentiles(path)
+        seen = measured_percentiles(path, op_class)
         for q, target in sorted(targets.items()):
             label = f"p{q * 100:g}"
             value = seen.get(q)

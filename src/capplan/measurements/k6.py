@@ -35,7 +35,7 @@ import pandas as pd
 
 from capplan.measurements._common import MeasurementError, read_measurement
 
-__all__ = ["TIME_METRICS", "K6Summary", "read_k6_points", "read_k6_summary"]
+__all__ = ["TIME_METRICS", "K6Summary", "k6_percentiles", "read_k6_points", "read_k6_summary"]
 
 #: k6's built-in metrics measured in milliseconds (documentation, "Built-in metrics").
 TIME_METRICS: frozenset[str] = frozenset(
@@ -57,6 +57,9 @@ TIME_METRICS: frozenset[str] = frozenset(
 )
 
 _MS = 1e-3
+#: Tags that name a group of requests in a submetric: a scenario, or a tag the script sets.
+_GROUP_TAGS = ("scenario", "class", "name")
+_PERCENTILE_STAT = re.compile(r"^p\((\d+(?:\.\d+)?)\)$")
 #: Statistics of a time metric that carry its unit (counts and rates do not).
 _TIME_STATS = re.compile(r"^(avg|min|med|max|value|p\(\d+(\.\d+)?\))$")
 _FRACTION = re.compile(r"(\.\d+)")
@@ -228,3 +231,46 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
         thresholds=pd.DataFrame(checks, columns=["metric", "threshold", "ok"]).astype({"ok": bool}),
         format=fmt,
     )
+
+
+def k6_percentiles(
+    summary: K6Summary, group: str | None = None, *, metric: str = "http_req_duration"
+) -> dict[float, float]:
+    """Percentiles ``{quantile: seconds}`` of a summary's trend metric (``med`` is the median).
+
+    With ``group`` (e.g. an operation class) the submetric tagged for it is used -
+    ``metric{scenario:<group>}``, ``{class:<group>}`` or ``{name:<group>}``, as a threshold on it
+    makes k6 report it; the whole metric only when the summary has no submetric of ``metric`` at
+    all (a test of one group).
+
+    Raises
+    ------
+    MeasurementError
+        No such metric, several groups but none named ``group``, or no percentile statistics.
+    """
+    names = list(dict.fromkeys(summary.metrics["metric"]))
+    chosen = metric
+    if group is not None:
+        tagged = [f"{metric}{{{tag}:{group}}}" for tag in _GROUP_TAGS]
+        found = [n for n in tagged if n in names]
+        others = [n for n in names if n.startswith(metric + "{")]
+        if found:
+            chosen = found[0]
+        elif others:
+            raise MeasurementError(
+                f"k6 summary has no submetric of {metric} for {group!r} (tried {', '.join(tagged)}); "
+                f"it has {', '.join(others)}"
+            )
+    rows = summary.metrics[summary.metrics["metric"] == chosen]
+    if rows.empty:
+        raise MeasurementError(f"k6 summary has no metric {chosen!r}; it has {', '.join(names) or 'none'}")
+    out: dict[float, float] = {}
+    for stat, value in zip(rows["stat"], rows["value"], strict=True):
+        m = _PERCENTILE_STAT.match(str(stat))
+        if stat == "med":
+            out[0.5] = float(value)
+        elif m is not None and 0 < float(m.group(1)) < 100:
+            out[round(float(m.group(1)) / 100, 12)] = float(value)  # p(99.9) is 0.999, not 0.999000...1
+    if not out:
+        raise MeasurementError(f"k6 summary: metric {chosen!r} has no percentile statistics (med, p(N))")
+    return dict(sorted(out.items()))

@@ -10,6 +10,7 @@ self-contained HTML or JSON.  :func:`server_sizing_table` is the servers-per-cla
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, best_fit, from_fit, from_profile, from_samples, stated
 from capplan.plan.inputs import PlanInputError, PlanInputs, load_plan_inputs
+from capplan.plan.memory import PodMemory
 from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
 from capplan.plan.recommendation import Recommendation
 from capplan.plan.render import plan_figures, render_html, render_markdown, write_report
@@ -21,6 +22,7 @@ __all__ = [
     "CapacityPlan",
     "PlanInputError",
     "PlanInputs",
+    "PodMemory",
     "Recommendation",
     "ServiceEvidence",
     "best_fit",

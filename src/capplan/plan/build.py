@@ -11,6 +11,7 @@ from capplan.dbconfig import PgBouncerConfig, PostgresConfig
 from capplan.errors import InfeasibleError, ParameterError
 from capplan.plan.components import AutoscalingCheck, autoscaling_check, cache_recommendations
 from capplan.plan.evidence import ServiceEvidence, stated
+from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
@@ -51,6 +52,7 @@ def plan(
     hpa: HPA | None = None,
     traffic: Traffic | None = None,
     hpa_class: str | None = None,
+    memory: PodMemory | None = None,
 ) -> CapacityPlan:
     """Size a service for an SLA from evidence of its service times; say what binds and why.
 
@@ -107,6 +109,8 @@ def plan(
     hpa, traffic, hpa_class : optional
         The HorizontalPodAutoscaler, a day (or any span) of traffic for it, and the operation class
         whose deployment it scales.
+    memory : PodMemory, optional
+        Memory of one replica, carried for the exports' memory requests and limits (not modelled).
 
     Returns
     -------
@@ -228,6 +232,8 @@ def plan(
         mix=dict(shares),
         cache=cache,
         autoscaling=scaling,
+        sla=sla,
+        memory=memory,
     )
 
 

@@ -87,6 +87,12 @@ class AutoscalingCheck:
         """``maxReplicas`` below the replicas the plan needs at peak."""
         return self.hpa.max_replicas < self.planned_replicas
 
+    def recommended_hpa(self) -> HPA:
+        """The HPA to deploy: the plan's manifest with ``maxReplicas`` raised to the planned peak."""
+        if not self.max_too_low:
+            return self.hpa
+        return self.hpa.replace(max_replicas=self.planned_replicas)
+
     def recommendations(self) -> list[Recommendation]:
         """``maxReplicas`` (raised to the planned peak when lower) and the simulated totals."""
         binding = (
@@ -98,7 +104,7 @@ class AutoscalingCheck:
             Recommendation(
                 "autoscaling",
                 f"{self.hpa.name} maxReplicas",
-                max(self.hpa.max_replicas, self.planned_replicas),
+                self.recommended_hpa().max_replicas,
                 "replicas",
                 binding,
                 "plan: replicas sized for the peak",

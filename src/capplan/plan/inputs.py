@@ -17,10 +17,11 @@
                  pgbouncer_instances: 3}
       cache: {trace: access_trace.csv.gz, request_rate: 5000, backend_latency: 20ms}
       autoscaling: {hpa: hpa.yaml, traffic: traffic_day_spike.csv, class: critical_operations}
+      memory: {per_worker: 120Mi, per_request: 2Mi, base: 64Mi}   # one replica; for the exports
       price_per_replica_hour: 0.20
 
-Units are parsed here (durations like ``80ms``, percentages like ``20%``); every error names the
-file and the key path.  Only ``sla`` and ``evidence`` are required.
+Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
+``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from capplan.errors import CapplanError, ParameterError
 from capplan.measurements import read_latency_csv, read_trace
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
+from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.profiles import load_profile
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
-from capplan.units import parse_duration, parse_percent
+from capplan.units import parse_duration, parse_percent, parse_size
 
 __all__ = ["PlanInputError", "PlanInputs", "load_plan_inputs"]
 
@@ -144,7 +146,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     root.check_keys(
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
-            "replicas", "database", "cache", "autoscaling", "price_per_replica_hour",
+            "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
         )
     )  # fmt: skip
     base = file.parent
@@ -216,6 +218,16 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["traffic"] = load(auto, "traffic", from_csv)
         if (op_class := auto.text("class")) is not None:
             options["hpa_class"] = op_class
+
+    if (memory := root.child("memory")) is not None:
+        memory.check_keys(("per_worker", "per_request", "base"))
+        if memory.data.get("per_worker") is None:
+            raise memory.fail("per_worker", "is required (memory of one idle worker, e.g. 120Mi)")
+        sizes = {k: memory.convert(k, parse_size, 0.0) for k in ("per_worker", "per_request", "base")}
+        try:
+            options["memory"] = PodMemory(**sizes, source=f"stated in {label}")
+        except CapplanError as exc:
+            raise memory.fail(None, str(exc)) from None
     return PlanInputs(label, sla, evidence, options)
 
 

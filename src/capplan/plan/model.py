@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from capplan.plan.components import AutoscalingCheck, cache_misses
 from capplan.plan.evidence import ServiceEvidence
+from capplan.plan.memory import PodMemory
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
 from capplan.sizing.pools import PoolSizing
 from capplan.sizing.replicas import AvailabilitySizing, ReplicaSizing
+from capplan.sla import SLA
+
+if TYPE_CHECKING:
+    from capplan.export import ExportResult
 
 __all__ = ["HOURS_PER_MONTH", "CapacityPlan"]
 
@@ -51,6 +57,10 @@ class CapacityPlan:
     mix: dict[str, float] = field(default_factory=dict)
     cache: CacheSizing | None = None
     autoscaling: AutoscalingCheck | None = None
+    #: The SLA the plan was built for (its availability targets and throughput levels feed the exports).
+    sla: SLA | None = field(default=None, repr=False, compare=False)
+    #: Memory of one replica, when stated (the plan does not model memory; exports need it).
+    memory: PodMemory | None = None
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -194,6 +204,12 @@ class CapacityPlan:
         from capplan.plan.render import render_html  # noqa: PLC0415 - render imports this module
 
         return render_html(self, figures=figures)
+
+    def export(self, directory: str | os.PathLike[str], **options: Any) -> ExportResult:
+        """Write the deployment files of this plan into a new ``directory`` (see :mod:`capplan.export`)."""
+        from capplan.export import export_plan  # noqa: PLC0415 - export reads this module
+
+        return export_plan(self, directory, **options)
 
     def _repr_html_(self) -> str:
         return self.to_html(figures=False)

@@ -11,6 +11,7 @@ import html
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -75,10 +76,13 @@ def _summary_display(plan: CapacityPlan) -> pd.DataFrame:
     return out
 
 
-def render_markdown(plan: CapacityPlan) -> str:
-    """The plan as Markdown: headline, recommendations, per-class summary, predictions, caveats."""
+def render_markdown(plan: CapacityPlan, *, files: Sequence[str] = ()) -> str:
+    """The plan as Markdown: headline, recommendations, per-class summary, predictions, caveats;
+    with ``files`` (names of exported files beside the report) a section linking to them."""
     parts = [f"# Capacity plan: {_status(plan)}", ""]
     parts += [f"- {line}" for line in _headline(plan)]
+    if files:
+        parts += ["", "## Deployment files", ""] + [f"- [{name}]({name})" for name in files]
     parts += ["", "## Recommendations", "", plan.to_frame().to_markdown(index=False)]
     parts += ["", "## Per operation class", "", _summary_display(plan).to_markdown(index=False)]
     parts += ["", "## Predicted response times against the targets", ""]
@@ -150,11 +154,15 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def render_html(plan: CapacityPlan, *, figures: bool = True) -> str:
-    """The plan as one self-contained HTML page (figures as embedded PNGs when ``figures``)."""
+def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str] = ()) -> str:
+    """The plan as one self-contained HTML page (figures as embedded PNGs when ``figures``); with
+    ``files`` (names of exported files beside the page) a section linking to them."""
     status_class = "ok" if plan.ok else "miss"
     body = [f'<h1>Capacity plan: <span class="{status_class}">{html.escape(_status(plan))}</span></h1>']
     body.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _headline(plan)) + "</ul>")
+    if files:
+        links = "".join(f'<li><a href="{html.escape(n)}">{html.escape(n)}</a></li>' for n in files)
+        body += ["<h2>Deployment files</h2>", f"<ul>{links}</ul>"]
     body += ["<h2>Recommendations</h2>", plan.to_frame().to_html(index=False, na_rep="-")]
     body += ["<h2>Per operation class</h2>", _summary_display(plan).to_html(index=False, na_rep="-")]
     body += ["<h2>Predicted response times against the targets</h2>"]

@@ -9,7 +9,7 @@ rate, and the largest replica count that stays within every limit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -90,6 +90,9 @@ class DatabasePoolCheck:
     binding: str
     method: str
     notes: tuple[str, ...] = ()
+    #: The configurations checked (for exports that write them back with the plan's numbers).
+    pgbouncer: PgBouncerConfig | None = field(default=None, repr=False, compare=False)
+    postgres: PostgresConfig | None = field(default=None, repr=False, compare=False)
 
     @property
     def exceeded(self) -> tuple[str, ...]:
@@ -476,4 +479,6 @@ def check_database_pools(
         binding=binding,
         method=method,
         notes=tuple(notes),
+        pgbouncer=pgbouncer,
+        postgres=postgres,
     )
