@@ -230,9 +230,11 @@ class CircuitBreaker:
     Field names mirror the seed's ``Config`` (``FailureThreshold``, ``SuccessThreshold``,
     ``Timeout``, ``ResponseTimeThreshold``, ``ErrorRateThreshold``).  Where the seed's code
     leaves a choice open capplan takes a stated one: the seed computes the error rate over every
-    call since start-up (one early failure is a 100% error rate); capplan uses the last
+    call since start-up, and checks it before counting a success, so after a burst of failures
+    each half-open success would open it again and it would never close; capplan uses the last
     ``window`` calls (the seed keeps that many response times), judged once the window is full,
-    and empties it when the breaker closes.  A slow call is delivered to the caller unless
+    and starts a new window at every change of state (as resilience4j does).  A slow call is
+    delivered to the caller unless
     ``slow_call_is_error`` (the seed returns ``ErrSlowResponse``).  Defaults follow
     sony/gobreaker (open after 5 consecutive failures, 60 s open) and resilience4j (50% error
     rate over 100 calls); the seed sets no values.

@@ -12,6 +12,8 @@ from capplan.errors import InfeasibleError, ParameterError
 from capplan.plan.components import AutoscalingCheck, autoscaling_check, cache_recommendations
 from capplan.plan.evidence import ServiceEvidence, stated
 from capplan.plan.model import CapacityPlan
+from capplan.plan.overload import overload_check
+from capplan.plan.overload_settings import OverloadSettings
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
 from capplan.sizing.caches import CacheSizing
@@ -51,6 +53,7 @@ def plan(
     hpa: HPA | None = None,
     traffic: Traffic | None = None,
     hpa_class: str | None = None,
+    overload: OverloadSettings | None = None,
 ) -> CapacityPlan:
     """Size a service for an SLA from evidence of its service times; say what binds and why.
 
@@ -107,6 +110,11 @@ def plan(
     hpa, traffic, hpa_class : optional
         The HorizontalPodAutoscaler, a day (or any span) of traffic for it, and the operation class
         whose deployment it scales.
+    overload : OverloadSettings, optional
+        Client timeouts and retries (and a breaker, shedding, a spike): per class, goodput and
+        failures at the planned load, the safe maximum load, the spike survived, the settings that
+        restore recovery, and the SLA's error_rate / timeout_rate / uptime as checks
+        (:mod:`capplan.plan.overload`).
 
     Returns
     -------
@@ -209,6 +217,10 @@ def plan(
         )
         if scaling is not None:
             recs.extend(scaling.recommendations())
+    overload_result = None
+    if overload is not None:
+        by_class = {e.op_class: e for e in items}
+        overload_result = overload_check(overload, sla, rates, load, shares, by_class, sized)
     return CapacityPlan(
         sla_sources=sla.sources,
         throughput=throughput,
@@ -228,6 +240,7 @@ def plan(
         mix=dict(shares),
         cache=cache,
         autoscaling=scaling,
+        overload=overload_result,
     )
 
 

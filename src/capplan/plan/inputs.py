@@ -17,6 +17,7 @@
                  pgbouncer_instances: 3}
       cache: {trace: access_trace.csv.gz, request_rate: 5000, backend_latency: 20ms}
       autoscaling: {hpa: hpa.yaml, traffic: traffic_day_spike.csv, class: critical_operations}
+      overload: overload.yaml          # or the section itself (capplan.plan.overload_settings)
       price_per_replica_hour: 0.20
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``); every error names the
@@ -42,6 +43,7 @@ from capplan.measurements import read_latency_csv, read_trace
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
 from capplan.plan.model import CapacityPlan
+from capplan.plan.overload_settings import load_overload, parse_overload
 from capplan.profiles import load_profile
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
@@ -144,7 +146,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     root.check_keys(
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
-            "replicas", "database", "cache", "autoscaling", "price_per_replica_hour",
+            "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "overload",
         )
     )  # fmt: skip
     base = file.parent
@@ -216,6 +218,13 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["traffic"] = load(auto, "traffic", from_csv)
         if (op_class := auto.text("class")) is not None:
             options["hpa_class"] = op_class
+    if isinstance(root.data.get("overload"), str):
+        options["overload"] = load(root, "overload", load_overload)
+    elif root.data.get("overload") is not None:
+        try:
+            options["overload"] = parse_overload(root.data["overload"], f"{ROOT_KEY}.overload")
+        except ParameterError as exc:
+            raise PlanInputError(f"{label}: {exc}") from None
     return PlanInputs(label, sla, evidence, options)
 
 

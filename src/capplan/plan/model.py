@@ -12,6 +12,7 @@ import pandas as pd
 
 from capplan.plan.components import AutoscalingCheck, cache_misses
 from capplan.plan.evidence import ServiceEvidence
+from capplan.plan.overload import OverloadCheck
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
@@ -51,6 +52,7 @@ class CapacityPlan:
     mix: dict[str, float] = field(default_factory=dict)
     cache: CacheSizing | None = None
     autoscaling: AutoscalingCheck | None = None
+    overload: OverloadCheck | None = None
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -120,6 +122,8 @@ class CapacityPlan:
             out.extend(cache_misses(self.cache))
         if self.autoscaling is not None:
             out.extend(self.autoscaling.misses())
+        if self.overload is not None:
+            out.extend(self.overload.misses())
         return out
 
     @property
@@ -177,6 +181,7 @@ class CapacityPlan:
             "assumptions": list(self.assumptions),
             "cache": None if self.cache is None else _records(self.cache.to_frame().reset_index()),
             "autoscaling": None if self.autoscaling is None else self.autoscaling.totals(),
+            "overload": None if self.overload is None else _json_tree(self.overload.totals()),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -226,6 +231,15 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _json_tree(value: Any) -> Any:
+    """Nested dicts and lists with JSON-safe leaves (see :func:`_json_value`)."""
+    if isinstance(value, dict):
+        return {str(k): _json_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_tree(v) for v in value]
+    return _json_value(value)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

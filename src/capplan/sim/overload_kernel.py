@@ -148,6 +148,14 @@ def _grow(et: NDArray[np.float64], ep: NDArray[np.int64]) -> tuple[NDArray[np.fl
 
 
 @numba.njit(cache=True, nogil=True)
+def _window_reset(bk: NDArray[np.float64]) -> None:
+    """Start a new error-rate window (at every change of state, as resilience4j does)."""
+    bk[_B_FILLED] = 0.0
+    bk[_B_FAILS] = 0.0
+    bk[_B_POS] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
 def _breaker_admits(bk: NDArray[np.float64], t: float, open_timeout: float) -> bool:
     """The seed's ``Execute`` check: open -> half-open once ``open_timeout`` has passed since the
     last failure, else fail fast."""
@@ -155,6 +163,7 @@ def _breaker_admits(bk: NDArray[np.float64], t: float, open_timeout: float) -> b
         if t - bk[_B_LAST_FAILURE] > open_timeout:
             bk[_B_STATE] = _HALF_OPEN
             bk[_B_OKS_IN_A_ROW] = 0.0
+            _window_reset(bk)
             return True
         return False
     return True
@@ -164,6 +173,7 @@ def _breaker_admits(bk: NDArray[np.float64], t: float, open_timeout: float) -> b
 def _breaker_open(bk: NDArray[np.float64], t: float, sums: NDArray[np.float64], b: int) -> None:
     if bk[_B_STATE] != _OPEN:
         sums[b, C_OPENS] += 1.0
+        _window_reset(bk)
     bk[_B_STATE] = _OPEN
     bk[_B_LAST_FAILURE] = max(bk[_B_LAST_FAILURE], t)
 
@@ -204,9 +214,7 @@ def _breaker_record(
         if bk[_B_OKS_IN_A_ROW] >= params[2]:
             bk[_B_STATE] = _CLOSED
             bk[_B_OKS_IN_A_ROW] = 0.0
-            bk[_B_FILLED] = 0.0
-            bk[_B_FAILS] = 0.0
-            bk[_B_POS] = 0.0
+            _window_reset(bk)
 
 
 @numba.njit(cache=True, nogil=True)
