@@ -169,3 +169,18 @@ def test_fluid_response_paths() -> None:
     assert healed.attrs["outcome"] == "recovered" and down.attrs["outcome"] == "diverged"
     assert healed["backlog"].iloc[-1] == 0.0 and down["backlog"].iloc[-1] > TIMEOUT
     assert not healed.isna().any().any()
+
+
+def test_plots_draw_the_states_and_the_timeline() -> None:
+    import matplotlib  # noqa: PLC0415 - headless backend before pyplot
+
+    matplotlib.use("Agg")
+    from capplan.plots import plot_fixed_point, plot_overload_timeline  # noqa: PLC0415
+
+    ax = plot_fixed_point(MODEL, 3.0)
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(points) == 3  # good, unstable, saturated
+    assert [t.get_text() for t in ax.texts] == ["good", "unstable", "saturated"]
+    r = simulate_overload(Load.spike(3.0, 12.0, 50.0, 20.0, 200.0), EXP, SERVERS, seed=1, client=CLIENT)
+    ax = plot_overload_timeline(r)
+    assert len(ax.get_lines()) >= 3

@@ -20,7 +20,7 @@ from capplan import ParameterError
 from capplan.overload import Backoff, CircuitBreaker, ClientPolicy, LoadShedding, RetryBudget, RetryPolicy
 from capplan.queueing import MMc
 from capplan.sim import Load, simulate_overload
-from capplan.sim.overload_kernel import OK, REFUSED, REJECTED, TIMEOUT
+from capplan.sim.overload_kernel import OK, REFUSED, REJECTED, SLOW, TIMEOUT
 
 
 def _client(timeout: float, retries: int = 0, backoff: float = 0.0) -> ClientPolicy:
@@ -87,6 +87,49 @@ def test_breaker_opens_on_the_error_rate_of_a_full_window() -> None:
     arrivals = np.arange(8) * 10.0
     r = simulate_overload(arrivals, 2.0, 1, seed=0, client=_client(1.0), breaker=breaker, duration=100.0)
     np.testing.assert_array_equal(r.status, [TIMEOUT] * 4 + [REJECTED] * 4)
+
+
+def test_breaker_closes_after_a_burst_of_failures_with_a_fresh_window() -> None:
+    # One server, service 0.5 s, timeout 1 s, first attempts 10 ms apart: the first two are
+    # answered (at 0.5 and 1.0), the next four time out at 1.02-1.05.  The window of 4 calls is
+    # 75% failures at 1.04 (> 50%): open.  At 2.0 the breaker is open: rejected.  At 3.5 (more than
+    # 1 s after the last failure) half-open, with a new window: served 3.5-4.0, ok, closed.  At 4.5
+    # closed: ok.  (With the seed's error rate over every call since start-up, 4 of 7 calls failed
+    # at 4.0 and the success would open it again.)
+    breaker = CircuitBreaker(failure_threshold=100, error_rate_threshold=0.5, window=4, timeout=1.0)
+    arrivals = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 2.0, 3.5, 4.5]
+    r = simulate_overload(arrivals, 0.5, 1, seed=0, client=_client(1.0), breaker=breaker, duration=6.0)
+    np.testing.assert_array_equal(r.status, [OK, OK, *[TIMEOUT] * 4, REJECTED, OK, OK])
+    assert r.totals()["breaker_opens"] == 1
+
+
+def test_slow_calls_count_as_breaker_failures_and_can_be_errors() -> None:
+    # Service 0.3 s, response-time threshold 0.2 s: every call is slow.  Delivered by default, the
+    # slow calls still open the breaker after 2 in a row; with slow_call_is_error they are errors.
+    arrivals = [0.0, 1.0, 2.0, 2.5]
+    slow = CircuitBreaker(failure_threshold=2, timeout=10.0, response_time_threshold=0.2)
+    r = simulate_overload(arrivals, 0.3, 1, seed=0, client=_client(1.0), breaker=slow, duration=5.0)
+    np.testing.assert_array_equal(r.status, [SLOW, SLOW, REJECTED, REJECTED])
+    assert r.succeeded.tolist() == [True, True, False, False]
+    strict = CircuitBreaker(
+        failure_threshold=2, timeout=10.0, response_time_threshold=0.2, slow_call_is_error=True
+    )
+    e = simulate_overload(arrivals, 0.3, 1, seed=0, client=_client(1.0), breaker=strict, duration=5.0)
+    assert e.succeeded.tolist() == [False, False, False, False]
+
+
+def test_exponential_backoff_with_full_jitter_spaces_retries() -> None:
+    # Every attempt is refused (nobody may wait and the one server is always busy with a long
+    # first request), so retry k waits U(0, min(cap, 0.1 * 2^(k-1))): the mean time from the first
+    # send to the final refusal is the sum of the mean delays, 0.05 + 0.1 + 0.2 = 0.35 s.
+    policy = ClientPolicy(100.0, RetryPolicy(3, Backoff.exponential(0.1, cap=10.0, jitter="full")))
+    arrivals = np.concatenate([[0.0], np.linspace(1.0, 900.0, 20_000)])
+    r = simulate_overload(
+        arrivals, 1_000.0, 1, seed=1, client=policy, shedding=LoadShedding(max_queue=0), duration=2_000.0
+    )
+    refused = r.status[1:] == REFUSED
+    assert refused.all() and (r.attempts[1:] == 4).all()
+    assert r.latency[1:].mean() == pytest.approx(0.35, rel=0.02)
 
 
 def test_codel_like_shedding_drops_long_waits_once_the_queue_has_stood() -> None:
