@@ -17,9 +17,39 @@ from capplan.sim.overload_kernel import BIN_COLUMNS, OK, REFUSED, REJECTED, SLOW
 if TYPE_CHECKING:
     from capplan.sim.overload import OverloadSpec
 
-__all__ = ["OverloadResult"]
+__all__ = ["OverloadResult", "recovery_time", "success_by_bin"]
 
 _C = {name: i for i, name in enumerate(BIN_COLUMNS)}
+
+
+def success_by_bin(
+    first_sent: NDArray[np.float64], succeeded: NDArray[np.bool_], width: float, bins: int
+) -> NDArray[np.float64]:
+    """Per bin of ``width`` seconds, the share of the requests first sent in it that succeeded
+    in the end (1 where none was sent; requests past the last bin count in it)."""
+    index = np.minimum((np.asarray(first_sent) / width).astype(np.int64), bins - 1)
+    sent = np.bincount(index, minlength=bins).astype(np.float64)
+    answered = np.bincount(index, weights=np.asarray(succeeded, dtype=np.float64), minlength=bins)
+    return np.divide(answered, sent, out=np.ones(bins), where=sent > 0)
+
+
+def recovery_time(success: NDArray[np.float64], width: float, after: float, level: float = 0.9) -> float:
+    """Seconds after ``after`` until every later bin has at least ``level`` of its requests succeed.
+
+    ``success[i]`` is bin ``i``'s share (bins ``width`` seconds wide from 0, see
+    :func:`success_by_bin`); the answer is the start of the first bin of that final good stretch
+    minus ``after`` (0 if it began before), ``inf`` when the last bin is still below ``level``.
+    """
+    if not 0 < level <= 1:
+        raise ParameterError(f"level must be in (0, 1], got {level!r}")
+    times = np.arange(len(success)) * width
+    bad = np.flatnonzero((np.asarray(success) < level) & (times + width > after))
+    if bad.size == 0:
+        return 0.0
+    i = int(bad[-1]) + 1
+    if i >= len(success):
+        return math.inf
+    return max(float(times[i]) - after, 0.0)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -124,11 +154,7 @@ class OverloadResult:
             wasted = np.where(col["busy"] > 0, col["wasted"] / col["busy"], 0.0)
             wait = np.where(col["queued"] > 0, col["wait"] / col["queued"], 0.0)
         shed = col["shed_queue"] + col["shed_delay"] + col["dropped_expired"]
-        nbins = s.shape[0]
-        first = np.minimum((self.arrivals / width).astype(np.int64), nbins - 1)
-        sent = np.bincount(first, minlength=nbins).astype(np.float64)
-        answered = np.bincount(first, weights=self.succeeded.astype(np.float64), minlength=nbins)
-        success = np.divide(answered, sent, out=np.ones(nbins), where=sent > 0)
+        success = success_by_bin(self.arrivals, self.succeeded, width, s.shape[0])
         return pd.DataFrame(
             {
                 "time": np.arange(s.shape[0]) * width,
@@ -155,17 +181,7 @@ class OverloadResult:
         of the requests first sent in it succeed in the end (``success_ratio`` of the timeline);
         ``inf`` when the run ends still below (it has not recovered).
         """
-        if not 0 < level <= 1:
-            raise ParameterError(f"level must be in (0, 1], got {level!r}")
-        tl = self.timeline
-        times = tl["time"].to_numpy()
-        bad = np.flatnonzero((tl["success_ratio"].to_numpy() < level) & (times + self.spec.bin_width > after))
-        if bad.size == 0:
-            return 0.0
-        i = int(bad[-1]) + 1
-        if i >= len(tl):
-            return math.inf
-        return max(float(times[i]) - after, 0.0)
+        return recovery_time(self.timeline["success_ratio"].to_numpy(), self.spec.bin_width, after, level)
 
     def totals(self) -> dict[str, float]:
         """Counts over the whole run (the bins after the load included), and the request shares."""
