@@ -311,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{elapsed / 60:.1f} min ({'quick' if args.quick else 'full'}).",
         "",
         f"Calibration: D = {cal.demand * 1e3:.3f} ms of server CPU per request over {cal.requests} requests "
-        f"(mu = {cal.mu:.0f}/s); service-time SCV {np.var(cal.service) / cal.demand**2:.2f}.",
+        f"(mu = {cal.mu:.0f}/s); service-time SCV {np.var(cal.service) / cal.demand**2:.3f}.",
         f"Clients: timeout {TIMEOUT * 1e3:.0f} ms ({TIMEOUT / cal.demand:.0f} D), {RETRIES} retry after "
         f"U(0, {BACKOFF.base * 1e3:.0f} ms); spikes to {PEAK:g} mu = {PEAK * cal.mu:.0f}/s.",
         f"Model: recovery load {model.recovery_load:.0f}/s ({model.recovery_load / cal.mu:.2f} mu), "

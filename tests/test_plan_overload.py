@@ -192,3 +192,31 @@ def test_command_line_overload_option(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text("overload: {timeout: 1s, circuit_breaker: {window: 0}}\n")
     assert main([*args, "--overload", str(bad)]) == 2
     assert "breaker.window" in capsys.readouterr().err
+
+
+def test_requests_the_hpa_run_drops_count_against_the_availability_targets() -> None:
+    # With overload settings the HPA's pods have the class's client timeout: a backlog that would
+    # wait longer is dropped (the fluid model), and those requests are failures the SLA counts.
+    from capplan import autoscale as au  # noqa: PLC0415
+
+    hpa = au.load_hpa(DATA / "hpa.yaml")
+    traffic = au.from_csv(DATA / "traffic_day_spike.csv")
+    with_hpa = plan(
+        SLA, service_time={CRITICAL: 0.040}, mix={CRITICAL: 0.2}, hpa=hpa, traffic=traffic,
+        overload=OverloadSettings(CLIENT),
+    )  # fmt: skip
+    assert with_hpa.autoscaling is not None and with_hpa.autoscaling.result is not None
+    run = with_hpa.autoscaling.result
+    direct = au.simulate(
+        traffic, hpa, au.Workload(service_time=0.040, workers=8, timeout=1.0),
+        sla=SLA.latency_targets_for("api_endpoints", CRITICAL), price_per_replica_hour=0.0,
+    )  # fmt: skip
+    assert run.dropped == pytest.approx(direct.dropped) and run.dropped > 0
+    assert with_hpa.overload is not None
+    checks = with_hpa.overload.sla_checks()
+    hpa_rows = checks[checks["source"].str.startswith("over the HPA")]
+    total = float((traffic.rate * traffic.step).sum())
+    share = dict(zip(hpa_rows["target"], hpa_rows["value"], strict=True))
+    assert share["error_rate"] == pytest.approx(run.dropped / total)
+    assert share["uptime"] == pytest.approx(1 - run.dropped / total)
+    assert any("over the HPA's traffic" in m for m in with_hpa.misses()) == (run.dropped / total > 1e-4)

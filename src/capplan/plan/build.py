@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
@@ -213,14 +214,15 @@ def plan(
     scaling = None
     if hpa is not None:
         scaling = _autoscaling(
-            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour
+            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour, overload
         )
         if scaling is not None:
             recs.extend(scaling.recommendations())
     overload_result = None
     if overload is not None:
         by_class = {e.op_class: e for e in items}
-        overload_result = overload_check(overload, sla, rates, load, shares, by_class, sized)
+        overload_result = overload_check(overload, sla, rates, load, shares, by_class, sized, scaling)
+        assumptions.extend(overload_result.assumptions)
     return CapacityPlan(
         sla_sources=sla.sources,
         throughput=throughput,
@@ -263,6 +265,7 @@ def _autoscaling(
     workers: int,
     cap: float,
     price: float | None,
+    overload: OverloadSettings | None = None,
 ) -> AutoscalingCheck | None:
     op_class = hpa_class or items[0].op_class
     evidence = {e.op_class: e for e in items}
@@ -279,6 +282,7 @@ def _autoscaling(
         max_utilization=cap,
         traffic=traffic,
         price_per_replica_hour=price,
+        timeout=math.inf if overload is None else overload.client_for(op_class).timeout,
     )
 
 

@@ -36,9 +36,9 @@ from capplan.overload import (
     RetryPolicy,
     spike_tolerance,
 )
+from capplan.plan.components import AutoscalingCheck
 from capplan.plan.evidence import ServiceEvidence
 from capplan.plan.overload_settings import OverloadSettings
-from capplan.sim import Load, simulate_overload
 from capplan.sizing.replicas import ReplicaSizing
 from capplan.sla import SLA
 
@@ -131,6 +131,23 @@ class OverloadCheck:
     settings: OverloadSettings
     classes: dict[str, ClassOverload]
     targets: dict[str, float]  # uptime (min), error_rate and timeout_rate (max), when the SLA sets them
+    dropped: tuple[str, float, float] | None = None  # HPA run: class, requests dropped, requests
+
+    @property
+    def assumptions(self) -> list[str]:
+        """What the overload section assumes (added to the plan's assumptions)."""
+        out = [
+            "overload: each replica a queue of its own, fed 1/N of its class's first attempts; "
+            "attempts Poisson and independent (mean field), service times by their mean and SCV",
+            "overload: the server serves attempts its clients have abandoned unless a setting drops them",
+            "overload: one circuit breaker sees every call of its class (a shared client library or sidecar)",
+        ]
+        if self.dropped is not None:
+            out.append(
+                f"overload: in the HPA run, requests of {self.dropped[0]} that would wait longer than the "
+                "client timeout are dropped (failures; their retries are not modelled there)"
+            )
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """Per class: planned load, attempts, failures, goodput, thresholds, spike tolerance."""
@@ -143,18 +160,26 @@ class OverloadCheck:
         return pd.DataFrame(rows, columns=columns)
 
     def sla_checks(self) -> pd.DataFrame:
-        """Per class and target: the value at the planned load, the target, met, error-budget spend."""
+        """Per class and target: the value, the target, met, error-budget spend, and the source: the
+        fixed point at the planned load, or the HPA run over the traffic (requests dropped)."""
         rows = []
         budget = 1.0 - self.targets["uptime"] if "uptime" in self.targets else math.nan
         for c in self.classes.values():
-            fail = c.request_failure
-            values = {"error_rate": fail, "timeout_rate": fail, "uptime": 1.0 - fail}
-            for name, target in self.targets.items():
-                met = values[name] >= target if name == "uptime" else values[name] <= target
-                spend = fail / budget if budget > 0 else math.nan
-                rows.append({"class": c.op_class, "target": name, "value": values[name],
-                             "limit": target, "met": met, "error_budget_spend": spend})  # fmt: skip
-        return pd.DataFrame(rows, columns=["class", "target", "value", "limit", "met", "error_budget_spend"])
+            rows += self._rows(c.op_class, c.request_failure, budget, _AT_PLANNED_LOAD)
+        if self.dropped is not None and self.dropped[2] > 0:
+            op_class, lost, total = self.dropped
+            rows += self._rows(op_class, lost / total, budget, _OVER_THE_TRAFFIC)
+        return pd.DataFrame(rows, columns=_CHECK_COLUMNS)
+
+    def _rows(self, label: str, fail: float, budget: float, source: str) -> list[dict[str, object]]:
+        values = {"error_rate": fail, "timeout_rate": fail, "uptime": 1.0 - fail}
+        rows: list[dict[str, object]] = []
+        for name, target in self.targets.items():
+            met = values[name] >= target if name == "uptime" else values[name] <= target
+            spend = fail / budget if budget > 0 else math.nan
+            rows.append({"class": label, "target": name, "value": values[name], "limit": target,
+                         "met": met, "error_budget_spend": spend, "source": source})  # fmt: skip
+        return rows
 
     def misses(self) -> list[str]:
         out = []
@@ -162,8 +187,8 @@ class OverloadCheck:
         for row in checks[~checks["met"].astype(bool)].to_dict(orient="records"):
             op = "<" if row["target"] == "uptime" else ">"
             out.append(
-                f"{row['class']}: {row['target']} {row['value']:.4%} {op} target {row['limit']:.4%} at the "
-                "planned load (timeouts after retries; retry-amplification fixed point)"
+                f"{row['class']}: {row['target']} {row['value']:.4%} {op} target {row['limit']:.4%} "
+                f"{row['source']}"
             )
         for c in self.classes.values():
             if c.planned_rate >= c.collapse_load:
@@ -191,6 +216,11 @@ class OverloadCheck:
         }
 
 
+_AT_PLANNED_LOAD = "at the planned load (timeouts after retries; retry-amplification fixed point)"
+_OVER_THE_TRAFFIC = "over the HPA's traffic (requests that would wait longer than the timeout)"
+_CHECK_COLUMNS = ["class", "target", "value", "limit", "met", "error_budget_spend", "source"]
+
+
 def overload_tables(check: OverloadCheck) -> list[tuple[str, pd.DataFrame]]:
     """The report's overload tables (titles and frames, rounded for display)."""
     c = check.settings.client
@@ -204,7 +234,7 @@ def overload_tables(check: OverloadCheck) -> list[tuple[str, pd.DataFrame]]:
     if len(fixes):
         out.append(("Overload: settings that restore recovery", fixes.set_index("class").map(_display)))
     sla = check.sla_checks().set_index("class").map(_display)
-    out.append(("Overload: the SLA's availability targets at the planned load", sla))
+    out.append(("Overload: the SLA's availability targets", sla))
     return out
 
 
@@ -232,11 +262,14 @@ def overload_check(
     shares: Mapping[str, float],
     evidence: Mapping[str, ServiceEvidence],
     sized: Mapping[str, ReplicaSizing],
+    autoscaling: AutoscalingCheck | None = None,
 ) -> OverloadCheck:
     """Build the overload section for every sized class (see the module docstring).
 
     ``rates`` are the levels of the planned throughput target: ``rates[load]`` is planned, and its
-    ``burst`` level the default spike.
+    ``burst`` level the default spike.  With an ``autoscaling`` check that simulated the HPA over
+    traffic (with the class's client timeout), the requests it dropped count against the SLA's
+    targets too.
     """
     fleet_spike = settings.spike_rate if settings.spike_rate is not None else rates.get("burst")
     classes = {}
@@ -250,7 +283,12 @@ def overload_check(
             evidence[op_class],
             sizing,
         )
-    return OverloadCheck(settings, classes, _targets(sla))
+    dropped = None
+    if autoscaling is not None and autoscaling.result is not None:
+        timeline = autoscaling.result.timeline
+        total = float((timeline["arrival_rate"] * autoscaling.result.step).sum())
+        dropped = (autoscaling.op_class, autoscaling.result.dropped, total)
+    return OverloadCheck(settings, classes, _targets(sla), dropped)
 
 
 def _model(client: ClientPolicy, ev: ServiceEvidence, workers: int) -> RetryAmplification:
@@ -362,6 +400,8 @@ def _simulated(
 ) -> list[Fix]:
     """Simulate one replica through a spike of ``length`` s at ``peak``, then the base load for
     ``_AFTER_TIMEOUTS`` timeouts (or 4 spike lengths), with each server-side or breaker setting."""
+    from capplan.sim import Load, simulate_overload  # noqa: PLC0415 - only for vulnerable classes
+
     timeout = client.timeout
     breaker = settings.breaker or CircuitBreaker()
     after = max(_AFTER_TIMEOUTS * timeout, 4.0 * length, 3.0 * breaker.timeout)
