@@ -17,11 +17,22 @@ process, and :attr:`LoadResult.lateness` says by how much.
 
 :func:`run_closed_loop` sends requests back to back on one connection (one outstanding request,
 so no queue forms): used to calibrate the service while it is being profiled.
+
+:func:`run_with_retries` is the open loop with the clients of a real fleet: each attempt has a
+timeout, after which the client gives up on it and retries after a backoff, up to a number of
+times.  The server is not told: it still serves the abandoned attempt, and its late response is
+read and thrown away (as a client that cancels an HTTP/2 stream, or keeps an HTTP/1.1 connection
+in its pool until the response has drained).  Connections are opened before the first arrival,
+so the server accepts none while it is measured.  :class:`RetryLoadResult` records every
+attempt.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import queue
+import selectors
 import socket
 import threading
 import time
@@ -31,7 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LoadResult", "poisson_schedule", "run_closed_loop", "run_open_loop"]
+__all__ = [
+    "LoadResult",
+    "RetryLoadResult",
+    "poisson_schedule",
+    "run_closed_loop",
+    "run_open_loop",
+    "run_with_retries",
+]
 
 FloatArray = NDArray[np.float64]
 PathFor = Callable[[int], str]
@@ -93,8 +111,8 @@ class LoadResult:
         return float(mask.sum()) / span
 
 
-def _connect(host: str, port: int) -> socket.socket:
-    sock = socket.create_connection((host, port), timeout=30.0)
+def _connect(host: str, port: int, timeout: float = 30.0) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -119,13 +137,17 @@ def _recv(sock: socket.socket) -> bytes:
     return chunk
 
 
-def _read_response(sock: socket.socket, buf: bytearray) -> int:
-    """Read one HTTP/1.1 response with a Content-Length body; return its status code."""
+def _read_response(sock: socket.socket, buf: bytearray, deadline: float = math.inf) -> int:
+    """Read one HTTP/1.1 response with a Content-Length body; return its status code.
+
+    With a finite ``deadline`` (``time.perf_counter`` seconds) every read waits at most until
+    then, and ``TimeoutError`` is raised when it passes.
+    """
     while True:
         end = buf.find(b"\r\n\r\n")
         if end >= 0:
             break
-        chunk = _recv(sock)
+        chunk = _recv_until(sock, deadline)
         buf += chunk
     head = bytes(buf[:end]).decode("latin-1").split("\r\n")
     status = int(head[0].split(" ", 2)[1])
@@ -136,9 +158,18 @@ def _read_response(sock: socket.socket, buf: bytearray) -> int:
             length = int(value.strip())
     total = end + 4 + length
     while len(buf) < total:
-        buf += _recv(sock)
+        buf += _recv_until(sock, deadline)
     del buf[:total]
     return status
+
+
+def _recv_until(sock: socket.socket, deadline: float) -> bytes:
+    if math.isfinite(deadline):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise TimeoutError("attempt timed out")
+        sock.settimeout(left)
+    return _recv(sock)
 
 
 def run_open_loop(
@@ -253,4 +284,253 @@ def run_closed_loop(host: str, port: int, requests: int, path_for: PathFor) -> L
         done=done - start,
         status=status,
         connections=1,
+    )
+
+
+@dataclass(frozen=True)
+class RetryLoadResult:
+    """Every attempt of a :func:`run_with_retries` run, in order of request then attempt.
+
+    Times are ``time.perf_counter`` seconds from the run's start.  ``request`` and ``attempt``
+    (0 for the first) identify an attempt; ``due`` is when it was scheduled (the first attempt's
+    arrival, or a timeout plus its backoff), ``sent`` when it left (NaN: never sent), ``done``
+    when its response was read in time (NaN: timed out), ``status`` its HTTP status (0: none in
+    time).  ``first_sent`` is the schedule of first attempts; ``late_responses`` counts responses
+    that arrived after their attempt's timeout (read and thrown away); ``connections`` is how many
+    were opened in all.
+    """
+
+    first_sent: FloatArray
+    request: NDArray[np.int64]
+    attempt: NDArray[np.int64]
+    due: FloatArray
+    sent: FloatArray
+    done: FloatArray
+    status: NDArray[np.int64]
+    timeout: float
+    max_retries: int
+    late_responses: int
+    connections: int
+
+    @property
+    def succeeded(self) -> NDArray[np.bool_]:
+        """Per request: answered with status 200 by one of its attempts."""
+        ok = (self.status == 200) & np.isfinite(self.done)
+        out = np.zeros(self.first_sent.size, dtype=bool)
+        out[self.request[ok]] = True
+        return out
+
+    @property
+    def timed_out(self) -> NDArray[np.bool_]:
+        """Per attempt: sent, but not answered within the timeout."""
+        return np.asarray(np.isfinite(self.sent) & ~np.isfinite(self.done))
+
+    @property
+    def lateness(self) -> FloatArray:
+        """Per sent attempt: send time minus due time (the generator behind its schedule)."""
+        sent = np.isfinite(self.sent)
+        return np.asarray(self.sent[sent] - self.due[sent])
+
+
+def _response_length(buf: bytearray) -> int | None:
+    """Bytes of the first complete HTTP/1.1 response in ``buf`` (Content-Length body), or None."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    length = 0
+    for line in bytes(buf[:end]).decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    total = end + 4 + length
+    return total if len(buf) >= total else None
+
+
+class _Drainer:
+    """One thread that reads the late responses of abandoned attempts, then frees their connections."""
+
+    def __init__(self, idle: queue.SimpleQueue[tuple[socket.socket, bytearray]]) -> None:
+        self.idle = idle
+        self.incoming: queue.SimpleQueue[tuple[socket.socket, bytearray]] = queue.SimpleQueue()
+        self.selector = selectors.DefaultSelector()
+        self.late = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def add(self, sock: socket.socket, buf: bytearray) -> None:
+        self.incoming.put((sock, buf))
+
+    def _run(self) -> None:
+        while self.running:
+            while True:
+                try:
+                    sock, buf = self.incoming.get_nowait()
+                except queue.Empty:
+                    break
+                sock.setblocking(False)
+                self.selector.register(sock, selectors.EVENT_READ, buf)
+            for key, _ in self.selector.select(timeout=0.005):
+                conn, buf = key.fileobj, key.data
+                if not isinstance(conn, socket.socket):  # pragma: no cover - only sockets are registered
+                    continue
+                sock = conn
+                try:
+                    chunk = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if not chunk:  # the server closed it: lost from the pool
+                    self.selector.unregister(sock)
+                    sock.close()
+                    continue
+                buf += chunk
+                total = _response_length(buf)
+                if total is not None:
+                    del buf[:total]
+                    self.late += 1
+                    self.selector.unregister(sock)
+                    sock.setblocking(True)
+                    self.idle.put((sock, buf))
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(timeout=2.0)
+        for key in list(self.selector.get_map().values()):
+            if isinstance(key.fileobj, socket.socket):
+                key.fileobj.close()
+        self.selector.close()
+
+
+def run_with_retries(
+    host: str,
+    port: int,
+    schedule: FloatArray,
+    path_for: PathFor,
+    *,
+    timeout: float,
+    max_retries: int,
+    backoff: Callable[[int], float],
+    connections: int = 2048,
+    workers: int = 512,
+    grace: float = 5.0,
+    settle: float = 1.0,
+) -> RetryLoadResult:
+    """Send first attempts at the instants ``schedule`` (seconds from the start), with client timeouts.
+
+    An attempt not answered within ``timeout`` seconds of its send is abandoned and, if the
+    request has attempts left, retried ``backoff(k)`` seconds later (``k = 1`` for the first
+    retry); its connection returns to the pool once the late response has been read.
+    ``connections`` keep-alive connections are opened first, ``settle`` seconds before the first
+    arrival (the server accepts them before it is measured), and one more whenever an attempt
+    finds every connection waiting for a late response (an attempt that cannot connect within
+    the timeout times out); ``workers`` threads send attempts
+    and wait for their responses, so at most ``workers / timeout`` attempts per second can time
+    out without the generator falling behind (its lateness says whether it did).  ``grace``
+    seconds after the last scheduled instant the run stops; attempts not sent by then stay
+    unsent.
+    """
+    n = len(schedule)
+    per = max_retries + 1
+    due = np.full(n * per, np.nan)
+    sent = np.full(n * per, np.nan)
+    done = np.full(n * per, np.nan)
+    status = np.zeros(n * per, dtype=np.int64)
+    requests = [_request_bytes(host, path_for(i)) for i in range(n)]
+    idle: queue.SimpleQueue[tuple[socket.socket, bytearray]] = queue.SimpleQueue()
+    for _ in range(connections):
+        idle.put((_connect(host, port), bytearray()))
+    drainer = _Drainer(idle)
+    opened: list[int] = []  # connections opened during the run (list.append is thread-safe)
+    busy = [0]  # attempts handed to the workers and not yet settled (under the lock)
+    work: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    retries: list[tuple[float, int]] = []  # (due, slot), a heap shared with the workers
+    lock = threading.Condition()
+    clock = time.perf_counter
+    start = clock() + settle
+    stop = start + (float(schedule[-1]) if n else 0.0) + grace
+
+    def worker() -> None:
+        while (slot := work.get()) is not None:
+            sent[slot] = clock()
+            try:
+                sock, buf = idle.get_nowait()
+            except queue.Empty:  # every connection waits for a late response: open one more
+                try:
+                    sock, buf = _connect(host, port, timeout), bytearray()
+                    opened.append(1)
+                except OSError:  # not even connected within the timeout: a timed-out attempt
+                    sock = None
+            if sock is not None:
+                try:
+                    sock.settimeout(None)
+                    sock.sendall(requests[slot // per])
+                    status[slot] = _read_response(sock, buf, sent[slot] + timeout)
+                    done[slot] = clock()
+                    idle.put((sock, buf))
+                    with lock:
+                        busy[0] -= 1
+                    continue
+                except TimeoutError:
+                    drainer.add(sock, buf)
+                except OSError:
+                    sock.close()
+            now = clock()
+            with lock:
+                if slot % per < max_retries and now < stop:
+                    when = now + backoff(slot % per + 1)
+                    due[slot + 1] = when - start
+                    heapq.heappush(retries, (when, slot + 1))
+                busy[0] -= 1
+                lock.notify()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    first = 0
+    while True:
+        with lock:
+            next_first = start + schedule[first] if first < n else math.inf
+            next_retry = retries[0][0] if retries else math.inf
+            target = min(next_first, next_retry)
+            if target > stop and (busy[0] == 0 or clock() > stop):
+                break  # nothing left to send, nor in flight that could still be retried
+            wait = min(target, stop) - clock()
+            if wait > 0 or target > stop:
+                lock.wait(timeout=min(max(wait, 0.001), 0.05))
+                continue
+            if next_retry <= next_first:
+                _, slot = heapq.heappop(retries)
+            else:
+                slot = first * per
+                due[slot] = schedule[first]
+                first += 1
+            busy[0] += 1
+        work.put(slot)
+    for _ in threads:
+        work.put(None)
+    for t in threads:
+        t.join(timeout=timeout + 1.0)
+    drainer.stop()
+    while True:
+        try:
+            sock, _ = idle.get_nowait()
+        except queue.Empty:
+            break
+        sock.close()
+    keep = np.isfinite(due)
+    index = np.flatnonzero(keep)
+    return RetryLoadResult(
+        first_sent=np.asarray(schedule, dtype=np.float64),
+        request=index // per,
+        attempt=index % per,
+        due=due[keep],
+        sent=sent[keep] - start,
+        done=done[keep] - start,
+        status=status[keep],
+        timeout=timeout,
+        max_retries=max_retries,
+        late_responses=drainer.late,
+        connections=connections + len(opened),
     )

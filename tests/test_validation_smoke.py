@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,12 @@ import pytest
 from scipy import stats
 from scipy.optimize import brentq
 
-from capplan.demo.http_service import DemoServer, make_server, serving
+from capplan.demo.http_service import DemoServer, EventLoopServer, make_server, serving
 from capplan.demo.workload import handle_request
 from capplan.queueing import MG1
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _loadgen import poisson_schedule, run_closed_loop, run_open_loop
+from _loadgen import poisson_schedule, run_closed_loop, run_open_loop, run_with_retries
 from validate_end_to_end import client_quantiles
 
 
@@ -114,3 +115,52 @@ def test_client_quantiles_add_an_independent_path_latency() -> None:
     shifted = client_quantiles(model, np.full(50, 1e-3), qs)
     for q, g in zip(qs, shifted, strict=True):
         assert g == pytest.approx(float(model.response_quantile(q)) + 1e-3, rel=5e-3), q
+
+
+@pytest.fixture
+def slow_event_loop() -> Iterator[EventLoopServer]:
+    """The event-loop server with a 50 ms downstream wait (waits overlap, the CPU work does not)."""
+    with serving(make_server(port=0, io_wait=0.05, concurrency="event-loop")) as server:
+        yield server
+
+
+def _served(server: EventLoopServer) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/debug/service-times", timeout=10) as r:
+        return len(r.read().decode().split()) // 2
+
+
+def test_retrying_clients_time_out_retry_and_leave_the_server_wasted_work(
+    slow_event_loop: EventLoopServer,
+) -> None:
+    # Every response takes at least 50 ms and the clients give up after 20 ms: each request makes
+    # 3 attempts (2 retries, 5 ms apart), all time out, and the server, never told, serves them all.
+    schedule = np.arange(20, dtype=np.float64) * 0.02
+    result = run_with_retries(
+        "127.0.0.1", slow_event_loop.port, schedule, lambda i: f"/work?id={i}",
+        timeout=0.02, max_retries=2, backoff=lambda k: 0.005, connections=8, workers=16,
+    )  # fmt: skip
+    assert not result.succeeded.any()
+    assert result.request.size == 60 and np.all(np.bincount(result.attempt) == 20)
+    assert result.timed_out.all()
+    retry = result.attempt > 0
+    # a retry is due once its predecessor timed out plus the backoff: at least 25 ms after its send
+    previous = result.sent[np.flatnonzero(retry) - 1]
+    assert np.all(result.due[retry] >= previous + 0.025 - 1e-3)
+    deadline = time.monotonic() + 10.0
+    served = 0
+    while served < 60 and time.monotonic() < deadline:  # the abandoned attempts are still served
+        time.sleep(0.1)
+        served += _served(slow_event_loop)
+    assert served == 60
+    assert result.late_responses > 0  # late answers were read off their connections
+
+
+def test_patient_clients_succeed_at_the_first_attempt(slow_event_loop: EventLoopServer) -> None:
+    schedule = np.arange(20, dtype=np.float64) * 0.02
+    result = run_with_retries(
+        "127.0.0.1", slow_event_loop.port, schedule, lambda i: f"/work?id={i}",
+        timeout=1.0, max_retries=2, backoff=lambda k: 0.005, connections=8, workers=16,
+    )  # fmt: skip
+    assert result.succeeded.all() and np.all(result.attempt == 0)
+    assert np.all(result.status == 200)
+    assert np.all(result.done - result.sent >= 0.05)

@@ -30,6 +30,7 @@ from capplan.measurements.k6 import k6_percentiles, read_k6_summary
 from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, from_profile, write_report
 from capplan.plan import plan as build_plan
 from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
+from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_percent
@@ -74,6 +75,11 @@ def _inputs(p: argparse.ArgumentParser) -> None:
     opts.add_argument("--traffic", metavar="FILE", help="CSV of time_s, arrival_rate for the HPA run")
     opts.add_argument("--hpa-class", metavar="CLASS", help="operation class the HPA scales")
     opts.add_argument("--price", type=float, metavar="PER_HOUR", help="price of one replica-hour")
+    opts.add_argument(
+        "--overload",
+        metavar="FILE",
+        help="YAML with an 'overload' section: client timeouts, retries, breaker",
+    )
 
 
 def add_parsers(sub: Any) -> None:
@@ -188,6 +194,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         options["hpa"] = load_hpa(args.hpa)
     if args.traffic:
         options["traffic"] = from_csv(args.traffic)
+    if args.overload:
+        options["overload"] = load_overload(args.overload)
     return options
 
 

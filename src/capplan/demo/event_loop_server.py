@@ -42,7 +42,7 @@ class EventLoopServer:
     waits for it), :meth:`server_close`, plus :attr:`port`.
     """
 
-    def __init__(self, address: tuple[str, int], io_wait: float, backlog: int = 128) -> None:
+    def __init__(self, address: tuple[str, int], io_wait: float, backlog: int = 4096) -> None:
         self.io_wait = io_wait
         self.endpoints = Endpoints()
         self.registry = self.endpoints.registry

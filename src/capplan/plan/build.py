@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
@@ -13,6 +14,8 @@ from capplan.plan.components import AutoscalingCheck, autoscaling_check, cache_r
 from capplan.plan.evidence import ServiceEvidence, stated
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
+from capplan.plan.overload import overload_check
+from capplan.plan.overload_settings import OverloadSettings
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
 from capplan.sizing.caches import CacheSizing
@@ -53,6 +56,7 @@ def plan(
     traffic: Traffic | None = None,
     hpa_class: str | None = None,
     memory: PodMemory | None = None,
+    overload: OverloadSettings | None = None,
 ) -> CapacityPlan:
     """Size a service for an SLA from evidence of its service times; say what binds and why.
 
@@ -111,6 +115,11 @@ def plan(
         whose deployment it scales.
     memory : PodMemory, optional
         Memory of one replica, carried for the exports' memory requests and limits (not modelled).
+    overload : OverloadSettings, optional
+        Client timeouts and retries (and a breaker, shedding, a spike): per class, goodput and
+        failures at the planned load, the safe maximum load, the spike survived, the settings that
+        restore recovery, and the SLA's error_rate / timeout_rate / uptime as checks
+        (:mod:`capplan.plan.overload`).
 
     Returns
     -------
@@ -209,10 +218,15 @@ def plan(
     scaling = None
     if hpa is not None:
         scaling = _autoscaling(
-            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour
+            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour, overload
         )
         if scaling is not None:
             recs.extend(scaling.recommendations())
+    overload_result = None
+    if overload is not None:
+        by_class = {e.op_class: e for e in items}
+        overload_result = overload_check(overload, sla, rates, load, shares, by_class, sized, scaling)
+        assumptions.extend(overload_result.assumptions)
     return CapacityPlan(
         sla_sources=sla.sources,
         throughput=throughput,
@@ -234,6 +248,7 @@ def plan(
         autoscaling=scaling,
         sla=sla,
         memory=memory,
+        overload=overload_result,
     )
 
 
@@ -256,6 +271,7 @@ def _autoscaling(
     workers: int,
     cap: float,
     price: float | None,
+    overload: OverloadSettings | None = None,
 ) -> AutoscalingCheck | None:
     op_class = hpa_class or items[0].op_class
     evidence = {e.op_class: e for e in items}
@@ -272,6 +288,7 @@ def _autoscaling(
         max_utilization=cap,
         traffic=traffic,
         price_per_replica_hour=price,
+        timeout=math.inf if overload is None else overload.client_for(op_class).timeout,
     )
 
 

@@ -182,17 +182,21 @@ def autoscaling_check(
     max_utilization: float,
     traffic: Traffic | None = None,
     price_per_replica_hour: float | None = None,
+    timeout: float = math.inf,
 ) -> AutoscalingCheck:
     """Compare ``hpa`` with the planned replicas of one class; simulate it over ``traffic`` if given.
 
     The pods are the class's: ``workers`` servers each with the evidence's service time and SCV
-    (:class:`capplan.autoscale.Workload`); the fixed fleet beside it is sized for the traffic's
-    peak with the same targets and utilization cap.
+    (:class:`capplan.autoscale.Workload`), whose clients give up after ``timeout`` seconds (the
+    backlog that would wait longer is dropped); the fixed fleet beside it is sized for the
+    traffic's peak with the same targets and utilization cap.
     """
     planned = sizing.replicas
     if traffic is None:
         return AutoscalingCheck(evidence.op_class, hpa, planned)
-    workload = Workload(service_time=evidence.mean_s, workers=workers, service_scv=evidence.scv)
+    workload = Workload(
+        service_time=evidence.mean_s, workers=workers, service_scv=evidence.scv, timeout=timeout
+    )
     price = 0.0 if price_per_replica_hour is None else float(price_per_replica_hour)
     result = simulate(traffic, hpa, workload, sla=dict(targets), price_per_replica_hour=price)
     fleet = fixed_fleet(

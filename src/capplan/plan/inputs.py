@@ -18,6 +18,7 @@
       cache: {trace: access_trace.csv.gz, request_rate: 5000, backend_latency: 20ms}
       autoscaling: {hpa: hpa.yaml, traffic: traffic_day_spike.csv, class: critical_operations}
       memory: {per_worker: 120Mi, per_request: 2Mi, base: 64Mi}   # one replica; for the exports
+      overload: overload.yaml          # or the section itself (capplan.plan.overload_settings)
       price_per_replica_hour: 0.20
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
@@ -44,6 +45,7 @@ from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
+from capplan.plan.overload_settings import load_overload, parse_overload
 from capplan.profiles import load_profile
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
@@ -147,6 +149,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
+            "overload",
         )
     )  # fmt: skip
     base = file.parent
@@ -228,6 +231,13 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["memory"] = PodMemory(**sizes, source=f"stated in {label}")
         except CapplanError as exc:
             raise memory.fail(None, str(exc)) from None
+    if isinstance(root.data.get("overload"), str):
+        options["overload"] = load(root, "overload", load_overload)
+    elif root.data.get("overload") is not None:
+        try:
+            options["overload"] = parse_overload(root.data["overload"], f"{ROOT_KEY}.overload")
+        except ParameterError as exc:
+            raise PlanInputError(f"{label}: {exc}") from None
     return PlanInputs(label, sla, evidence, options)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from capplan.plan.components import AutoscalingCheck, cache_misses
 from capplan.plan.evidence import ServiceEvidence
 from capplan.plan.memory import PodMemory
+from capplan.plan.overload import OverloadCheck
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
@@ -61,6 +62,7 @@ class CapacityPlan:
     sla: SLA | None = field(default=None, repr=False, compare=False)
     #: Memory of one replica, when stated (the plan does not model memory; exports need it).
     memory: PodMemory | None = None
+    overload: OverloadCheck | None = None
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -130,6 +132,8 @@ class CapacityPlan:
             out.extend(cache_misses(self.cache))
         if self.autoscaling is not None:
             out.extend(self.autoscaling.misses())
+        if self.overload is not None:
+            out.extend(self.overload.misses())
         return out
 
     @property
@@ -187,6 +191,7 @@ class CapacityPlan:
             "assumptions": list(self.assumptions),
             "cache": None if self.cache is None else _records(self.cache.to_frame().reset_index()),
             "autoscaling": None if self.autoscaling is None else self.autoscaling.totals(),
+            "overload": None if self.overload is None else _json_tree(self.overload.totals()),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -242,6 +247,15 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _json_tree(value: Any) -> Any:
+    """Nested dicts and lists with JSON-safe leaves (see :func:`_json_value`)."""
+    if isinstance(value, dict):
+        return {str(k): _json_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_tree(v) for v in value]
+    return _json_value(value)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from capplan.autoscale import plot_timeline
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
+from capplan.plan.overload import overload_tables
 from capplan.plots import plot_response_vs_utilization
 
 __all__ = ["plan_figures", "render_html", "render_markdown", "write_report"]
@@ -110,6 +111,8 @@ def _extra_tables(plan: CapacityPlan) -> list[tuple[str, pd.DataFrame]]:
         frame = pd.DataFrame(runs)
         frame.index.name = f"autoscaling {check.op_class}"
         out.append(("Autoscaling over the traffic", frame))
+    if plan.overload is not None:
+        out.extend(overload_tables(plan.overload))
     return out
 
 
