@@ -26,7 +26,14 @@ from capplan.cli._common import (
 )
 from capplan.errors import ParameterError
 from capplan.measurements import read_latency_csv, read_locust_stats
-from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, from_profile, write_report
+from capplan.plan import (
+    CapacityPlan,
+    ServiceEvidence,
+    best_fit,
+    from_profile,
+    render_markdown,
+    write_report,
+)
 from capplan.plan import plan as build_plan
 from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
 from capplan.profiles import load_profile
@@ -216,7 +223,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 "no service-time evidence: give a plan-inputs file, or --service-time, --profile or "
                 "--loadtest per operation class (capplan plan --help)"
             )
-        text = result.to_json() if args.format == "json" else result.to_markdown()
+        text = result.to_json() if args.format == "json" else render_markdown(result)
         written = write_report(result, args.out) if args.out else None
     except INPUT_ERRORS as exc:
         return error(exc)

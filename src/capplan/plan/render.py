@@ -1,5 +1,8 @@
 """Reports of a :class:`~capplan.plan.model.CapacityPlan`: Markdown, self-contained HTML, and files.
 
+This module reads a plan; the plan does not know about it (``render_markdown(plan)``,
+``render_html(plan)``, ``write_report(plan, path)``).
+
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state) and embedded in
 the HTML as PNG data URIs, so one file carries the whole report.
 """
@@ -11,6 +14,7 @@ import html
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -193,11 +197,16 @@ def write_report(plan: CapacityPlan, path: str | os.PathLike[str]) -> Path:
     it, so an error leaves any existing report untouched and never a half-written one.
     """
     target = Path(path)
-    renderers = {".html": plan.to_html, ".htm": plan.to_html, ".md": plan.to_markdown, ".json": plan.to_json}
+    renderers: dict[str, Callable[[CapacityPlan], str]] = {
+        ".html": render_html,
+        ".htm": render_html,
+        ".md": render_markdown,
+        ".json": CapacityPlan.to_json,
+    }
     render = renderers.get(target.suffix.lower())
     if render is None:
         raise ParameterError(f"path: report format from the suffix .html, .md or .json, got {str(target)!r}")
-    text = render()
+    text = render(plan)
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
