@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
+from capplan._mpl import new_axes
 from capplan.queueing import queue_model
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_response_vs_utilization"]
 
@@ -48,7 +51,7 @@ def plot_response_vs_utilization(
         Where to draw; a new figure if omitted.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        ax = new_axes((7, 4.5))
     rho = np.linspace(0.05, 0.98, 200) if utilization is None else np.asarray(utilization, dtype=float)
     mu = 1.0 / service_time
     model = queue_model(rho * servers * mu, mu, servers, arrival_scv, service_scv)
