@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from capplan._numeric import bisect_decreasing
 from capplan.errors import ParameterError
@@ -89,6 +88,8 @@ def lognormal(mean: float, scv: float) -> Any:
 
     ``sigma^2 = ln(1 + scv)`` and ``scale = mean exp(-sigma^2/2)`` (the moments of the lognormal).
     """
+    from scipy import stats  # noqa: PLC0415 - SciPy's distributions are slow to import; load on use
+
     _check(mean, scv)
     sigma = math.sqrt(math.log1p(scv))
     return stats.lognorm(sigma, scale=mean * math.exp(-(sigma**2) / 2))
@@ -96,6 +97,8 @@ def lognormal(mean: float, scv: float) -> Any:
 
 def gamma(mean: float, scv: float) -> Any:
     """SciPy gamma distribution with the given mean and SCV (shape ``1/scv``; Erlang-k for ``scv = 1/k``)."""
+    from scipy import stats  # noqa: PLC0415 - see lognormal
+
     _check(mean, scv)
     return stats.gamma(1.0 / scv, scale=mean * scv)
 
