@@ -194,9 +194,9 @@ def size_cache(
             out.append(f"{'mean' if q is None else f'p{q * 100:g}'} latency <= {budget * 1e3:g} ms")
         return out
 
-    def evaluate(capacity: float) -> MultiTierResult:
+    def evaluate(capacity: float, bracket: tuple[float, float] = (0.0, math.inf)) -> MultiTierResult:
         tiers_c = [t.with_capacity(capacity) if i == k else t for i, t in enumerate(chain)]
-        return evaluate_chain(load, tiers_c, backend, memo=memo, memo_below=k)
+        return evaluate_chain(load, tiers_c, backend, memo=memo, memo_below=k, brackets={k: bracket})
 
     top = at_time(math.inf)
     if failing(top):
@@ -207,6 +207,7 @@ def size_cache(
         )
     binding = "none: the other tiers already meet both targets"
     cap = 0.0
+    bracket = (0.0, math.inf)  # characteristic times of the sized tier below and at the answer
     if failing(at_time(0.0)):
         # the sized tier's occupancy and hit ratio grow with its characteristic time: bracket, bisect
         lo, hi = 0.0, 1.0 / float(load.rates.max())
@@ -229,11 +230,12 @@ def size_cache(
         cap = hi_res.occupancy[k] * (1 + 1e-12)
         if not load.has_sizes:  # the smallest whole number of objects between the bracket's ends
             cap = float(math.ceil(hi_res.occupancy[k] - 1e-9))
-            while cap - 1 >= max(lo_occ - 1.0, 1.0) and not failing(evaluate(cap - 1)):
+            bracket = (lo, 2.0 * hi)  # occupancy at 2 hi exceeds hi's by far more than one object
+            while cap - 1 >= max(lo_occ - 1.0, 1.0) and not failing(evaluate(cap - 1, bracket)):
                 cap -= 1
         binding = " and ".join(failing(at_time(lo))) or "hit ratio and latency"
 
-    final = evaluate(cap)
+    final = evaluate(cap, bracket)
     warn_if_most_of_catalog(cap / catalog, 0.5, target)
     backend_rate = final.backend_rate
     pool = None
