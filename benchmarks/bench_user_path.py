@@ -20,16 +20,15 @@ What is measured (wall-clock seconds, medians of ``--repeats`` runs; the machine
 * In this process, each sizing call after one warm-up call: ``size_replicas`` with exponential,
   lognormal and heavy-tailed (Lomax, tail index 2.5) service, ``size_pool`` and ``size_cache``
   (the bundled access trace's Zipf fit, as the plan sizes it); goal <= 50 ms each.
-* The plan's time split under cProfile (warm): sizing, cache fit, database check, autoscaling
-  run, report rendering and PNG encoding, numba compilation.  cProfile inflates pure-Python
-  parts, so read the shares, not the totals.
+* The plan's time split under cProfile (one run in a fresh interpreter, warm numba cache):
+  imports, sizing, cache fit, database check, autoscaling run, report rendering and PNG encoding,
+  numba compilation.  cProfile inflates pure-Python parts, so read the shares, not the totals.
 * ``--notebooks``: ``pytest notebooks`` (nbval, strict) once, total and per notebook; goal <= 90 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import io
 import json
 import os
@@ -196,6 +195,7 @@ def bench_sizing(table: Table, repeats: int) -> None:
 
 #: cProfile buckets of the plan's time: (label, function name as pstats prints it, file suffix).
 SPLIT = (
+    ("imports (capplan's modules and their dependencies)", "_find_and_load", "<frozen importlib._bootstrap>"),
     ("load the inputs (SLA, profile, trace, HPA, traffic)", "load_plan_inputs", "plan/inputs.py"),
     ("  of which fit_zipf", "fit_zipf", "caches/popularity.py"),
     ("  of which size_cache", "size_cache", "sizing/caches.py"),
@@ -205,33 +205,35 @@ SPLIT = (
     ("  of which check_database_pools", "check_database_pools", "sizing/database.py"),
     ("  of which autoscaling (HPA run + fixed fleet)", "autoscaling_check", "plan/components.py"),
     ("write the report", "write_report", "plan/render.py"),
+    ("  of which the figures' curves (plan_figures)", "plan_figures", "plan/render.py"),
     ("  of which PNG encoding (savefig)", "savefig", "matplotlib/figure.py"),
     ("numba compilation (anywhere)", "compile", "numba/core/dispatcher.py"),
+    ("numba ufunc compilation (anywhere)", "_compile_for_argtys", "numba/np/ufunc/dufunc.py"),
 )
+
+_PROFILE_RUN = """
+import cProfile, sys
+from capplan.cli import main
+sys.stdout = open("/dev/null", "w")
+cProfile.run("main(sys.argv[2:])", sys.argv[1])
+"""
 
 
 def bench_split(report: Path) -> None:
-    from capplan.cli import main  # noqa: PLC0415
-
-    def run() -> None:
-        with open(os.devnull, "w") as sink:
-            stdout, sys.stdout = sys.stdout, sink
-            try:
-                main([*PLAN_ARGS, str(report)])
-            finally:
-                sys.stdout = stdout
-
-    run()  # warm: imports, compiled kernels
-    profiler = cProfile.Profile()
-    profiler.runcall(run)
-    stats = pstats.Stats(profiler, stream=io.StringIO())
+    """cProfile of one ``capplan plan`` in a fresh interpreter (warm numba cache): what a user waits
+    for, imports and any compilation included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "plan.prof"
+        argv = [sys.executable, "-c", _PROFILE_RUN, str(out), *PLAN_ARGS, str(report)]
+        subprocess.run(argv, cwd=ROOT, check=True, env=os.environ | {"MPLBACKEND": "Agg"})
+        stats = pstats.Stats(str(out), stream=io.StringIO())
     total = stats.total_tt  # type: ignore[attr-defined]
     cumulative: dict[str, float] = {}
     for (file, _, name), row in stats.stats.items():  # type: ignore[attr-defined]
         for label, fn, suffix in SPLIT:
             if name == fn and file.endswith(suffix):
                 cumulative[label] = max(cumulative.get(label, 0.0), row[3])
-    print(f"\nThe warm plan's time under cProfile: {total:.2f} s in all")
+    print(f"\nOne capplan plan under cProfile (fresh process, warm numba cache): {total:.2f} s in all")
     for label, _, _ in SPLIT:
         seconds = cumulative.get(label, 0.0)
         print(f"  {label:58} {seconds:7.3f} s {seconds / total:6.1%}")
