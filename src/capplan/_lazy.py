@@ -30,7 +30,7 @@ def lazy_exports(
     the listed public names."""
     where = {name: module for module, names in modules.items() for name in names}
 
-    def __getattr__(name: str) -> Any:
+    def lookup(name: str) -> Any:
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
@@ -38,7 +38,7 @@ def lazy_exports(
         setattr(sys.modules[package], name, value)
         return value
 
-    def __dir__() -> list[str]:
+    def names() -> list[str]:
         return sorted(set(vars(sys.modules[package])) | set(where))
 
-    return __getattr__, __dir__
+    return lookup, names

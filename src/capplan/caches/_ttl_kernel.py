@@ -166,16 +166,16 @@ def solve_time(
     ``lo_hint < t <= hi_hint`` known from elsewhere (a search over nearby targets) replaces the
     doubling when it holds.
     """
+    if 0.0 < lo_hint < hi_hint < math.inf and target > 0.0:
+        fa = weighted_sums(rates, weights, lo_hint, ttl, kind)[what] - target
+        fb = weighted_sums(rates, weights, hi_hint, ttl, kind)[what] - target
+        if fa < 0.0 <= fb:  # reached at a finite time, inside the bracket
+            return _illinois(rates, weights, target, ttl, kind, what, rtol, lo_hint, hi_hint, fa, fb)
     full = weighted_sums(rates, weights, math.inf, ttl, kind)[what]
     if target >= full * (1.0 - 1e-15):
         return math.inf
     if target <= 0.0:
         return 0.0
-    if 0.0 < lo_hint < hi_hint < math.inf:
-        fa = weighted_sums(rates, weights, lo_hint, ttl, kind)[what] - target
-        fb = weighted_sums(rates, weights, hi_hint, ttl, kind)[what] - target
-        if fa < 0.0 <= fb:
-            return _illinois(rates, weights, target, ttl, kind, what, rtol, lo_hint, hi_hint, fa, fb)
     lam_max = rates.max()
     t = 1.0 / lam_max
     lo = 0.0

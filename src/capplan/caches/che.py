@@ -141,6 +141,19 @@ def method_for(code: int, capacity_limited: bool, has_ttl: bool) -> str:
     return text
 
 
+def characteristic_time(
+    load: Workload,
+    capacity: float | None,
+    ttl: float,
+    code: int,
+    bracket: tuple[float, float] = (0.0, math.inf),
+) -> float:
+    """The characteristic time at which the cache holds ``capacity`` (``inf`` when unbounded)."""
+    if capacity is None:
+        return math.inf
+    return float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, _RTOL, *bracket))
+
+
 def evaluate(
     load: Workload,
     capacity: float | None,
@@ -152,10 +165,7 @@ def evaluate(
 
     ``bracket``: characteristic times known to lie below and at or above the answer, if any.
     """
-    if capacity is None:
-        t = math.inf
-    else:
-        t = float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, _RTOL, *bracket))
+    t = characteristic_time(load, capacity, ttl, code, bracket)
     h = tk.hit_probabilities(load.rates, t, ttl, code)
     occ, hits, byte_hits, bytes_requested = tk.sums_of(load.rates, load.weights, h)
     return min(hits / load.total_rate, 1.0), min(byte_hits / bytes_requested, 1.0), t, occ, h

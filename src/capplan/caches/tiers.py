@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray, integer_count, nonnegative, positive, probability
 from capplan.caches import _ttl_kernel as tk
-from capplan.caches.che import Workload, evaluate, method_for, policy_code, workload
+from capplan.caches.che import Workload, characteristic_time, method_for, policy_code, workload
 from capplan.errors import ParameterError
 
 __all__ = ["CacheTier", "MultiTierResult", "as_latency", "evaluate_chain", "multi_tier"]
@@ -255,8 +255,8 @@ def evaluate_chain(
         else:
             copy_load = Workload(rates / tier.copies, load.weights, load.has_sizes)
             bracket = (brackets or {}).get(index, (0.0, math.inf))
-            _, _, t, o, h = evaluate(copy_load, tier.capacity, life, code, bracket)
-            hit_rate, byte_rate = tk.serve(rates, load.weights, h, misses)
+            t, h = characteristic_time(copy_load, tier.capacity, life, code, bracket), np.empty_like(rates)
+            o, hit_rate, byte_rate = tk.tier_pass(rates, load.weights, tier.copies, t, life, code, h, misses)
         if memo is not None and index < limit:
             memo[index] = (h, t, o)
         local.append(hit_rate / reaching if reaching > 0 else 0.0)
