@@ -30,6 +30,7 @@ What is measured (wall-clock seconds, medians of ``--repeats`` runs; the machine
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -140,8 +141,9 @@ def bench_plan(table: Table, repeats: int, report: Path) -> None:
         cold_s, _ = run_process(argv, os.environ | {"NUMBA_CACHE_DIR": cold, "MPLBACKEND": "Agg"})
         table.add("capplan plan, empty numba cache (no install step)", cold_s, None)
         env = os.environ | {"NUMBA_CACHE_DIR": cache, "MPLBACKEND": "Agg"}
-        install_s, _ = run_process([sys.executable, "-m", "capplan.warmup"], env)
-        table.add("  install step: python -m capplan.warmup (make install)", install_s, None)
+        if importlib.util.find_spec("capplan.warmup") is not None:  # older capplans had no install step
+            install_s, _ = run_process([sys.executable, "-m", "capplan.warmup"], env)
+            table.add("  install step: python -m capplan.warmup (make install)", install_s, None)
         first, first_rss = run_process(argv, env)
         table.add("capplan plan (first run after install)", first, GOAL_PLAN_FIRST_S)
         runs = [run_process(argv, env) for _ in range(repeats)]
