@@ -16,6 +16,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m capplan.warmup  # compile the numba kernels into their cache once, not on first use
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capplan import caches
+from capplan.caches import _zipf_sums
 from capplan.errors import InfeasibleError, ParameterError
 
 N_OBJ = 10_000
@@ -218,3 +219,23 @@ def test_bad_model_input() -> None:
         caches.ttl_hit_ratio(p, 1.0, request_rate=1.0, cache_size=3, policy="fifo", reset_on_hit=True)
     with pytest.raises(ParameterError, match="ttl"):
         caches.ttl_hit_ratio(p, 0.0, request_rate=1.0)
+
+
+@pytest.mark.parametrize(("alpha", "requests"), [(0.6, 50_000), (0.915, 400_000), (1.0, 3_000), (1.4, 10**6)])
+def test_expected_distinct_keys_matches_the_direct_sum(alpha: float, requests: int) -> None:
+    """The head-plus-Euler-Maclaurin-tail D(N) of fit_zipf's catalog search against the direct
+    sum of 1 - (1 - p_i)^n over the whole catalog (the definition), from a few thousand objects
+    to two million."""
+    catalogs = _zipf_sums.ZipfCatalogs(alpha, requests, smallest=2_000, largest=2_000_000)
+    for catalog in (2_000, 5_000, catalogs.head + 1, 123_457, 2_000_000):
+        p = caches.zipf_popularity(catalog, alpha)
+        direct = float(-np.expm1(requests * np.log1p(-p)).sum())
+        assert catalogs.expected_distinct(catalog) == pytest.approx(direct, rel=1e-12, abs=1e-9)
+
+
+def test_power_sums_match_the_direct_sum() -> None:
+    s = np.array([0.3, 0.915, 1.0, 1.0 + 1e-10, 2.5, 7.0])
+    got = _zipf_sums.power_sums(s, 1001, 250_000)
+    i = np.arange(1001, 250_001, dtype=np.float64)
+    want = [float(np.sum(i**-x)) for x in s]
+    np.testing.assert_allclose(got, want, rtol=1e-12)

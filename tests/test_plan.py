@@ -20,7 +20,15 @@ from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
 from capplan.errors import ParameterError
 from capplan.fitting import compare_service_times
 from capplan.measurements import read_bucket_csv
-from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, plan, write_report
+from capplan.plan import (
+    CapacityPlan,
+    ServiceEvidence,
+    best_fit,
+    plan,
+    render_html,
+    render_markdown,
+    write_report,
+)
 from capplan.plan import render as render_module
 from capplan.sizing import check_database_pools, size_pool, size_replicas
 from capplan.sizing.caches import size_cache
@@ -143,15 +151,15 @@ def test_json_is_strict_and_complete(two_class_plan: CapacityPlan) -> None:
 
 
 def test_markdown_and_html_reports(two_class_plan: CapacityPlan) -> None:
-    markdown = two_class_plan.to_markdown()
+    markdown = render_markdown(two_class_plan)
     assert markdown.startswith("# Capacity plan: meets the SLA")
     for op_class in MIX:
         assert op_class in markdown
-    page = two_class_plan.to_html()
+    page = render_html(two_class_plan)
     assert page.count("data:image/png;base64,") == len(MIX)
     assert 'src="http' not in page and "<script" not in page  # self-contained, no external fetches
-    assert "figures" not in two_class_plan._repr_html_()
-    assert "data:image" not in two_class_plan._repr_html_()
+    assert "figures" not in render_html(two_class_plan, figures=False)
+    assert "data:image" not in render_html(two_class_plan, figures=False)
     assert repr(two_class_plan).startswith("CapacityPlan(api_gateway peak 10000/s, 2 classes,")
 
 
@@ -257,8 +265,8 @@ def test_autoscaling_part_matches_a_direct_simulation(autoscaled_plan: CapacityP
     assert rows.iloc[0]["value"] == 50  # the manifest's maxReplicas covers the planned peak
     assert rows.iloc[1]["value"] == direct.totals()["replica_hours"]
     assert json.loads(autoscaled_plan.to_json())["autoscaling"]["max_replicas"] == 50
-    assert "Autoscaling over the traffic" in autoscaled_plan.to_markdown()
-    assert autoscaled_plan.to_html().count("data:image/png;base64,") == 2  # class curve + timeline
+    assert "Autoscaling over the traffic" in render_markdown(autoscaled_plan)
+    assert render_html(autoscaled_plan).count("data:image/png;base64,") == 2  # class curve + timeline
 
 
 def test_hpa_max_replicas_below_the_planned_peak_is_a_miss() -> None:
@@ -280,7 +288,7 @@ def test_cache_part_reports_tiers_and_misses() -> None:
     assert rows.iloc[0]["value"] == pytest.approx(sized.capacity)
     assert rows.iloc[1]["value"] == pytest.approx(sized.backend_rate)
     assert result.ok
-    assert "## Cache" in result.to_markdown()
+    assert "## Cache" in render_markdown(result)
 
 
 def test_best_fit_evidence_from_prometheus_buckets() -> None:

@@ -3,6 +3,7 @@ constraint that binds, and the database pool for the misses (checked against siz
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,22 @@ def test_infeasible_and_bad_input() -> None:
             size_cache(P, 10.0, backend_latency=0.02, target_hit_ratio=bad)
     with pytest.raises(ParameterError, match="size_tier"):
         size_cache(P, 10.0, backend_latency=0.02, size_tier="L9")
+
+
+@pytest.mark.parametrize(
+    ("alpha", "target", "backend"),
+    [(0.6, 0.8, 0.02), (0.9, 0.95, 0.02), (1.2, 0.99, 0.05), (0.8, 0.5, 0.03), (1.0, 0.3, 0.03)],
+)
+def test_capacity_is_the_fewest_whole_objects_meeting_both_targets(
+    alpha: float, target: float, backend: float
+) -> None:
+    """The definition, checked with multi_tier at the answer and one object below it, whichever
+    target binds (the last two cases are set by the 10 ms mean-latency budget)."""
+    p = caches.zipf_popularity(30_000, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", caches.CatalogFractionWarning)
+        r = size_cache(p, 1000.0, backend_latency=backend, target_hit_ratio=target, response_budget=0.010)
+    for capacity, expected in ((r.capacity, True), (r.capacity - 1, False)):
+        res = caches.multi_tier(p, 1000.0, [caches.CacheTier("cache", capacity, 0.001)], backend)
+        meets = res.hit_ratio >= target - 1e-12 and res.latency_mean <= 0.010 * (1 + 1e-12)
+        assert meets == expected, (capacity, res.hit_ratio, res.latency_mean, r.binding)

@@ -12,7 +12,7 @@ import pytest
 
 from capplan import caches
 from capplan.errors import ParameterError
-from capplan.measurements.traces import iter_trace, read_trace
+from capplan.measurements.traces import count_keys, iter_trace, read_trace
 
 KEYS = ["u1", "u2", "u1", "u3", "u2", "u1"]
 SIZES = [100, 200, 100, 50, 200, 100]
@@ -125,3 +125,12 @@ def test_other_errors(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ParameterError, match="empty"):
         caches.miss_ratio_curve(empty)
+
+
+def test_count_keys_matches_the_keys_of_the_whole_trace(tmp_path: Path) -> None:
+    keys = np.array(["b", "a", "c", "a", "b", "a"] * 50, dtype=object)
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"key": keys}).to_csv(path, index=False)
+    counts = count_keys(path, chunk_size=7)  # chunks that split the repeats
+    assert sorted(counts.tolist()) == [50, 100, 150]
+    assert caches.fit_zipf(counts=counts).alpha_ == caches.fit_zipf(read_trace(path).keys).alpha_

@@ -3,13 +3,13 @@ the models and the simulator."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
 
 from capplan._numeric import bisect_decreasing
 from capplan.errors import ParameterError
@@ -90,6 +90,8 @@ def lognormal(mean: float, scv: float) -> Any:
 
     ``sigma^2 = ln(1 + scv)`` and ``scale = mean exp(-sigma^2/2)`` (the moments of the lognormal).
     """
+    from scipy import stats  # noqa: PLC0415 - SciPy's distributions are slow to import; load on use
+
     _check(mean, scv)
     sigma = math.sqrt(math.log1p(scv))
     return stats.lognorm(sigma, scale=mean * math.exp(-(sigma**2) / 2))
@@ -97,6 +99,8 @@ def lognormal(mean: float, scv: float) -> Any:
 
 def gamma(mean: float, scv: float) -> Any:
     """SciPy gamma distribution with the given mean and SCV (shape ``1/scv``; Erlang-k for ``scv = 1/k``)."""
+    from scipy import stats  # noqa: PLC0415 - see lognormal
+
     _check(mean, scv)
     return stats.gamma(1.0 / scv, scale=mean * scv)
 
@@ -115,35 +119,35 @@ def hyperexponential(mean: float, scv: float) -> HyperExponential:
     return HyperExponential(p, mean / (2 * p), mean / (2 * (1 - p)))
 
 
-class _ErlangMixtureGen(stats.rv_continuous):  # type: ignore[misc]
-    """Erlang-(k-1) with probability ``p``, else Erlang-k, rate 1 (``scale`` = 1/rate)."""
+@functools.cache
+def _erlang_mixture() -> Any:
+    """SciPy's generator of Erlang-(k-1) with probability ``p``, else Erlang-k, rate 1 (``scale`` =
+    1/rate); built on first use so that importing capplan does not load scipy.stats."""
+    from scipy import stats  # noqa: PLC0415 - see lognormal
 
-    def _shape_info(self) -> list[Any]:
-        return []
+    class ErlangMixture(stats.rv_continuous):  # type: ignore[misc]
+        def _argcheck(self, p: Any, k: Any) -> Any:
+            return (p >= 0) & (p <= 1) & (k >= 2)
 
-    def _argcheck(self, p: Any, k: Any) -> Any:
-        return (p >= 0) & (p <= 1) & (k >= 2)
+        def _pdf(self, x: Any, p: Any, k: Any) -> Any:
+            return p * stats.gamma.pdf(x, k - 1) + (1 - p) * stats.gamma.pdf(x, k)
 
-    def _pdf(self, x: Any, p: Any, k: Any) -> Any:
-        return p * stats.gamma.pdf(x, k - 1) + (1 - p) * stats.gamma.pdf(x, k)
+        def _cdf(self, x: Any, p: Any, k: Any) -> Any:
+            return p * stats.gamma.cdf(x, k - 1) + (1 - p) * stats.gamma.cdf(x, k)
 
-    def _cdf(self, x: Any, p: Any, k: Any) -> Any:
-        return p * stats.gamma.cdf(x, k - 1) + (1 - p) * stats.gamma.cdf(x, k)
+        def _sf(self, x: Any, p: Any, k: Any) -> Any:
+            return p * stats.gamma.sf(x, k - 1) + (1 - p) * stats.gamma.sf(x, k)
 
-    def _sf(self, x: Any, p: Any, k: Any) -> Any:
-        return p * stats.gamma.sf(x, k - 1) + (1 - p) * stats.gamma.sf(x, k)
+        def _stats(self, p: Any, k: Any) -> tuple[Any, Any, None, None]:
+            mean = k - p
+            second = p * (k - 1) * k + (1 - p) * k * (k + 1)
+            return mean, second - mean**2, None, None
 
-    def _stats(self, p: Any, k: Any) -> tuple[Any, Any, None, None]:
-        mean = k - p
-        second = p * (k - 1) * k + (1 - p) * k * (k + 1)
-        return mean, second - mean**2, None, None
+        def _rvs(self, p: Any, k: Any, size: Any = None, random_state: Any = None) -> Any:
+            shorter = random_state.random(size) < p
+            return random_state.gamma(np.where(shorter, k - 1, k), size=size)
 
-    def _rvs(self, p: Any, k: Any, size: Any = None, random_state: Any = None) -> Any:
-        shorter = random_state.random(size) < p
-        return random_state.gamma(np.where(shorter, k - 1, k), size=size)
-
-
-_erlang_mixture = _ErlangMixtureGen(a=0.0, name="erlang_mixture", shapes="p, k")
+    return ErlangMixture(a=0.0, name="erlang_mixture", shapes="p, k")
 
 
 def phase_type_fit(mean: float, scv: float) -> Any:
@@ -155,9 +159,11 @@ def phase_type_fit(mean: float, scv: float) -> Any:
     w1, k1, r1, w2, k2, r2 = (float(a) for a in two_moment_parts(mean, scv))
     if math.isinf(k1):
         return float(mean)
+    if r1 != r2:
+        return HyperExponential(w1, 1.0 / r1, 1.0 / r2)
+    from scipy import stats  # noqa: PLC0415 - see lognormal
+
     if w2 == 0.0 or w1 == 0.0:
         k, r = (k1, r1) if w2 == 0.0 else (k2, r2)
         return stats.expon(scale=1.0 / r) if k == 1 else stats.gamma(k, scale=1.0 / r)
-    if r1 != r2:
-        return HyperExponential(w1, 1.0 / r1, 1.0 / r2)
-    return _erlang_mixture(w1, k2, scale=1.0 / r1)
+    return _erlang_mixture()(w1, k2, scale=1.0 / r1)

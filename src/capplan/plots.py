@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
+from capplan._mpl import new_axes
 from capplan.queueing import queue_model
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from capplan.overload import RetryAmplification
     from capplan.sim import OverloadResult
 
@@ -53,7 +54,7 @@ def plot_response_vs_utilization(
         Where to draw; a new figure if omitted.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        ax = new_axes((7, 4.5))
     rho = np.linspace(0.05, 0.98, 200) if utilization is None else np.asarray(utilization, dtype=float)
     mu = 1.0 / service_time
     model = queue_model(rho * servers * mu, mu, servers, arrival_scv, service_scv)
@@ -91,7 +92,7 @@ def plot_fixed_point(
     loads, and with ``arrival_rate`` its solutions (filled: stable, open: unstable).
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        ax = new_axes((7, 4.5))
     cap = model.capacity
     top = 1.0 + model.retry.retry_limit
     u = np.concatenate([np.linspace(0.0, 0.9, 181)[1:], 1.0 - np.geomspace(0.1, 1e-7, 400)])
@@ -127,7 +128,7 @@ def plot_fixed_point(
 def plot_overload_timeline(result: OverloadResult, *, ax: Axes | None = None) -> Axes:
     """Offered load, attempts and goodput per second over time (:func:`capplan.sim.simulate_overload`)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.5))
+        ax = new_axes((8, 3.5))
     tl = result.timeline
     ax.plot(tl["time"], tl["attempts"], color="tab:orange", label="attempts (with retries)")
     ax.plot(tl["time"], tl["offered"], color="0.3", linestyle="--", label="first attempts")

@@ -5,9 +5,14 @@
 :class:`Traffic` shape with a per-interval queueing model of the pods, and returns the timeline,
 SLA minutes missed, replica-hours and cost.  :func:`search_hpa` sweeps HPA settings for the
 cost/SLA frontier and compares it with a fixed fleet sized for the peak.
+
+:func:`check_fluid` (the simulator, SciPy's distributions) and the plots (matplotlib) import their
+modules on first use.
 """
 
-from capplan.autoscale.check import check_fluid
+from typing import TYPE_CHECKING
+
+from capplan._lazy import lazy_exports
 from capplan.autoscale.controller import HPAController, metric_replicas, object_replicas
 from capplan.autoscale.fluid import Workload
 from capplan.autoscale.manifest import (
@@ -19,7 +24,6 @@ from capplan.autoscale.manifest import (
     ScalingRules,
     load_hpa,
 )
-from capplan.autoscale.plots import plot_frontier, plot_timeline
 from capplan.autoscale.policies import (
     Schedule,
     StepAdjustment,
@@ -30,6 +34,14 @@ from capplan.autoscale.policies import (
 from capplan.autoscale.search import FixedFleet, SearchResult, fixed_fleet, search_hpa, with_settings
 from capplan.autoscale.simulate import AutoscaleResult, simulate
 from capplan.autoscale.traffic import Traffic, add_spike, constant, diurnal, from_csv, k6_stages
+
+if TYPE_CHECKING:
+    from capplan.autoscale.check import check_fluid
+    from capplan.autoscale.plots import plot_frontier, plot_timeline
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__, {"check": ("check_fluid",), "plots": ("plot_frontier", "plot_timeline")}
+    )
 
 __all__ = [
     "HPA",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
+from capplan._mpl import new_axes
 
-from capplan.autoscale.search import FixedFleet, SearchResult
-from capplan.autoscale.simulate import AutoscaleResult
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from capplan.autoscale.search import FixedFleet, SearchResult
+    from capplan.autoscale.simulate import AutoscaleResult
 
 __all__ = ["plot_frontier", "plot_timeline"]
 
@@ -27,7 +30,7 @@ def plot_timeline(
     line.  ``hours`` limits the x-range.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 4.5))
+        ax = new_axes((9, 4.5))
     tl = result.timeline
     if hours is not None:
         tl = tl[(tl["time_s"] >= hours[0] * 3600) & (tl["time_s"] <= hours[1] * 3600)]
@@ -78,7 +81,7 @@ def plot_frontier(
     ``fixed`` (a fixed fleet) and ``others`` (named results of other policies) are marked too.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
+        ax = new_axes((7, 4.5))
     tbl = search.table
     ax.scatter(tbl[search.sla_column], tbl[search.cost_column], s=14, color="lightgrey", label="HPA settings")
     front = search.frontier.sort_values(search.sla_column)

@@ -222,7 +222,6 @@ def simulate(
         float(probability("sla quantile", q)): float(positive("sla target", t))
         for q, t in (sla or {}).items()
     }
-    n = traffic.rate.size
     rate = np.ascontiguousarray(traffic.rate)
     levels = sorted(set(_LEVELS) | set(goals))
     metrics = np.zeros((0, 7))
@@ -231,60 +230,15 @@ def simulate(
         levels = sorted(set(levels) | set(extra))
         metrics, _ = _metric_table(policy, signals or {}, metric_lag, dt, levels)
     rho_grid, table = latency_table(workload, levels)
-    floor_arr = np.zeros(n, dtype=np.int64)
-    aws = np.zeros(15)
-    hi_steps = lo_steps = np.zeros((0, 3))
-    lag_steps = 0
-    no_policies = np.zeros((0, 3), np.int64)
-    behavior: BehaviorArrays = (True, 0.0, 0.0, 0, no_policies, 0, no_policies)
-    per_pod = workload.capacity
-    lam0 = float(rate[0])
-    if isinstance(policy, HPA):
-        kind = kn.POLICY_HPA
-        lo, hi = policy.min_replicas, policy.max_replicas
-        if floor is not None:
-            floor_arr = _schedule_array(floor, n)
-        behavior = behavior_arrays(policy, downscale_stabilization)
-        cpu_targets = [
-            m.target / 100.0 for m in policy.metrics if m.name == "cpu" and m.target_type == "Utilization"
-        ]
-        target = min(cpu_targets) if cpu_targets else 1.0
-        capacity = max(hi, int(floor_arr.max()))
-        name = f"HPA {policy.name}"
-    elif isinstance(policy, (TargetTracking, StepScaling)):
-        kind = kn.POLICY_AWS
-        aws, hi_steps, lo_steps = policy.packed(dt)
-        lo, hi = policy.min_capacity, policy.max_capacity
-        lag = 60.0 if metric_lag is None else float(nonnegative("metric_lag", metric_lag))  # type: ignore[arg-type]
-        lag_steps = round(lag / dt)
-        target = policy.target if isinstance(policy, TargetTracking) else policy.high_threshold
-        capacity = hi
-        name = type(policy).__name__
-    elif isinstance(policy, Schedule):
-        kind = kn.POLICY_SCHEDULE
-        floor_arr = _schedule_array(policy, n)
-        lo = hi = int(floor_arr[0])
-        target = 1.0
-        capacity = int(floor_arr.max())
-        name = policy.name
-    else:
-        raise ParameterError(
-            f"policy must be an HPA, TargetTracking, StepScaling or Schedule, got {type(policy).__name__}"
-        )
-    if initial_replicas is None:
-        init = int(min(max(math.ceil(lam0 / (per_pod * target) - 1e-9), lo, 1), hi))
-        if kind == kn.POLICY_SCHEDULE:
-            init = int(floor_arr[0])
-    else:
-        init = int(positive("initial_replicas", initial_replicas))
-    capacity = max(capacity, init)
+    arrays = _policy_arrays(policy, floor, downscale_stabilization, metric_lag, dt, rate.size)
+    init = arrays.initial_replicas(float(rate[0]), workload.capacity, initial_replicas)
     series, lat = kn.run(
         rate,
         dt,
         sync_every,
-        kind,
+        arrays.kind,
         init,
-        capacity,
+        max(arrays.capacity, init),
         start_steps,
         ready_steps,
         cpu_init,
@@ -294,15 +248,109 @@ def simulate(
         np.asarray(levels, dtype=np.float64),
         metrics,
         tol,
-        lo,
-        hi,
-        behavior,
-        floor_arr,
-        aws,
-        hi_steps,
-        lo_steps,
-        lag_steps,
+        arrays.lo,
+        arrays.hi,
+        arrays.behavior,
+        arrays.floor,
+        arrays.aws,
+        arrays.hi_steps,
+        arrays.lo_steps,
+        arrays.lag_steps,
     )
+    timeline = _timeline(traffic, rate, series, lat, levels)
+    return AutoscaleResult(timeline, arrays.name, dt, goals, price, FLUID_METHOD)
+
+
+@dataclass(frozen=True)
+class _PolicyArrays:
+    """A policy as the compiled loop reads it: kind, bounds, CPU target, and its packed settings."""
+
+    kind: int
+    name: str
+    lo: int
+    hi: int
+    target: float
+    capacity: int
+    floor: np.ndarray
+    behavior: BehaviorArrays
+    aws: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(15))
+    hi_steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3)))
+    lo_steps: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 3)))
+    lag_steps: int = 0
+
+    def initial_replicas(self, lam0: float, per_pod: float, given: int | None) -> int:
+        """Ready pods at time 0: ``given``, or the policy's count for the first load at its target."""
+        if given is not None:
+            return int(positive("initial_replicas", given))
+        if self.kind == kn.POLICY_SCHEDULE:
+            return int(self.floor[0])
+        return int(min(max(math.ceil(lam0 / (per_pod * self.target) - 1e-9), self.lo, 1), self.hi))
+
+
+def _policy_arrays(
+    policy: Policy,
+    floor: Schedule | None,
+    downscale_stabilization: float,
+    metric_lag: float | Mapping[str, float] | None,
+    dt: float,
+    n: int,
+) -> _PolicyArrays:
+    no_floor = np.zeros(n, dtype=np.int64)
+    no_policies = np.zeros((0, 3), np.int64)
+    no_behavior: BehaviorArrays = (True, 0.0, 0.0, 0, no_policies, 0, no_policies)
+    if isinstance(policy, HPA):
+        floor_arr = no_floor if floor is None else _schedule_array(floor, n)
+        cpu_targets = [
+            m.target / 100.0 for m in policy.metrics if m.name == "cpu" and m.target_type == "Utilization"
+        ]
+        return _PolicyArrays(
+            kind=kn.POLICY_HPA,
+            name=f"HPA {policy.name}",
+            lo=policy.min_replicas,
+            hi=policy.max_replicas,
+            target=min(cpu_targets) if cpu_targets else 1.0,
+            capacity=max(policy.max_replicas, int(floor_arr.max())),
+            floor=floor_arr,
+            behavior=behavior_arrays(policy, downscale_stabilization),
+        )
+    if isinstance(policy, (TargetTracking, StepScaling)):
+        aws, hi_steps, lo_steps = policy.packed(dt)
+        lag = 60.0 if metric_lag is None else float(nonnegative("metric_lag", metric_lag))  # type: ignore[arg-type]
+        return _PolicyArrays(
+            kind=kn.POLICY_AWS,
+            name=type(policy).__name__,
+            lo=policy.min_capacity,
+            hi=policy.max_capacity,
+            target=policy.target if isinstance(policy, TargetTracking) else policy.high_threshold,
+            capacity=policy.max_capacity,
+            floor=no_floor,
+            behavior=no_behavior,
+            aws=aws,
+            hi_steps=hi_steps,
+            lo_steps=lo_steps,
+            lag_steps=round(lag / dt),
+        )
+    if isinstance(policy, Schedule):
+        floor_arr = _schedule_array(policy, n)
+        return _PolicyArrays(
+            kind=kn.POLICY_SCHEDULE,
+            name=policy.name,
+            lo=int(floor_arr[0]),
+            hi=int(floor_arr[0]),
+            target=1.0,
+            capacity=int(floor_arr.max()),
+            floor=floor_arr,
+            behavior=no_behavior,
+        )
+    raise ParameterError(
+        f"policy must be an HPA, TargetTracking, StepScaling or Schedule, got {type(policy).__name__}"
+    )
+
+
+def _timeline(
+    traffic: Traffic, rate: np.ndarray, series: np.ndarray, lat: np.ndarray, levels: list[float]
+) -> pd.DataFrame:
+    """The compiled loop's series as the result's timeline (utilizations as fractions)."""
     timeline = pd.DataFrame(
         {
             "time_s": traffic.times,
@@ -318,7 +366,7 @@ def simulate(
     timeline["backlog"] = series[kn.S_BACKLOG]
     timeline["dropped"] = series[kn.S_DROPPED]
     timeline["error_rate"] = series[kn.S_ERR] / 100.0
-    return AutoscaleResult(timeline, name, dt, goals, price, FLUID_METHOD)
+    return timeline
 
 
 def _whole(name: str, seconds: float, dt: float) -> int:

@@ -80,6 +80,73 @@ def weighted_sums(
 
 
 @njit(cache=True)
+def sums_of(
+    rates: NDArray[np.float64], weights: NDArray[np.float64], h: NDArray[np.float64]
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
+    """(sum w_i h_i, sum lam_i h_i, sum lam_i w_i h_i, sum lam_i w_i) in one pass."""
+    occ = 0.0
+    req = 0.0
+    byt = 0.0
+    total_bytes = 0.0
+    for i in range(rates.size):
+        occ += weights[i] * h[i]
+        req += rates[i] * h[i]
+        byt += rates[i] * weights[i] * h[i]
+        total_bytes += rates[i] * weights[i]
+    return occ, req, byt, total_bytes
+
+
+@njit(cache=True)
+def serve(
+    rates: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    h: NDArray[np.float64],
+    misses: NDArray[np.float64],
+) -> tuple[float, float]:  # pragma: no cover - compiled
+    """Requests hitting with probability ``h``: fills ``misses`` (``rates (1 - h)``) and returns
+    (hit rate ``sum lam_i h_i``, byte hit rate ``sum lam_i w_i h_i``)."""
+    req = 0.0
+    byt = 0.0
+    for i in range(rates.size):
+        hits = rates[i] * h[i]
+        misses[i] = rates[i] - hits
+        req += hits
+        byt += hits * weights[i]
+    return req, byt
+
+
+@njit(cache=True)
+def tier_pass(
+    rates: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    copies: float,
+    t: float,
+    ttl: float,
+    kind: int,
+    h: NDArray[np.float64],
+    misses: NDArray[np.float64],
+) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """A tier of ``copies`` caches held at characteristic time ``t``, in one pass over the objects.
+
+    Fills ``h`` (hit probability per object, each copy seeing ``rates / copies``) and ``misses``
+    (``rates (1 - h)``, the stream the next tier sees); returns (occupancy of one copy
+    ``sum w_i h_i``, hit rate ``sum lam_i h_i``, byte hit rate ``sum lam_i w_i h_i``).
+    """
+    occ = 0.0
+    req = 0.0
+    byt = 0.0
+    for i in range(rates.size):
+        hi = _hit(rates[i] / copies, t, ttl, kind)
+        h[i] = hi
+        hits = rates[i] * hi
+        misses[i] = rates[i] - hits
+        occ += weights[i] * hi
+        req += hits
+        byt += hits * weights[i]
+    return occ, req, byt
+
+
+@njit(cache=True)
 def solve_time(
     rates: NDArray[np.float64],
     weights: NDArray[np.float64],
@@ -88,13 +155,22 @@ def solve_time(
     kind: int,
     what: int,
     rtol: float,
+    lo_hint: float = 0.0,
+    hi_hint: float = math.inf,
 ) -> float:  # pragma: no cover - compiled
     """Characteristic time ``t`` with ``sum_i f_i h_i(t) = target``; ``inf`` if never reached.
 
     ``what``: 0 occupancy (``f = weights``), 1 request hits (``f = rates``), 2 byte hits
     (``f = rates * weights``).  The sum increases with ``t``; bracket by doubling, then Illinois steps in
-    log ``t`` until the bracket is ``rtol`` wide or the sum is within 1e-13 of the target.
+    log ``t`` until the bracket is ``rtol`` wide or the sum is within 1e-13 of the target.  A bracket
+    ``lo_hint < t <= hi_hint`` known from elsewhere (a search over nearby targets) replaces the
+    doubling when it holds.
     """
+    if 0.0 < lo_hint < hi_hint < math.inf and target > 0.0:
+        fa = weighted_sums(rates, weights, lo_hint, ttl, kind)[what] - target
+        fb = weighted_sums(rates, weights, hi_hint, ttl, kind)[what] - target
+        if fa < 0.0 <= fb:  # reached at a finite time, inside the bracket
+            return _illinois(rates, weights, target, ttl, kind, what, rtol, lo_hint, hi_hint, fa, fb)
     full = weighted_sums(rates, weights, math.inf, ttl, kind)[what]
     if target >= full * (1.0 - 1e-15):
         return math.inf
@@ -119,11 +195,29 @@ def solve_time(
             lo = lo / 4.0
             if weighted_sums(rates, weights, lo, ttl, kind)[what] < target:
                 break
-    # Illinois (modified regula falsi) in u = log t: superlinear, keeps the bracket
-    a = math.log(lo)
-    b = math.log(hi)
     fa = weighted_sums(rates, weights, lo, ttl, kind)[what] - target
     fb = weighted_sums(rates, weights, hi, ttl, kind)[what] - target
+    return _illinois(rates, weights, target, ttl, kind, what, rtol, lo, hi, fa, fb)
+
+
+@njit(cache=True)
+def _illinois(
+    rates: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    target: float,
+    ttl: float,
+    kind: int,
+    what: int,
+    rtol: float,
+    lo: float,
+    hi: float,
+    fa: float,
+    fb: float,
+) -> float:  # pragma: no cover - compiled
+    """Illinois (modified regula falsi) steps in ``u = log t`` from the bracket ``lo < t <= hi``
+    (sums minus target ``fa < 0 <= fb``): superlinear, keeps the bracket."""
+    a = math.log(lo)
+    b = math.log(hi)
     side = 0
     for _ in range(200):
         if b - a <= rtol:

@@ -141,19 +141,34 @@ def method_for(code: int, capacity_limited: bool, has_ttl: bool) -> str:
     return text
 
 
-def evaluate(
-    load: Workload, capacity: float | None, ttl: float, code: int
-) -> tuple[float, float, float, float, FloatArray]:
-    """(hit ratio, byte hit ratio, characteristic time, occupancy, per-object hit probability)."""
+def characteristic_time(
+    load: Workload,
+    capacity: float | None,
+    ttl: float,
+    code: int,
+    bracket: tuple[float, float] = (0.0, math.inf),
+) -> float:
+    """The characteristic time at which the cache holds ``capacity`` (``inf`` when unbounded)."""
     if capacity is None:
-        t = math.inf
-    else:
-        t = float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, _RTOL))
+        return math.inf
+    return float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, _RTOL, *bracket))
+
+
+def evaluate(
+    load: Workload,
+    capacity: float | None,
+    ttl: float,
+    code: int,
+    bracket: tuple[float, float] = (0.0, math.inf),
+) -> tuple[float, float, float, float, FloatArray]:
+    """(hit ratio, byte hit ratio, characteristic time, occupancy, per-object hit probability).
+
+    ``bracket``: characteristic times known to lie below and at or above the answer, if any.
+    """
+    t = characteristic_time(load, capacity, ttl, code, bracket)
     h = tk.hit_probabilities(load.rates, t, ttl, code)
-    occ = float(load.weights @ h)
-    hit = float(load.rates @ h) / load.total_rate
-    byte = float((load.rates * load.weights) @ h) / float(load.rates @ load.weights)
-    return min(hit, 1.0), min(byte, 1.0), t, occ, h
+    occ, hits, byte_hits, bytes_requested = tk.sums_of(load.rates, load.weights, h)
+    return min(hits / load.total_rate, 1.0), min(byte_hits / bytes_requested, 1.0), t, occ, h
 
 
 def _sweep(

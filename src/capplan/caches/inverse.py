@@ -94,7 +94,7 @@ def cache_size_for_hit_ratio(
     life = math.inf if ttl is None else float(positive("ttl", ttl))
     code = policy_code(policy, life, reset_on_hit)
     what = 2 if byte_weighted else 1
-    total = float(load.rates @ load.weights) if byte_weighted else load.total_rate
+    total = float(np.sum(load.rates * load.weights)) if byte_weighted else load.total_rate
     t = float(tk.solve_time(load.rates, load.weights, goal * total, life, code, what, 1e-12))
     if math.isinf(t):
         best = evaluate(load, None, life, code)[1 if byte_weighted else 0]

@@ -9,16 +9,15 @@ INFOCOM 1999, §3).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize
 
 from capplan._validate import FloatArray, as_float_array, integer_count, positive
+from capplan.caches._zipf_sums import ZipfCatalogs
 from capplan.errors import ParameterError
 
 __all__ = ["ZipfFit", "as_popularity", "fit_zipf", "zipf_popularity", "zipf_trace"]
@@ -121,21 +120,17 @@ class ZipfFit:
         )
 
 
-def _log_harmonic_terms(n: int, alpha: float) -> tuple[float, float]:
-    """``log H(n, alpha)`` and ``sum k^-a log k / H`` (the mean of ``log rank``)."""
-    logk = np.log(np.arange(1, n + 1, dtype=np.float64))
-    w = np.exp(-alpha * logk)
-    h = float(w.sum())
-    return math.log(h), float((w * logk).sum() / h)
-
-
 def _mle_alpha(counts: NDArray[np.integer[Any]], catalog: int) -> float:
     """Maximum-likelihood ``alpha`` of a rank-ordered count vector over a catalog of ``catalog``."""
+    from scipy import optimize  # noqa: PLC0415 - SciPy's optimizers are slow to import; load on use
+
     n = float(counts.sum())
     mean_log_rank = float((counts * np.log(np.arange(1, counts.size + 1))).sum()) / n
+    logk = np.log(np.arange(1, catalog + 1, dtype=np.float64))
 
     def score(a: float) -> float:  # d(logL)/d(alpha) / n: model mean of log rank minus observed
-        return _log_harmonic_terms(catalog, a)[1] - mean_log_rank
+        w = np.exp(-a * logk)
+        return float((w * logk).sum() / w.sum()) - mean_log_rank
 
     lo, hi = _ALPHA_LO, _ALPHA_HI
     if score(lo) <= 0:
@@ -145,9 +140,21 @@ def _mle_alpha(counts: NDArray[np.integer[Any]], catalog: int) -> float:
     return float(optimize.brentq(score, lo, hi, xtol=1e-10))
 
 
-def _expected_distinct(catalog: int, alpha: float, requests: int) -> float:
-    p = zipf_popularity(catalog, alpha)
-    return float(-np.expm1(requests * np.log1p(-np.minimum(p, 1 - 1e-16))).sum())
+def _catalog(c: NDArray[np.integer[Any]], alpha: float, cap: int) -> int:
+    """The catalog whose expected number of distinct keys in the trace's requests matches the
+    number seen: the bisection of :func:`fit_zipf` (to 1/2000 of the count seen)."""
+    n, d = int(c.sum()), int(c.size)
+    catalogs = ZipfCatalogs(alpha, n, d, cap)
+    if catalogs.expected_distinct(cap) <= d:
+        return cap
+    lo, hi = d, cap  # expected distinct at lo < d <= at hi
+    while hi - lo > max(1, lo // 2000):
+        mid = (lo + hi) // 2
+        if catalogs.expected_distinct(mid) < d:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def fit_zipf(
@@ -203,17 +210,7 @@ def fit_zipf(
     if estimate_catalog:
         cap = max(d, int(d * float(positive("max_catalog_factor", max_catalog_factor))))
         for _ in range(3):
-            if _expected_distinct(cap, alpha, n) <= d:
-                catalog = cap
-            else:
-                lo, hi = d, cap  # expected distinct at lo < d <= at hi
-                while hi - lo > max(1, lo // 2000):
-                    mid = (lo + hi) // 2
-                    if _expected_distinct(mid, alpha, n) < d:
-                        lo = mid
-                    else:
-                        hi = mid
-                catalog = hi
+            catalog = _catalog(c, alpha, cap)
             alpha = _mle_alpha(c, catalog)
     method = "maximum likelihood on ranked counts" + (
         "; catalog from the expected number of distinct keys" if estimate_catalog else "; catalog = keys seen"

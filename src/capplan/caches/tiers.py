@@ -30,8 +30,8 @@ from numpy.typing import ArrayLike
 
 from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray, integer_count, nonnegative, positive, probability
-from capplan.caches._ttl_kernel import hit_probabilities
-from capplan.caches.che import Workload, evaluate, method_for, policy_code, workload
+from capplan.caches import _ttl_kernel as tk
+from capplan.caches.che import Workload, characteristic_time, method_for, policy_code, workload
 from capplan.errors import ParameterError
 
 __all__ = ["CacheTier", "MultiTierResult", "as_latency", "evaluate_chain", "multi_tier"]
@@ -215,6 +215,7 @@ def evaluate_chain(
     times: dict[int, float] | None = None,
     memo: dict[int, tuple[FloatArray, float, float]] | None = None,
     memo_below: int | None = None,
+    brackets: dict[int, tuple[float, float]] | None = None,
 ) -> MultiTierResult:
     """:func:`multi_tier` on a validated workload.
 
@@ -222,10 +223,12 @@ def evaluate_chain(
     their capacity (a search over one tier's size then needs one pass per step); ``memo`` keeps
     the per-object hit probabilities of the tiers above the first fixed one (or above index
     ``memo_below``) between calls: only valid while those tiers and the workload stay the same.
+    ``brackets`` gives, by index, characteristic times known to lie below and at or above the one a
+    tier's capacity sets (the solver then starts from them).
     """
     limit = memo_below if memo_below is not None else (min(times) if times else 0)
     rates = load.rates
-    total, total_bytes = load.total_rate, float(load.rates @ load.weights)
+    total, total_bytes = load.total_rate, float(np.sum(load.rates * load.weights))
     local: list[float] = []
     served: list[float] = []
     bserved: list[float] = []
@@ -239,24 +242,26 @@ def evaluate_chain(
         code = policy_code(tier.policy, life, tier.reset_on_hit)
         reaching = float(rates.sum())
         index = len(local)
+        misses = np.empty_like(rates)
         if memo is not None and index < limit and index in memo:
             h, t, o = memo[index]
+            hit_rate, byte_rate = tk.serve(rates, load.weights, h, misses)
         elif reaching <= 0:
-            h = np.zeros_like(rates)
-            t, o = math.nan, 0.0
+            h, t, o = np.zeros_like(rates), math.nan, 0.0
+            hit_rate, byte_rate = tk.serve(rates, load.weights, h, misses)
         elif times is not None and index in times:
-            t = times[index]
-            h = hit_probabilities(rates / tier.copies, t, life, code)
-            o = float(load.weights @ h)
+            t, h = times[index], np.empty_like(rates)
+            o, hit_rate, byte_rate = tk.tier_pass(rates, load.weights, tier.copies, t, life, code, h, misses)
         else:
             copy_load = Workload(rates / tier.copies, load.weights, load.has_sizes)
-            _, _, t, o, h = evaluate(copy_load, tier.capacity, life, code)
+            bracket = (brackets or {}).get(index, (0.0, math.inf))
+            t, h = characteristic_time(copy_load, tier.capacity, life, code, bracket), np.empty_like(rates)
+            o, hit_rate, byte_rate = tk.tier_pass(rates, load.weights, tier.copies, t, life, code, h, misses)
         if memo is not None and index < limit:
             memo[index] = (h, t, o)
-        hits = rates * h
-        local.append(float(hits.sum()) / reaching if reaching > 0 else 0.0)
-        served.append(float(hits.sum()) / total)
-        bserved.append(float(hits @ load.weights) / total_bytes)
+        local.append(hit_rate / reaching if reaching > 0 else 0.0)
+        served.append(hit_rate / total)
+        bserved.append(byte_rate / total_bytes)
         occ.append(o)
         char_times.append(t)
         limited = tier.capacity is not None or (times is not None and index in times)
@@ -264,7 +269,7 @@ def evaluate_chain(
         dist = as_latency(f"{tier.name}.latency", tier.latency)
         comps.append((served[-1], shift, dist))
         shift += float(dist.mean()) if tier.miss_latency is None else float(tier.miss_latency)
-        rates = rates - hits
+        rates = misses
     back = float(rates.sum()) / total
     comps.append((back, shift, backend))
     mean = sum(w * (s + float(d.mean())) for w, s, d in comps)
@@ -278,7 +283,7 @@ def evaluate_chain(
         occupancy=tuple(occ),
         characteristic_time=tuple(char_times),
         backend_share=back,
-        backend_byte_share=float(rates @ load.weights) / total_bytes if load.has_sizes else None,
+        backend_byte_share=float(np.sum(rates * load.weights)) / total_bytes if load.has_sizes else None,
         latency_mean=float(mean),
         method=method,
         _components=tuple(comps),

@@ -5,6 +5,9 @@ measurement misses the SLA), ``capplan export`` (the plan's deployment files), `
 (servers per class and throughput level), ``capplan sla`` (validate and print SLA documents) and
 ``capplan profile`` (record a command with py-spy or scalene).  Exit status: 0 ok, 1 an SLA miss
 (``check``, ``export``), 2 bad input.
+
+The parsers are built from light modules; each command imports what it needs when it runs
+(:func:`capplan.cli._common.deferred`), so ``--help`` answers in a blink.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Sequence
 from capplan import __version__
 from capplan.cli import export, plan, profile, servers
 from capplan.cli._common import EXIT_OK, INPUT_ERRORS, error
-from capplan.sla import load_sla
 
 __all__ = ["main"]
 
@@ -30,6 +32,8 @@ Every rate is per second and every time in seconds unless a unit is written (40m
 
 
 def _sla(args: argparse.Namespace) -> int:
+    from capplan.sla import load_sla  # noqa: PLC0415 - pandas and yaml load only to run it
+
     try:
         print(load_sla(*args.files).to_text())
     except INPUT_ERRORS as exc:

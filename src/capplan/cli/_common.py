@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -10,7 +11,15 @@ from typing import TypeVar
 from capplan.errors import CapplanError
 from capplan.units import parse_duration
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_MISS", "EXIT_OK", "class_values", "error", "positive_duration"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_MISS",
+    "EXIT_OK",
+    "class_values",
+    "deferred",
+    "error",
+    "positive_duration",
+]
 
 EXIT_OK = 0
 #: ``capplan check``: the plan or measurement misses the SLA.
@@ -53,3 +62,17 @@ def class_values(values: Sequence[str] | None, flag: str, convert: Callable[[str
             raise argparse.ArgumentTypeError(f"{flag} {item!r}: expected CLASS=VALUE")
         out[name.strip()] = convert(text.strip())
     return out
+
+
+def deferred(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand's run function ``module.name``, imported when the command runs.
+
+    The parsers are declared in light modules, so ``capplan --help`` and ``capplan CMD --help``
+    start in a blink; a command's models (pandas, SciPy, numba, matplotlib) load only to run it.
+    """
+
+    def run(args: argparse.Namespace) -> int:
+        status: int = getattr(importlib.import_module(module), name)(args)
+        return status
+
+    return run

@@ -1,5 +1,7 @@
 """``capplan export``: build the plan and write its deployment files (see :mod:`capplan.export`).
 
+This module only declares the options; :mod:`capplan.cli.export_run` does the work.
+
 Exit status: 0 written and the plan meets the SLA; 1 written but the plan misses the SLA (the
 misses are listed; ``--allow-misses`` makes this 0); 2 bad input, or an existing ``--out``
 directory without ``--force`` (nothing written).
@@ -8,15 +10,12 @@ directory without ``--force`` (nothing written).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from capplan.cli._common import EXIT_MISS, EXIT_OK, INPUT_ERRORS, class_values, error
-from capplan.cli.plan import build_from_args, plan_input_arguments
-from capplan.errors import ParameterError
-from capplan.export import ExportError, ExportOptions
+from capplan.cli._common import deferred
+from capplan.cli.plan import plan_input_arguments
 
-__all__ = ["add_parser", "run_export"]
+__all__ = ["add_parser"]
 
 _EPILOG = """examples:
   capplan export data/capacity-plan.yaml --out deploy/
@@ -67,37 +66,4 @@ def add_parser(sub: Any) -> None:
         "--buckets", type=_buckets, metavar="S,S,...", help="the histogram's bucket bounds, seconds"
     )
     out.add_argument("--no-figures", action="store_true", help="leave the figures out of the HTML report")
-    p.set_defaults(run=run_export)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Write the files; print what was written, the notes and the misses."""
-    try:
-        options = {
-            "namespace": args.namespace,
-            "deployments": class_values(args.deployment, "--deployment", str),
-            "containers": class_values(args.container, "--container", str),
-            "requests_metric": args.requests_metric,
-            "duration_metric": args.duration_metric,
-            "buckets": args.buckets,
-        }
-        ExportOptions.make(**options)  # bad names fail before the plan is built
-        if Path(args.out).exists() and not args.force:
-            raise ExportError(f"{args.out}: already exists; give --force to replace it")
-        _, plan = build_from_args(args)
-        if plan is None:
-            raise ParameterError("no service-time evidence: give a plan-inputs file, or evidence options")
-        result = plan.export(args.out, force=args.force, figures=not args.no_figures, **options)
-    except INPUT_ERRORS as exc:
-        return error(exc)
-    print(repr(plan))
-    print(f"written to {result.directory}: {', '.join(result.files)}")
-    for note in result.notes:
-        print(f"note: {note}")
-    if result.misses:
-        print(f"\nMISSES ({len(result.misses)}):")
-        for miss in result.misses:
-            print(f"  - {miss}")
-        return EXIT_OK if args.allow_misses else EXIT_MISS
-    print("\nmeets the SLA")
-    return EXIT_OK
+    p.set_defaults(run=deferred("capplan.cli.export_run", "run_export"))

@@ -1,41 +1,18 @@
 """``capplan plan`` (the capacity plan and its report) and ``capplan check`` (exit 1 on a miss).
 
 Inputs are one plan-inputs file (``capacity_plan:``, see :mod:`capplan.plan.inputs`) or SLA YAML
-files, plus options that add or replace evidence per operation class.
+files, plus options that add or replace evidence per operation class.  This module only declares
+the options, so ``capplan plan --help`` is quick; :mod:`capplan.cli.plan_run` does the work.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import yaml
-from numpy.typing import NDArray
+from capplan.cli._common import deferred
 
-from capplan.autoscale import from_csv, load_hpa
-from capplan.cli._common import (
-    EXIT_MISS,
-    EXIT_OK,
-    INPUT_ERRORS,
-    class_values,
-    error,
-    positive_duration,
-)
-from capplan.errors import ParameterError
-from capplan.measurements import read_latency_csv, read_locust_stats
-from capplan.measurements.k6 import k6_percentiles, read_k6_summary
-from capplan.plan import CapacityPlan, ServiceEvidence, best_fit, from_profile, write_report
-from capplan.plan import plan as build_plan
-from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
-from capplan.plan.overload_settings import load_overload
-from capplan.profiles import load_profile
-from capplan.sla import SLA, load_sla
-from capplan.units import parse_percent
-
-__all__ = ["add_parsers", "build_from_args", "measured_percentiles", "plan_input_arguments"]
+__all__ = ["add_parsers", "plan_input_arguments"]
 
 _EPILOG = """examples:
   capplan plan data/capacity-plan.yaml --out report.html
@@ -96,7 +73,7 @@ def add_parsers(sub: Any) -> None:
     _inputs(plan)
     plan.add_argument("--out", metavar="FILE", help="write the report here (.html, .md or .json)")
     plan.add_argument("--format", choices=("markdown", "json"), default="markdown", help="stdout format")
-    plan.set_defaults(run=run_plan)
+    plan.set_defaults(run=deferred("capplan.cli.plan_run", "run_plan"))
 
     check = sub.add_parser(
         "check",
@@ -116,189 +93,8 @@ def add_parsers(sub: Any) -> None:
         "handleSummary or --summary-export) to hold to the class's targets",
     )
     check.add_argument("--group", default="api_endpoints", help="latency group (default: %(default)s)")
-    check.set_defaults(run=run_check)
+    check.set_defaults(run=deferred("capplan.cli.plan_run", "run_check"))
 
 
-def _is_plan_inputs(path: str) -> bool:
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False  # load_sla reports it properly
-    return isinstance(document, Mapping) and ROOT_KEY in document
-
-
-def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.float64]:
-    """A Locust stats CSV's percentile spectrum ``{quantile: seconds}`` (Aggregated row) with its
-    request count, or a latency log's samples in seconds."""
-    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
-    if "Request Count" in head:
-        row = _locust_row(path)
-        spectrum = {float(c[1:]) / 100: float(row[c]) for c in row.index if _is_percentile(c)}
-        return spectrum, float(row["requests"])
-    samples: NDArray[np.float64] = read_latency_csv(path)["latency"].to_numpy(dtype=float)
-    return samples
-
-
-def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
-    """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
-    source = f"{path}, response times taken as service times (right only at low utilization)"
-    times = _response_times(path)
-    if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
-        spectrum, requests = times
-        levels = np.array(sorted(spectrum))
-        le = np.array([spectrum[q] for q in levels])
-        return best_fit(op_class, le=le, counts=levels * requests, source=source)
-    return best_fit(op_class, times, source=source)
-
-
-def _is_percentile(column: str) -> bool:
-    return column.startswith("p") and column[1:].replace(".", "", 1).isdigit()
-
-
-def _locust_row(path: str) -> Any:
-    stats = read_locust_stats(path)
-    rows = stats[stats["name"] == "Aggregated"]
-    if rows.empty:
-        rows = stats
-    return rows.iloc[-1]
-
-
-def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
-    out: list[ServiceEvidence] = []
-    stated = class_values(args.service_time, "--service-time", positive_duration)
-    out += [ServiceEvidence(c, s, 1.0, "stated") for c, s in stated.items()]
-    profiles = class_values(args.profile, "--profile", str)
-    requests = class_values(args.requests, "--requests", float)
-    for op_class, path in profiles.items():
-        if op_class not in requests:
-            raise ParameterError(f"--requests: give {op_class}=N, the requests served while profiling {path}")
-        out.append(from_profile(load_profile(path), op_class, requests=requests[op_class]))
-    out += [_loadtest_evidence(c, p) for c, p in class_values(args.loadtest, "--loadtest", str).items()]
-    return out
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.mix:
-        options["mix"] = class_values(args.mix, "--mix", parse_percent)
-    for key, value in (
-        ("workers", args.workers),
-        ("throughput", args.throughput),
-        ("load", args.load),
-        ("price_per_replica_hour", args.price),
-        ("hpa_class", args.hpa_class),
-    ):
-        if value is not None:
-            options[key] = value
-    if args.hpa:
-        options["hpa"] = load_hpa(args.hpa)
-    if args.traffic:
-        options["traffic"] = from_csv(args.traffic)
-    if args.overload:
-        options["overload"] = load_overload(args.overload)
-    return options
-
-
-def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
-    """The SLA, and the plan when there is evidence for one."""
-    extra = _evidence_options(args)
-    if len(args.files) == 1 and _is_plan_inputs(args.files[0]):
-        inputs = load_plan_inputs(args.files[0])
-        replaced = {e.op_class for e in extra}
-        inputs = PlanInputs(
-            inputs.source,
-            inputs.sla,
-            [e for e in inputs.evidence if e.op_class not in replaced] + extra,
-            inputs.options,
-        )
-        return inputs.sla, inputs.plan(**_overrides(args))
-    sla = load_sla(*args.files)
-    if not extra:
-        return sla, None
-    return sla, build_plan(sla, extra, **_overrides(args))
-
-
-#: What ``capplan export`` shares with ``plan`` and ``check``: the input arguments and the build.
+#: What ``capplan export`` shares with ``plan`` and ``check``: the input arguments.
 plan_input_arguments = _inputs
-build_from_args = _build
-
-
-def run_plan(args: argparse.Namespace) -> int:
-    """Print the plan (Markdown or JSON); write the report with ``--out``."""
-    try:
-        _, result = _build(args)
-        if result is None:
-            raise ParameterError(
-                "no service-time evidence: give a plan-inputs file, or --service-time, --profile or "
-                "--loadtest per operation class (capplan plan --help)"
-            )
-        text = result.to_json() if args.format == "json" else result.to_markdown()
-        written = write_report(result, args.out) if args.out else None
-    except INPUT_ERRORS as exc:
-        return error(exc)
-    print(text, end="" if text.endswith("\n") else "\n")
-    if written is not None:
-        print(f"report written to {written}")
-    return EXIT_OK
-
-
-def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, float]:
-    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV, a latency CSV or a
-    k6 JSON summary (``op_class``'s submetric, see :func:`capplan.measurements.k6.k6_percentiles`)."""
-    if Path(path).read_text(encoding="utf-8").lstrip().startswith("{"):
-        return k6_percentiles(read_k6_summary(path), op_class)
-    times = _response_times(path)
-    if isinstance(times, tuple):
-        return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
-    if times.size == 0:
-        raise ParameterError(f"{path}: no latency samples")
-    levels = (0.5, 0.9, 0.95, 0.99, 0.999)
-    return {q: float(v) for q, v in zip(levels, np.quantile(times, levels), strict=True)}
-
-
-def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    lines: list[str] = []
-    misses: list[str] = []
-    for op_class, path in measured.items():
-        targets = sla.latency_targets_for(group, op_class)
-        seen = measured_percentiles(path, op_class)
-        for q, target in sorted(targets.items()):
-            label = f"p{q * 100:g}"
-            value = seen.get(q)
-            if value is None:
-                lines.append(f"{op_class}: {label} not in {path}; target {target * 1e3:g} ms not checked")
-                continue
-            ok = value <= target
-            lines.append(
-                f"{op_class}: measured {label} {value * 1e3:.4g} ms, target {target * 1e3:g} ms: "
-                f"{'ok' if ok else 'MISS'}"
-            )
-            if not ok:
-                misses.append(
-                    f"{op_class}: measured {label} {value * 1e3:.4g} ms > {target * 1e3:g} ms ({path})"
-                )
-    return lines, misses
-
-
-def run_check(args: argparse.Namespace) -> int:
-    """Exit 0 when the plan and the measurements meet the SLA, 1 on a miss, 2 on bad input."""
-    try:
-        sla, result = _build(args)
-        measured = class_values(args.measured, "--measured", str)
-        if result is None and not measured:
-            raise ParameterError("nothing to check: give evidence for a plan, or --measured CLASS=FILE")
-        lines, misses = _measured_misses(sla, args.group, measured)
-    except INPUT_ERRORS as exc:
-        return error(exc)
-    if result is not None:
-        print(repr(result))
-        misses = result.misses() + misses
-    for line in lines:
-        print(line)
-    if misses:
-        print(f"\nMISSES ({len(misses)}):")
-        for miss in misses:
-            print(f"  - {miss}")
-        return EXIT_MISS
-    print("\nmeets the SLA")
-    return EXIT_OK

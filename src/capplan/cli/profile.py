@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from capplan.cli._common import EXIT_BAD_INPUT, EXIT_OK, error
 from capplan.errors import CapplanError
-from capplan.profiles import Profile, ProfilerError, record
+
+if TYPE_CHECKING:
+    from capplan.profiles import Profile
 
 __all__ = ["add_parser"]
 
@@ -40,6 +40,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _profile_report(profile: Profile, top: int, requests: float | None, within: str | None) -> str:
+    import pandas as pd  # noqa: PLC0415 - pandas loads only to run the command
+
     scoped = profile if within is None else profile.filter(within=within)
     table = scoped.functions().head(top)
     shown = pd.DataFrame(
@@ -75,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         print("capplan: error: give the command to profile after --, e.g. -- python app.py", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from capplan.profiles import ProfilerError, record  # noqa: PLC0415 - see _profile_report
+
     try:
         profile = record(command, tool=args.tool, out=args.out, fmt=args.profile_format, rate=args.rate)
         print(_profile_report(profile, args.top, args.requests, args.within))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from capplan.cli._common import EXIT_OK, INPUT_ERRORS, class_values, error, positive_duration
-from capplan.plan import QUANTILES, server_sizing_table
-from capplan.sla import load_sla
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["add_parser"]
 
@@ -49,6 +48,9 @@ def _service_times(values: Sequence[str]) -> float | dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the SLA and the table."""
+    from capplan.plan import server_sizing_table  # noqa: PLC0415 - the models load only to run it
+    from capplan.sla import load_sla  # noqa: PLC0415
+
     try:
         sla = load_sla(*args.files)
         table = server_sizing_table(
@@ -75,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
 def render(frame: pd.DataFrame, fmt: str) -> str:
     """The table as text (ms, predicted with targets in brackets), CSV or JSON."""
+    import pandas as pd  # noqa: PLC0415 - see run
+
+    from capplan.plan import QUANTILES  # noqa: PLC0415
+
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":

@@ -22,7 +22,7 @@ from capplan.measurements.latency_csv import read_bucket_csv, read_latency_csv
 from capplan.measurements.locust import locust_stages, read_locust_history, read_locust_stats
 from capplan.measurements.prometheus import PrometheusClient, PrometheusError, query, query_range
 from capplan.measurements.promql import bucket_quantile, extrapolated_rate, histogram_quantile, rate
-from capplan.measurements.traces import TraceChunk, iter_trace, read_trace
+from capplan.measurements.traces import TraceChunk, count_keys, iter_trace, read_trace
 
 __all__ = [
     "K6Summary",
@@ -31,6 +31,7 @@ __all__ = [
     "PrometheusError",
     "TraceChunk",
     "bucket_quantile",
+    "count_keys",
     "extrapolated_rate",
     "histogram_quantile",
     "iter_trace",

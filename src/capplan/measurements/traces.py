@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from numpy.typing import NDArray
 
 from capplan.errors import ParameterError
 
-__all__ = ["TraceChunk", "iter_trace", "read_trace"]
+__all__ = ["TraceChunk", "count_keys", "iter_trace", "read_trace"]
 
 _DEFAULT_CHUNK = 1 << 20
 _CSV_SUFFIXES = (".csv", ".tsv")
@@ -198,6 +199,20 @@ def read_trace(source: str | os.PathLike[str] | NDArray[Any], **kwargs: Any) -> 
     return TraceChunk(np.concatenate([c.keys for c in chunks]), sizes, times, 0)
 
 
+def count_keys(
+    source: str | os.PathLike[str] | NDArray[Any], *, chunk_size: int = 1 << 16, **kwargs: Any
+) -> NDArray[np.int64]:
+    """Requests per distinct key of a trace (in no particular order), read ``chunk_size`` requests
+    at a time: the popularity a fit needs (``fit_zipf(counts=...)``) without holding every request.
+    """
+    counts: Counter[Any] = Counter()
+    for chunk in iter_trace(source, chunk_size=chunk_size, **kwargs):
+        counts.update(chunk.keys.tolist())
+    if not counts:
+        raise ParameterError("the trace is empty (no requests)")
+    return np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+
+
 def _array_chunks(arr: NDArray[Any], label: str, chunk: int) -> Iterator[TraceChunk]:
     keys = np.asarray(arr).ravel()
     if keys.size == 0:
@@ -259,7 +274,7 @@ def _csv_chunks(
             path,
             sep=sep,
             usecols=cols,
-            dtype={key: str},
+            dtype={key: object},  # Python strings: pandas' Arrow strings keep their memory pool's pages
             chunksize=chunk,
             keep_default_na=False,
             na_values={key: [""]},

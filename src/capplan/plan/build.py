@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from capplan._validate import integer_count, positive
 from capplan.autoscale import HPA, Traffic
@@ -19,6 +19,7 @@ from capplan.plan.overload_settings import OverloadSettings
 from capplan.plan.recommendation import Recommendation
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
 from capplan.sizing.caches import CacheSizing
+from capplan.sizing.database import DatabasePoolCheck
 from capplan.sizing.pools import PoolSizing
 from capplan.sizing.replicas import AvailabilitySizing, Balancing, ReplicaSizing
 from capplan.sla import SLA
@@ -126,14 +127,7 @@ def plan(
     CapacityPlan
     """
     items = _evidence(evidence, service_time)
-    if price_per_replica_hour is not None:
-        positive("price_per_replica_hour", price_per_replica_hour)
-    if traffic is not None and hpa is None:
-        raise ParameterError("traffic: give the hpa to simulate it against")
-    if (pgbouncer is None) != (postgres is None):
-        raise ParameterError("pgbouncer and postgres: give both configurations to check the database")
-    if pgbouncer is not None and query_time is None:
-        raise ParameterError("query_time: needed with pgbouncer/postgres, to size the pool and the queue")
+    _check_parts(price_per_replica_hour, traffic, hpa, pgbouncer, postgres, query_time)
     rates = _from_sla(sla.rates, throughput)
     if load not in rates:
         raise ParameterError(f"load: {throughput!r} has levels {', '.join(rates)}, got {load!r}")
@@ -141,68 +135,20 @@ def plan(
     shares = _mix(mix, [e.op_class for e in items])
     cap = _from_sla(sla.utilization_target, resource)
     c = int(integer_count("workers", workers))
-    assumptions = [
-        f"each operation class is its own deployment of replicas with {c} workers each",
-        "requests arrive as a Poisson stream; load is spread evenly over replicas",
-        f"utilization of {resource} <= {cap:.0%} (the SLA's target), checked after failures too",
-    ]
-    if mix is None and len(items) > 1:
-        assumptions.append("no traffic mix given: every class is sized for the whole throughput")
-
-    uptime = _uptime_target(sla, replica_mtbf, replica_mttr)
-    availability: dict[str, AvailabilitySizing] = {}
-    sized: dict[str, ReplicaSizing] = {}
-    infeasible: dict[str, str] = {}
-    recs: list[Recommendation] = []
-    for ev in items:
-        targets = _from_sla(sla.latency_targets_for, group, ev.op_class)
-        try:
-            result = size_replicas(
-                rate * shares[ev.op_class],
-                targets,
-                workers=c,
-                service_time=ev.mean_s if ev.distribution is None else None,
-                service_scv=ev.scv,
-                service=ev.distribution,
-                max_utilization=cap,
-                redundancy=redundancy,
-                zones=zones,
-                balancing=balancing,
-            )
-        except InfeasibleError as exc:
-            infeasible[ev.op_class] = str(exc)
-            recs.append(Recommendation("replicas", ev.op_class, None, "replicas", str(exc), "-"))
-            continue
-        sized[ev.op_class] = result
-        count, binding = result.replicas, result.binding
-        if uptime is not None:
-            avail = _availability(uptime, replica_mtbf, replica_mttr, result)
-            availability[ev.op_class] = avail
-            if avail.replicas > count:
-                count = avail.replicas
-                binding = (
-                    f"uptime >= {uptime:.4%}: {avail.required} of N replicas up (k-out-of-n, "
-                    f"availability {avail.availability:.6f})"
-                )
-        recs.append(Recommendation("replicas", ev.op_class, count, "replicas", binding, result.method))
-
-    total = sum(
-        max(s.replicas, availability[k].replicas if k in availability else 0) for k, s in sized.items()
+    assumptions = _assumptions(c, resource, cap, len(items) > 1 and mix is None)
+    classes = _ClassSizing(sla, group, c, cap)
+    classes.size_all(
+        items,
+        {k: rate * share for k, share in shares.items()},
+        {"redundancy": redundancy, "zones": zones, "balancing": balancing},
+        _uptime_target(sla, replica_mtbf, replica_mttr),
+        (replica_mtbf, replica_mttr),
     )
-    pool = _pool(sla, query_time, total, c, recs, assumptions)
+    recs = classes.recs
+    pool = _pool(sla, query_time, classes.total(), c, recs, assumptions)
     database = None
-    if pgbouncer is not None and postgres is not None and pool is not None and not infeasible:
-        read, write = _database_rates(sla)
-        database = check_database_pools(
-            pgbouncer,
-            postgres,
-            replicas=total,
-            pool_per_replica=pool.pool_size,
-            read_qps=read,
-            write_qps=write,
-            query_time=float(query_time or 0.0),
-            pgbouncer_instances=pgbouncer_instances,
-        )
+    if pgbouncer is not None and postgres is not None and pool is not None and not classes.infeasible:
+        database = _database(sla, pgbouncer, postgres, classes.total(), pool, query_time, pgbouncer_instances)
         recs.append(
             Recommendation(
                 "database",
@@ -218,14 +164,24 @@ def plan(
     scaling = None
     if hpa is not None:
         scaling = _autoscaling(
-            sla, group, hpa, traffic, hpa_class, items, sized, c, cap, price_per_replica_hour, overload
+            sla,
+            group,
+            hpa,
+            traffic,
+            hpa_class,
+            items,
+            classes.sized,
+            c,
+            cap,
+            price_per_replica_hour,
+            overload,
         )
         if scaling is not None:
             recs.extend(scaling.recommendations())
     overload_result = None
     if overload is not None:
         by_class = {e.op_class: e for e in items}
-        overload_result = overload_check(overload, sla, rates, load, shares, by_class, sized, scaling)
+        overload_result = overload_check(overload, sla, rates, load, shares, by_class, classes.sized, scaling)
         assumptions.extend(overload_result.assumptions)
     return CapacityPlan(
         sla_sources=sla.sources,
@@ -235,11 +191,11 @@ def plan(
         workers=c,
         max_utilization=cap,
         evidence=tuple(items),
-        replicas=sized,
-        infeasible=infeasible,
+        replicas=classes.sized,
+        infeasible=classes.infeasible,
         recommendations=tuple(recs),
         assumptions=tuple(assumptions),
-        availability=availability,
+        availability=classes.availability,
         pool=pool,
         database=database,
         price_per_replica_hour=price_per_replica_hour,
@@ -249,6 +205,119 @@ def plan(
         sla=sla,
         memory=memory,
         overload=overload_result,
+    )
+
+
+def _check_parts(
+    price: float | None,
+    traffic: Traffic | None,
+    hpa: HPA | None,
+    pgbouncer: PgBouncerConfig | None,
+    postgres: PostgresConfig | None,
+    query_time: float | None,
+) -> None:
+    """The optional parts' inputs come in the combinations the plan can use."""
+    if price is not None:
+        positive("price_per_replica_hour", price)
+    if traffic is not None and hpa is None:
+        raise ParameterError("traffic: give the hpa to simulate it against")
+    if (pgbouncer is None) != (postgres is None):
+        raise ParameterError("pgbouncer and postgres: give both configurations to check the database")
+    if pgbouncer is not None and query_time is None:
+        raise ParameterError("query_time: needed with pgbouncer/postgres, to size the pool and the queue")
+
+
+def _assumptions(workers: int, resource: str, cap: float, no_mix: bool) -> list[str]:
+    out = [
+        f"each operation class is its own deployment of replicas with {workers} workers each",
+        "requests arrive as a Poisson stream; load is spread evenly over replicas",
+        f"utilization of {resource} <= {cap:.0%} (the SLA's target), checked after failures too",
+    ]
+    if no_mix:
+        out.append("no traffic mix given: every class is sized for the whole throughput")
+    return out
+
+
+class _ClassSizing:
+    """Replicas per operation class: latency targets and failures, then availability."""
+
+    def __init__(self, sla: SLA, group: str, workers: int, cap: float) -> None:
+        self.sla, self.group, self.workers, self.cap = sla, group, workers, cap
+        self.sized: dict[str, ReplicaSizing] = {}
+        self.availability: dict[str, AvailabilitySizing] = {}
+        self.infeasible: dict[str, str] = {}
+        self.recs: list[Recommendation] = []
+
+    def size_all(
+        self,
+        items: list[ServiceEvidence],
+        rates: Mapping[str, float],
+        failures: Mapping[str, Any],
+        uptime: float | None,
+        repair: tuple[float | None, float | None],
+    ) -> None:
+        """Size every class at its rate; add a ``replicas`` recommendation per class."""
+        for ev in items:
+            try:
+                result = self._size(ev, rates[ev.op_class], failures)
+            except InfeasibleError as exc:
+                self.infeasible[ev.op_class] = str(exc)
+                self.recs.append(Recommendation("replicas", ev.op_class, None, "replicas", str(exc), "-"))
+                continue
+            self.sized[ev.op_class] = result
+            count, binding = result.replicas, result.binding
+            if uptime is not None:
+                avail = _availability(uptime, *repair, result)
+                self.availability[ev.op_class] = avail
+                if avail.replicas > count:
+                    count = avail.replicas
+                    binding = (
+                        f"uptime >= {uptime:.4%}: {avail.required} of N replicas up (k-out-of-n, "
+                        f"availability {avail.availability:.6f})"
+                    )
+            self.recs.append(
+                Recommendation("replicas", ev.op_class, count, "replicas", binding, result.method)
+            )
+
+    def _size(self, ev: ServiceEvidence, rate: float, failures: Mapping[str, Any]) -> ReplicaSizing:
+        return size_replicas(
+            rate,
+            _from_sla(self.sla.latency_targets_for, self.group, ev.op_class),
+            workers=self.workers,
+            service_time=ev.mean_s if ev.distribution is None else None,
+            service_scv=ev.scv,
+            service=ev.distribution,
+            max_utilization=self.cap,
+            **failures,
+        )
+
+    def total(self) -> int:
+        """Replicas over the sized classes, availability included."""
+        return sum(
+            max(s.replicas, self.availability[k].replicas if k in self.availability else 0)
+            for k, s in self.sized.items()
+        )
+
+
+def _database(
+    sla: SLA,
+    pgbouncer: PgBouncerConfig,
+    postgres: PostgresConfig,
+    replicas: int,
+    pool: PoolSizing,
+    query_time: float | None,
+    instances: int,
+) -> DatabasePoolCheck:
+    read, write = _database_rates(sla)
+    return check_database_pools(
+        pgbouncer,
+        postgres,
+        replicas=replicas,
+        pool_per_replica=pool.pool_size,
+        read_qps=read,
+        write_qps=write,
+        query_time=float(query_time or 0.0),
+        pgbouncer_instances=instances,
     )
 
 

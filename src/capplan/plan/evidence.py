@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from capplan._validate import nonnegative, positive
 from capplan.errors import ParameterError
-from capplan.fitting import FittedServiceTime, compare_service_times
 from capplan.profiles import Profile
+
+if TYPE_CHECKING:
+    from capplan.fitting import FittedServiceTime
 
 __all__ = ["ServiceEvidence", "best_fit", "from_fit", "from_profile", "from_samples", "stated"]
 
@@ -140,6 +142,8 @@ def best_fit(
     ``counts`` — a Prometheus ``*_bucket`` series, or a load test's percentile spectrum (the
     percentile values as ``le``, the quantile levels times the request count as ``counts``).
     """
+    from capplan.fitting import compare_service_times  # noqa: PLC0415 - SciPy's fitting loads on use
+
     table, fits = compare_service_times(samples, le=le, counts=counts, families=families)
     evidence = from_fit(op_class, fits[str(table["family"].iloc[0])])  # sorted by AIC, best first
     return ServiceEvidence(

@@ -40,7 +40,7 @@ from capplan.autoscale import from_csv, load_hpa
 from capplan.caches import CatalogFractionWarning, fit_zipf
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
 from capplan.errors import CapplanError, ParameterError
-from capplan.measurements import read_latency_csv, read_trace
+from capplan.measurements import count_keys, read_latency_csv
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
 from capplan.plan.memory import PodMemory
@@ -279,12 +279,12 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
 
 def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
     node.check_keys(("trace", "request_rate", "backend_latency", "hit_latency"))
-    trace = load(node, "trace", read_trace)
+    counts = load(node, "trace", count_keys)
     rate = node.convert("request_rate", float)
     backend = node.convert("backend_latency", _seconds)
     if rate is None or backend is None:
         raise node.fail(None, "request_rate and backend_latency are required with a trace")
-    popularity = fit_zipf(trace.keys).popularity()
+    popularity = fit_zipf(counts=counts).popularity()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CatalogFractionWarning)  # the report shows the catalog share
         return size_cache(

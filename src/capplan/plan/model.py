@@ -1,4 +1,8 @@
-"""The capacity plan: recommendations, predictions against targets, evidence and assumptions."""
+"""The capacity plan: recommendations, predictions against targets, evidence and assumptions.
+
+The plan holds numbers and tables (and their JSON); :mod:`capplan.plan.render` turns a plan into
+Markdown, HTML and figures, and this module knows nothing of it.
+"""
 
 from __future__ import annotations
 
@@ -198,26 +202,11 @@ class CapacityPlan:
         """The plan as JSON (NaN and infinity become null)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
-    def to_markdown(self) -> str:
-        """A Markdown report (see :mod:`capplan.plan.render`)."""
-        from capplan.plan.render import render_markdown  # noqa: PLC0415 - render imports this module
-
-        return render_markdown(self)
-
-    def to_html(self, *, figures: bool = True) -> str:
-        """A self-contained HTML report, figures embedded as PNG data URIs."""
-        from capplan.plan.render import render_html  # noqa: PLC0415 - render imports this module
-
-        return render_html(self, figures=figures)
-
     def export(self, directory: str | os.PathLike[str], **options: Any) -> ExportResult:
         """Write the deployment files of this plan into a new ``directory`` (see :mod:`capplan.export`)."""
         from capplan.export import export_plan  # noqa: PLC0415 - export reads this module
 
         return export_plan(self, directory, **options)
-
-    def _repr_html_(self) -> str:
-        return self.to_html(figures=False)
 
     def __repr__(self) -> str:
         status = "meets the SLA" if self.ok else f"misses the SLA ({len(self.misses())} misses)"

@@ -1,5 +1,8 @@
 """Reports of a :class:`~capplan.plan.model.CapacityPlan`: Markdown, self-contained HTML, and files.
 
+This module reads a plan; the plan does not know about it (``render_markdown(plan)``,
+``render_html(plan)``, ``write_report(plan, path)``).
+
 Figures are drawn on :class:`matplotlib.figure.Figure` objects (no pyplot state) and embedded in
 the HTML as PNG data URIs, so one file carries the whole report.
 """
@@ -11,17 +14,18 @@ import html
 import io
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
-from capplan.autoscale import plot_timeline
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload import overload_tables
-from capplan.plots import plot_response_vs_utilization
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plan_figures", "render_html", "render_markdown", "write_report"]
 
@@ -123,13 +127,23 @@ def _round6(value: object) -> object:
 
 def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
     """Per sized class, response-time percentiles against utilization with the targets; and the
-    autoscaling run's timeline when the plan simulated one."""
+    autoscaling run's timeline when the plan simulated one.
+
+    Margins are fixed rather than computed by a layout engine, and log axes have no minor ticks:
+    the figures' content is known, and those two took most of the report's drawing time.
+    """
+    from matplotlib.figure import Figure  # noqa: PLC0415 - matplotlib loads only to draw figures
+
+    from capplan.autoscale import plot_timeline  # noqa: PLC0415
+    from capplan.plots import plot_response_vs_utilization  # noqa: PLC0415
+
     out: dict[str, Figure] = {}
     for ev in plan.evidence:
         sizing = plan.replicas.get(ev.op_class)
         if sizing is None:
             continue
-        fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+        fig = Figure(figsize=(6.4, 4.0))
+        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
         ax = fig.subplots()
         plot_response_vs_utilization(
             ev.mean_s,
@@ -145,10 +159,22 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
         out[ev.op_class] = fig
     check = plan.autoscaling
     if check is not None and check.result is not None:
-        fig = Figure(figsize=(8.0, 4.0), layout="constrained")
+        fig = Figure(figsize=(8.0, 4.0))
+        fig.subplots_adjust(left=0.08, right=0.9, bottom=0.12, top=0.92)
         plot_timeline(check.result, ax=fig.subplots())
         out[f"{check.hpa.name} over the traffic"] = fig
+    for fig in out.values():
+        _no_minor_log_ticks(fig)
     return out
+
+
+def _no_minor_log_ticks(fig: Figure) -> None:
+    from matplotlib.ticker import NullLocator  # noqa: PLC0415 - see plan_figures
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_locator(NullLocator())
 
 
 def _png(fig: Figure) -> str:
@@ -204,11 +230,16 @@ def write_report(plan: CapacityPlan, path: str | os.PathLike[str]) -> Path:
     it, so an error leaves any existing report untouched and never a half-written one.
     """
     target = Path(path)
-    renderers = {".html": plan.to_html, ".htm": plan.to_html, ".md": plan.to_markdown, ".json": plan.to_json}
+    renderers: dict[str, Callable[[CapacityPlan], str]] = {
+        ".html": render_html,
+        ".htm": render_html,
+        ".md": render_markdown,
+        ".json": CapacityPlan.to_json,
+    }
     render = renderers.get(target.suffix.lower())
     if render is None:
         raise ParameterError(f"path: report format from the suffix .html, .md or .json, got {str(target)!r}")
-    text = render()
+    text = render(plan)
     directory = target.parent if str(target.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:

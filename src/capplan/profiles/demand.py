@@ -21,19 +21,17 @@ the demand is ``cpu_s / N`` split by the profile's shares.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from capplan._validate import positive
+from capplan.profiles.stacks import Stacks
+from capplan.profiles.tables import function_table
 from capplan.queueing import QueueModel, queue_model
 from capplan.sizing import ReplicaSizing, size_replicas
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from capplan.profiles.model import Profile
 
 __all__ = ["RequestDemand", "request_demand"]
 
@@ -83,13 +81,13 @@ class RequestDemand:
 
 
 def request_demand(
-    profile: Profile, requests: float, *, within: str | None = None, cpu_s: float | None = None
+    profile: Stacks, requests: float, *, within: str | None = None, cpu_s: float | None = None
 ) -> RequestDemand:
     """CPU demand per request of a profile that served ``requests`` requests.
 
     Parameters
     ----------
-    profile : Profile
+    profile : Stacks or Profile
         The recording.
     requests : float
         Requests completed during the recording (> 0).
@@ -109,7 +107,7 @@ def request_demand(
     """
     n = float(positive("requests", requests))
     scoped = profile if within is None else profile.filter(within=within)
-    table = scoped.functions()
+    table = function_table(scoped)
     measured = cpu_s is not None
     cpu = float(positive("cpu_s", cpu_s)) if cpu_s is not None else scoped.total_s
     table["self_s"] = table["self_share"] * cpu

@@ -15,13 +15,11 @@ correlated and the real uncertainty is larger, so read it as a lower bound.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from capplan.profiles.model import Profile
+from capplan.profiles.stacks import Stacks
 
 __all__ = ["binomial_se", "diff_table", "function_table", "module_table"]
 
@@ -51,7 +49,7 @@ def binomial_se(share: np.ndarray | pd.Series, samples: float) -> np.ndarray:
 
 
 def _accumulate(
-    profile: Profile, key_of: list[tuple[str, str]]
+    profile: Stacks, key_of: list[tuple[str, str]]
 ) -> tuple[dict[tuple[str, str], list[float]], dict[tuple[str, str], int | None]]:
     """``key -> [self_s, inclusive_s, self_samples, inclusive_samples]`` and the lowest line."""
     acc: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
@@ -72,7 +70,7 @@ def _accumulate(
     return acc, lines
 
 
-def function_table(profile: Profile) -> pd.DataFrame:
+def function_table(profile: Stacks) -> pd.DataFrame:
     """Per function ``(function, file)``: see :meth:`capplan.profiles.Profile.functions`.
 
     ``line`` is the definition line when the profiler reports it (scalene), else the lowest line
@@ -109,7 +107,7 @@ def function_table(profile: Profile) -> pd.DataFrame:
     return frame[FUNCTION_COLUMNS].reset_index(drop=True)
 
 
-def module_table(profile: Profile) -> pd.DataFrame:
+def module_table(profile: Stacks) -> pd.DataFrame:
     """Per module: ``module, self_s, inclusive_s, self_share, inclusive_share`` and their errors."""
     key_of = [(f.module, "") for f in profile.frames]
     acc, _ = _accumulate(profile, key_of)
@@ -128,7 +126,7 @@ def module_table(profile: Profile) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _by_name(profile: Profile) -> pd.DataFrame:
+def _by_name(profile: Stacks) -> pd.DataFrame:
     """Shares keyed by ``(last module component, function)``, so that tools line up.
 
     py-spy names files relative to whichever ``sys.path`` entry matched
@@ -143,7 +141,7 @@ def _by_name(profile: Profile) -> pd.DataFrame:
     return out
 
 
-def diff_table(a: Profile, b: Profile) -> pd.DataFrame:
+def diff_table(a: Stacks, b: Stacks) -> pd.DataFrame:
     """Shares of ``a`` against ``b`` per function, largest change first.
 
     Functions are matched by name and the last component of their module (see ``_by_name``).

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,10 +32,8 @@ from capplan._validate import FloatArray, as_float_array, positive, utilization_
 from capplan.errors import ParameterError
 from capplan.profiles.demand import RequestDemand, request_demand
 from capplan.profiles.frames import frame_matcher
+from capplan.profiles.stacks import Stacks
 from capplan.sizing import ReplicaSizing, size_replicas
-
-if TYPE_CHECKING:
-    from capplan.profiles.model import Profile
 
 __all__ = ["WhatIf", "amdahl_time", "what_if"]
 
@@ -159,7 +157,7 @@ class WhatIf:
 
 
 def what_if(
-    profile: Profile,
+    profile: Stacks,
     speedups: Mapping[str, float],
     *,
     requests: float,
@@ -177,7 +175,7 @@ def what_if(
 
     Parameters
     ----------
-    profile : Profile
+    profile : Stacks or Profile
         The recording; ``requests`` were served during it.
     speedups : mapping
         ``{"module:function": speedup}`` (see :func:`capplan.profiles.frame_matcher` for keys);

@@ -18,12 +18,12 @@ import sys
 import warnings
 from typing import Any, ClassVar, Self
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, stats
 
+from capplan._mpl import new_axes
 from capplan._validate import FloatArray, as_float_array
 from capplan.errors import ParameterError
 
@@ -262,7 +262,7 @@ class FittedLaw:
         """Data points, the fitted curve and its band; returns the matplotlib ``Axes``."""
         self._check_fitted()
         if ax is None:
-            _, ax = plt.subplots()
+            ax = new_axes()
         grid = np.linspace(min(1.0, float(self.x_.min())), float(self.x_.max()) * 1.5, points)
         pred = self.predict(grid, level)
         ax.plot(self.x_, self.y_, "o", color="black", label="measured")
