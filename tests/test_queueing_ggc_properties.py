@@ -2,8 +2,9 @@
 SCVs, ordered percentiles, and more variability never less wait where theory says so.
 
 Hypothesis draws the points (seeded; ``CAPPLAN_PROPERTY_EXAMPLES`` raises the count).  Waits are
-compared with a relative slack of 1e-7 plus 1e-12 of the mean service time: the lattice solution
-(deterministic service) carries ~1e-8 of round-off.
+compared with a relative slack of 1e-7 plus 1e-9 of the mean service time: the lattice solution
+(deterministic service) carries ~1e-8 of round-off, and waits below a billionth of a service time
+are round-off too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _metrics(model: GGc) -> np.ndarray:
 
 
 def _not_below(low: np.ndarray, high: np.ndarray) -> bool:
-    return bool(np.all(high >= low * (1 - 1e-7) - 1e-12))
+    return bool(np.all(high >= low * (1 - 1e-7) - 1e-9))
 
 
 @PROPERTY
@@ -62,7 +63,8 @@ def test_continuous_in_both_scvs(c: int, scv: float, rho: float, which: str) -> 
         ca2, cs2 = (x, 1.0) if which == "arrival" else (1.0, x)
         return _metrics(GGc(rho * c, 1.0, c, ca2, cs2))
 
-    here, near = metrics(scv), metrics(scv + 1e-6)
+    # 1e-8: near SCV 0 the phase-type fit's spread grows as sqrt(SCV), so a quantile moves ~1e-4.
+    here, near = metrics(scv), metrics(scv + 1e-8)
     scale = np.maximum(np.abs(here), 1e-9)
     assert np.all(np.abs(near - here) <= 2e-3 * scale + 1e-10), (here, near)
 

@@ -14,7 +14,8 @@ where                             method
                                   (:mod:`capplan.queueing._qbd`)
 ``c_s^2 >= 1/2``, ``c > 32``      PH/M/c at ``c``, times the PH/PH/32 : PH/M/32 ratio at the
                                   same ``(1 - rho) sqrt(c)`` (the Halfin-Whitt parameter, so the
-                                  anchor is in the same traffic regime); approximate
+                                  anchor is in the same traffic regime), the anchor's utilization
+                                  at least 0.3; approximate
 ``0 < c_s^2 < 1/2``               linear in ``c_s^2`` between ``c_s^2 = 0`` and ``1/2``;
                                   approximate
 ``c_a^2 < 1/4``                   the value at ``c_a^2 = 1/4`` times ``(c_a^2 + c_s^2)/(1/4 + c_s^2)``
@@ -43,6 +44,8 @@ __all__ = ["EXACT_SERVERS", "WaitMoments", "wait_moments"]
 
 #: The largest server count solved by the matrix-geometric method (its cost grows as c^3).
 EXACT_SERVERS = 32
+#: The anchor's utilization is kept at or above this (see _phase_type).
+ANCHOR_FLOOR = 0.3
 #: Below this arrival SCV the fits would need more than four phases.
 ARRIVAL_SCV_FLOOR = 0.25
 #: Service SCVs from here on have fits with at most two phases (PH/PH/c solvable for c <= 32).
@@ -111,7 +114,10 @@ def _phase_type(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments
         assert arrival is not None and service is not None
         w = solve_phphc(arrival, service, servers)
         return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_QBD}))
-    anchor_rho = max(1e-3, 1.0 - (1.0 - rho) * math.sqrt(servers / EXACT_SERVERS))
+    # The same (1 - rho) sqrt(c), but not below ANCHOR_FLOOR: towards light traffic the ratio grows
+    # without bound for variable service (all 32 servers busy needs the rare long services), and
+    # there the wait is negligible anyway; a constant ratio keeps the wait falling as c grows.
+    anchor_rho = max(ANCHOR_FLOOR, 1.0 - (1.0 - rho) * math.sqrt(servers / EXACT_SERVERS))
     here = _exponential(rho, servers, ca2)
     exact, base = _cached(anchor_rho, EXACT_SERVERS, ca2, cs2), _exponential(anchor_rho, EXACT_SERVERS, ca2)
     if min(here.prob_wait, base.prob_wait, exact.prob_wait) <= 0.0:

@@ -232,9 +232,10 @@ class TwoMomentService(ServiceShape):
         m = np.zeros(ee.shape)
         dm = np.zeros(ee.shape)
         for w, k, r in parts:
-            base, deriv = _gamma_mgf(np.where(det, 0.0, ee), k, 1.0 / r, np.zeros(ee.shape))
-            m += w * base
-            dm += w * deriv
+            with np.errstate(over="ignore", invalid="ignore"):
+                base, deriv = _gamma_mgf(np.where(det, 0.0, ee), k, 1.0 / r, np.zeros(ee.shape))
+            m += np.where(w > 0, w * base, 0.0)  # an unused component's inf must not make NaN
+            dm += np.where(w > 0, w * deriv, 0.0)
         e_det = np.exp(ee * mean)
         return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
 
