@@ -1,0 +1,142 @@
+"""Accuracy of the layered service model's analytic solution against its simulation.
+
+Run from the project root::
+
+    .venv/bin/python benchmarks/layered_accuracy.py              # 160 random layouts (~8 min)
+    .venv/bin/python benchmarks/layered_accuracy.py --points 20  # a quick look
+
+Each point is a random replica drawn (seeded) over the issue's grid: 1-3 pools (some behind
+PgBouncer), processes 1-16, threads 1-32 (or an event loop), cores 1-8, a CPU share of each
+request's time of 10-90%, one to three classes, and the busiest layer's offered utilization
+0.3-0.9.  ``ServiceModel.solve()`` is compared with ``ServiceModel.simulate()`` (``--customers``
+arrivals, 10% warm-up) per class: relative errors of the mean and of the p95 and p99 response
+time.  Prints the medians and maxima, the worst points, and writes the rows to ``--csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capplan import layered as ly
+
+SCVS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def random_model(rng: np.random.Generator) -> tuple[ly.ServiceModel, dict[str, Any]]:
+    """A replica and what it was drawn from (rates to be scaled to the target utilization)."""
+    event_loop = rng.random() < 0.2
+    workers: ly.Workers | ly.EventLoop
+    if event_loop:
+        workers = ly.EventLoop(int(rng.choice([16, 64, 256])))
+    else:
+        workers = ly.Workers(int(rng.choice([1, 2, 4, 8, 16])), int(rng.choice([1, 2, 4, 8, 16, 32])))
+    cores = int(rng.choice([1, 2, 4, 8]))
+    n_pools = int(rng.integers(0, 4))
+    pools = {}
+    for j in range(n_pools):
+        size = int(rng.choice([1, 2, 4, 8, 16]))
+        limit = int(rng.choice([2, 4, 8, 16, 32])) if rng.random() < 0.4 else None
+        pools[f"p{j}"] = ly.Pool(size, limit)
+    cpu_share = float(rng.uniform(0.1, 0.9))
+    classes = []
+    for k in range(int(rng.integers(1, 4))):
+        total = float(rng.choice([0.002, 0.01, 0.05]))
+        cpu = total * cpu_share
+        rest = total - cpu
+        steps: list[ly.Step] = [ly.Cpu(cpu * 0.6, float(rng.choice(SCVS)))]
+        for name in pools:
+            steps.append(ly.Hold(name, rest / (n_pools + 1), float(rng.choice(SCVS))))
+        steps.append(ly.Wait(rest / (n_pools + 1), float(rng.choice(SCVS))))
+        steps.append(ly.Cpu(cpu * 0.4, float(rng.choice(SCVS))))
+        classes.append(ly.RequestClass(f"c{k}", float(rng.uniform(0.5, 2.0)), tuple(steps)))
+    gil_free = float(rng.choice([0.0, 0.1, 0.3]))
+    model = ly.ServiceModel(classes, workers=workers, cores=cores, gil_free=gil_free, pools=pools)
+    return model, {"event_loop": event_loop, "cpu_share": cpu_share}
+
+
+def scale_to(model: ly.ServiceModel, target: float) -> ly.ServiceModel:
+    """Rates scaled so that the busiest layer's offered utilization is ``target``."""
+    loads = ly.ServiceModel.solve(model).layers["utilization"]
+    return model.scaled(target / float(loads.max()))
+
+
+def describe(model: ly.ServiceModel) -> str:
+    w = model.workers
+    layout = f"loop({w.concurrency})" if isinstance(w, ly.EventLoop) else f"{w.processes}x{w.threads}"
+    pools = ",".join(
+        f"{p.size}" + (f"/{p.server_limit}" if p.server_limit else "") for p in model.pools.values()
+    )
+    return f"{layout} cores={model.cores} gil_free={model.gil_free:g} pools=[{pools}] classes={len(model.classes)}"
+
+
+def run_point(i: int, seed: int, customers: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng([seed, i])
+    model, info = random_model(rng)
+    target = float(rng.uniform(0.3, 0.9))
+    model = scale_to(model, target)
+    start = time.perf_counter()
+    solved = model.solve()
+    solve_s = time.perf_counter() - start
+    start = time.perf_counter()
+    sim = model.simulate(customers, seed=int(rng.integers(2**31)))
+    sim_s = time.perf_counter() - start
+    rows = []
+    for name in solved.classes.index:
+        row: dict[str, Any] = {"point": i, "class": name, "target": target, "binding": solved.binding}
+        row.update({"layout": describe(model), "solve_ms": 1e3 * solve_s, "sim_s": sim_s, **info})
+        for metric in ("response_mean", "response_p95", "response_p99"):
+            model_v, sim_v = float(solved.classes.loc[name, metric]), float(sim.classes.loc[name, metric])
+            row[f"err_{metric}"] = model_v / sim_v - 1.0
+            row[f"ci_{metric}"] = float(sim.classes.loc[name, f"{metric}_ci"]) / sim_v
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", type=int, default=160)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--csv", type=Path, default=Path("docs/layered_accuracy.csv"))
+    args = parser.parse_args(argv)
+    rows = []
+    for i in range(args.points):
+        rows.extend(run_point(i, args.seed, args.customers))
+    df = pd.DataFrame(rows)
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.csv, index=False, float_format="%.6g")
+    for metric in ("response_mean", "response_p95", "response_p99"):
+        e = df[f"err_{metric}"].abs()
+        print(
+            f"{metric:14s} median |error| {100 * e.median():5.2f}%   max {100 * e.max():6.2f}%   within 15% {100 * (e <= 0.15).mean():.0f}%"
+        )
+    print(f"solve: median {df['solve_ms'].median():.0f} ms; simulation: median {df['sim_s'].median():.2f} s")
+    worst = df.assign(a=df["err_response_p95"].abs()).nlargest(8, "a")
+    print(
+        worst[
+            [
+                "point",
+                "class",
+                "layout",
+                "target",
+                "binding",
+                "err_response_mean",
+                "err_response_p95",
+                "err_response_p99",
+            ]
+        ].to_string()
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

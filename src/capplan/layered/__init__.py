@@ -1,0 +1,36 @@
+"""The layered service model: one replica as workers (processes x threads, or an event loop), the
+interpreter lock, cores, connection pools and downstream waits, shared by request classes.
+
+``ServiceModel(...).solve()`` is analytic (:mod:`capplan.layered.solve`), ``.simulate(...)`` a
+compiled discrete-event simulation of the same system (:mod:`capplan.layered.simulate`); both return
+a :class:`LayeredResult`.
+"""
+
+from capplan.layered.model import (
+    Cpu,
+    EventLoop,
+    Hold,
+    Memory,
+    Pool,
+    RequestClass,
+    ServiceModel,
+    Step,
+    Wait,
+    Workers,
+)
+from capplan.layered.result import QUANTILES, LayeredResult
+
+__all__ = [
+    "QUANTILES",
+    "Cpu",
+    "EventLoop",
+    "Hold",
+    "LayeredResult",
+    "Memory",
+    "Pool",
+    "RequestClass",
+    "ServiceModel",
+    "Step",
+    "Wait",
+    "Workers",
+]

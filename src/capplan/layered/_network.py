@@ -1,0 +1,226 @@
+"""The inside of one replica as a closed network: throughput and residence per class when ``n``
+requests hold workers, for every ``n`` from 1 to the number of workers at once.
+
+Approximate mean-value analysis (Schweitzer 1979; Bard 1979), multi-class and FCFS, over these
+stations, visited once per step of a class's anatomy:
+
+* the interpreter lock of the request's process (one server), held for each CPU step's lock-held
+  part plus its wait for a core;
+* the cores (``C`` servers), shared by the lock holders of all processes (one per process at most)
+  and the lock-free parts;
+* per pool, its connections in the request's process (``m`` servers), held for each ``Hold`` step
+  plus its wait for a PgBouncer server connection; PgBouncer's ``L`` server connections;
+* the downstream waits (a delay).
+
+Holding one resource while queueing for the next (the lock while waiting for a core, a connection
+while waiting for PgBouncer) is the simultaneous-resource-possession case of Jacobson & Lazowska
+(1982), "Analyzing queueing networks with simultaneous resource possession", CACM 25(2): the outer
+resource's holding time includes the inner resource's wait, solved together by fixed-point
+iteration.  Requests spread evenly over the processes (the one with the most free threads takes
+the next), so one's own process holds ``n/P - 1`` others.
+
+A visit's wait at ``m`` FCFS servers counts the others there ``K`` as binomials (at most the others
+that can be there, each there for its share of the time) and, with ``S`` the visits' service time,
+is ``P(K >= m) E[S^2]/(2 E[S] m) + E[(K - m)+] E[S]/m``: the residual service of the one to leave
+first, then the queue ahead (for one exponential server this is MVA's ``S E[K]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from capplan._validate import FloatArray
+
+__all__ = ["Station", "Demands", "NetworkState", "queue_counts", "solve_network"]
+
+
+@dataclass(frozen=True)
+class Station:
+    """Per class: visits per request, and the mean and second moment of one visit's service."""
+
+    visits: FloatArray
+    mean: FloatArray
+    second: FloatArray
+
+    def residual(self, rate: FloatArray) -> FloatArray:
+        """``E[S^2]/(2 E[S])`` of the service in progress, for per-class throughputs ``rate``."""
+        work = (rate * self.visits * self.mean).sum(axis=1)
+        return np.divide(
+            (rate * self.visits * self.second).sum(axis=1),
+            2.0 * work,
+            out=np.zeros_like(work),
+            where=work > 0,
+        )
+
+    def visit_mean(self, rate: FloatArray) -> FloatArray:
+        """Mean service of the visits waiting there (by count)."""
+        count = (rate * self.visits).sum(axis=1)
+        work = (rate * self.visits * self.mean).sum(axis=1)
+        return np.divide(work, count, out=np.zeros_like(work), where=count > 0)
+
+
+@dataclass(frozen=True)
+class Demands:
+    """The stations of one replica; ``pools``/``bouncers`` one :class:`Station` per pool."""
+
+    lock: Station  # lock-held parts of CPU steps
+    free: Station  # lock-free parts
+    pools: tuple[Station, ...]
+    delay: FloatArray  # per class, seconds
+    processes: int
+    cores: int
+    pool_size: tuple[int, ...]
+    bouncer: tuple[int, ...]  # 0: no PgBouncer in front of the pool
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """Solution for populations ``n = 1..N`` (axis 0) and classes (axis 1); waits per visit."""
+
+    throughput: FloatArray  # X_k(n)
+    residence: FloatArray  # R_k(n)
+    lock_wait: FloatArray  # (n,)
+    core_wait_lock: FloatArray  # (n,): a lock holder's wait for a core
+    core_wait_free: FloatArray  # (n,)
+    pool_wait: FloatArray  # (pools, n)
+    bouncer_wait: FloatArray  # (pools, n)
+
+
+def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
+    """Rows of the Binomial(ceil(n), mean/ceil(n)) pmf on 0..width-1."""
+    nn = np.ceil(np.maximum(n, 0.0))[:, None]
+    p = np.clip(np.divide(mean[:, None], nn, out=np.zeros_like(nn), where=nn > 0), 0.0, 1.0)
+    k = np.arange(width, dtype=np.float64)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pmf = (
+            special.gammaln(nn + 1.0) - special.gammaln(k + 1.0) - special.gammaln(np.maximum(nn - k, 0.0) + 1.0)
+            + special.xlogy(k, p) + special.xlog1py(nn - k, -p)
+        )  # fmt: skip
+    return np.where(k <= nn, np.exp(log_pmf), 0.0)
+
+
+def queue_counts(groups: list[tuple[FloatArray, FloatArray]], servers: int) -> tuple[FloatArray, FloatArray]:
+    """``(P(K >= m), E[(K - m)+])`` for ``K`` a sum of binomial counts, one per group ``(at most
+    n others, mean there)``."""
+    widths = [int(np.ceil(np.max(n, initial=0.0))) + 1 for n, _ in groups]
+    size = 1 << int(np.ceil(np.log2(sum(widths) + 1)))
+    spectrum = np.ones((groups[0][0].size, size // 2 + 1), dtype=complex)
+    for (n, mean), width in zip(groups, widths, strict=True):
+        spectrum *= np.fft.rfft(_binomial(n, mean, width), size, axis=1)
+    pmf = np.clip(np.fft.irfft(spectrum, size, axis=1), 0.0, None)
+    k = np.arange(size)
+    return np.asarray(pmf[:, servers:].sum(axis=1)), np.asarray(pmf @ np.maximum(k - servers, 0.0))
+
+
+def _fcfs_wait(
+    groups: list[tuple[FloatArray, FloatArray]], servers: int, residual: FloatArray, visit_mean: FloatArray
+) -> FloatArray:
+    """A visit's wait at ``servers`` FCFS servers (module docstring)."""
+    busy, ahead = queue_counts(groups, servers)
+    return np.asarray((busy * residual + ahead * visit_mean) / servers)
+
+
+class _Iteration:
+    """Population-wide counts of one iteration (shared by the station updates)."""
+
+    def __init__(self, d: Demands, pop: FloatArray) -> None:
+        n = pop.sum(axis=1)
+        p = float(d.processes)
+        self.share = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)  # one request's share
+        self.others = np.maximum(n - 1.0, 0.0)
+        self.in_process = np.maximum(n / p - 1.0, 0.0)  # others in one's own process
+        self.other_holders = np.minimum(p - 1.0, self.others)  # one lock holder per other process
+        self.holders = np.minimum(p, self.others)
+        self.active = np.maximum(np.minimum(p, n), 1e-300)
+
+
+def solve_network(
+    d: Demands, population: FloatArray, *, iterations: int = 400, tol: float = 1e-9
+) -> NetworkState:
+    """Schweitzer AMVA for the class populations ``population`` (``(n, classes)``)."""
+    pop = np.asarray(population, dtype=np.float64)
+    rows = pop.shape[0]
+    it = _Iteration(d, pop)
+    n_pools = len(d.pools)
+    zeros = np.zeros(rows)
+    w_lock, w_cl, w_cf = zeros.copy(), zeros.copy(), zeros.copy()
+    w_pool, w_b = np.zeros((n_pools, rows)), np.zeros((n_pools, rows))
+    resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
+    for _ in range(iterations):
+        x = pop / resid
+        new = _waits(d, it, x, w_lock, w_cl, w_cf, w_pool, w_b)
+        w_lock, w_cl, w_cf, w_pool, w_b = (
+            0.5 * (a + b) for a, b in zip((w_lock, w_cl, w_cf, w_pool, w_b), new, strict=True)
+        )
+        new_resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
+        change = float(np.max(np.abs(new_resid - resid) / new_resid))
+        resid = new_resid
+        if change < tol:
+            break
+    return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b)
+
+
+def _residence(
+    d: Demands, w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray, w_pool: FloatArray, w_b: FloatArray
+) -> FloatArray:
+    out = d.lock.visits * (d.lock.mean + (w_cl + w_lock)[:, None])
+    out = out + d.free.visits * (d.free.mean + w_cf[:, None]) + d.delay
+    for j, st in enumerate(d.pools):
+        out = out + st.visits * (st.mean + (w_b[j] + w_pool[j])[:, None])
+    return np.maximum(out, 1e-300)
+
+
+def _waits(
+    d: Demands, it: _Iteration, x: FloatArray, w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray,
+    w_pool: FloatArray, w_b: FloatArray,
+) -> tuple[FloatArray, ...]:  # fmt: skip
+    """New waits per visit at every station from the throughputs ``x`` and the current waits."""
+    p = float(d.processes)
+    lk, fr = d.lock, d.free
+    # the lock (one server per process): held for the lock-held part and its wait for a core
+    hold = Station(
+        lk.visits, lk.mean + w_cl[:, None], lk.second + 2 * lk.mean * w_cl[:, None] + 2 * w_cl[:, None] ** 2
+    )
+    busy = (x * hold.visits * hold.mean).sum(axis=1) / p
+    queued = (x * lk.visits).sum(axis=1) * w_lock / p
+    scale = np.divide(it.in_process, it.in_process + 1.0)  # what a request of its process sees
+    new_lock = scale * (busy * hold.residual(x) + queued * hold.visit_mean(x))
+    # cores: lock holders of other processes (one each) and others' lock-free parts
+    at_l = (x * lk.visits).sum(axis=1) * w_cl + (x * lk.visits * lk.mean).sum(axis=1)
+    at_f = (x * fr.visits).sum(axis=1) * w_cf + (x * fr.visits * fr.mean).sum(axis=1)
+    holder, free_each = at_l / it.active, at_f * it.share
+    both = Station(
+        *(
+            np.concatenate([a, b])
+            for a, b in ((lk.visits, fr.visits), (lk.mean, fr.mean), (lk.second, fr.second))
+        )
+    )
+    xx = np.concatenate([x, x], axis=1)
+    res, vm = both.residual(xx), both.visit_mean(xx)
+    new_cl = _fcfs_wait(
+        [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
+    )
+    new_cf = _fcfs_wait(
+        [(it.holders, it.holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
+    )
+    new_pool, new_b = np.zeros_like(w_pool), np.zeros_like(w_b)
+    for j, st in enumerate(d.pools):
+        held = Station(
+            st.visits,
+            st.mean + w_b[j][:, None],
+            st.second + 2 * st.mean * w_b[j][:, None] + 2 * w_b[j][:, None] ** 2,
+        )
+        there = (x * st.visits).sum(axis=1) * (w_b[j] + w_pool[j]) + (x * st.visits * st.mean).sum(axis=1)
+        seen = it.in_process * there * it.share
+        new_pool[j] = _fcfs_wait(
+            [(it.in_process, seen)], d.pool_size[j], held.residual(x), held.visit_mean(x)
+        )
+        if d.bouncer[j] > 0:
+            there_b = (x * st.visits).sum(axis=1) * w_b[j] + (x * st.visits * st.mean).sum(axis=1)
+            new_b[j] = _fcfs_wait(
+                [(it.others, it.others * there_b * it.share)], d.bouncer[j], st.residual(x), st.visit_mean(x)
+            )
+    return new_lock, new_cl, new_cf, new_pool, new_b
