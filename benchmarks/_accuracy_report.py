@@ -126,12 +126,12 @@ hand (raw per-point results: `docs/{csv_name}`).
 The model fits two-moment phase-type distributions to both times (Erlang mixtures below SCV 1,
 exponential at 1, balanced H2 above, a constant at 0) and solves that queue: exactly by the
 matrix-geometric method (service SCV ≥ 1/2, up to 32 servers), as PH/M/c or GI/D/c (exponential
-or constant service, any number of servers), with a stated approximation elsewhere (linear in the
-service SCV between 0 and 1/2; beyond 32 servers the PH/M/c value scaled by the 32-server ratio
-at the same (1 − ρ)√c).  The `method` column of each point names what was used.  In the
-two-moment grid the simulator draws from those same families, so the error is the model's own;
-the lognormal rows show what the two-moment description of the wait costs for a real skewed
-distribution.
+or constant service, any number of servers), with a stated approximation elsewhere (for service
+SCV between 0 and 1/2, the quadratic in the SCV through the exact values at 0, 1/2 and 1; beyond
+32 servers the PH/M/c value scaled by the 32-server ratio at the same (1 − ρ)√c).  The `method`
+column of each point names what was used.  In the two-moment grid the simulator draws from those
+same families, so the error is the model's own; the lognormal rows show what the two-moment
+description of the wait costs for a real skewed distribution.
 
 ## How it was produced
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from capplan.queueing import GGc
 
-EXAMPLES = int(os.environ.get("CAPPLAN_PROPERTY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("CAPPLAN_PROPERTY_EXAMPLES", "100"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
 
 QUANTILES = np.array([0.5, 0.9, 0.95, 0.99, 0.999])

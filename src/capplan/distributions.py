@@ -13,7 +13,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from capplan._numeric import bisect_decreasing
 from capplan.errors import ParameterError
-from capplan.queueing.phasetype import two_moment_parts
 
 __all__ = ["HyperExponential", "gamma", "hyperexponential", "lognormal", "phase_type_fit"]
 
@@ -155,6 +154,9 @@ def phase_type_fit(mean: float, scv: float) -> Any:
     draw from (for the simulator): the constant ``mean`` for SCV 0, ``scipy.stats`` exponential or
     Erlang (gamma with integer shape), a mixture of Erlang-(k-1) and Erlang-k (a SciPy frozen
     distribution), or the balanced :class:`HyperExponential`."""
+    # Imported here: the queueing package imports this module (HyperExponential) when it loads.
+    from capplan.queueing.phasetype import two_moment_parts  # noqa: PLC0415
+
     _check(mean, scv, scv_min=-1.0)
     w1, k1, r1, w2, k2, r2 = (float(a) for a in two_moment_parts(mean, scv))
     if math.isinf(k1):

@@ -30,8 +30,8 @@ class GGc(QueueModel):
       PH/M/c (exponential service) and GI/D/c (deterministic service, on a lattice) exactly for
       any number of servers;
     * beyond 32 servers, PH/M/c scaled by the PH/PH/32 : PH/M/32 ratio at the same
-      ``(1 - rho) sqrt(c)``; between service SCV 0 and 1/2, linear interpolation between the two
-      exact ends; below arrival SCV 1/4, scaled from 1/4 as in Whitt's QNA — approximations,
+      ``(1 - rho) sqrt(c)``; between service SCV 0 and 1/2, the parabola through the exact values
+      at 0, 1/2 and 1; below arrival SCV 1/4, scaled from 1/4 as in Whitt's QNA — approximations,
       named in :attr:`method`.
 
     That gives ``P(W > 0)``, ``E[W]`` and ``E[W^2]``; the wait distribution is an atom at zero plus
