@@ -8,8 +8,8 @@ the caller one file per run.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,8 +27,9 @@ from numpy.typing import NDArray
 from _loadgen import LoadResult, run_open_loop
 from capplan.demo.database import Database
 from capplan.demo.endpoints import REQUEST_FIELDS
-from capplan.demo.procstat import cpu_seconds
+from capplan.demo.procstat import children, cpu_seconds, stop_process
 from capplan.profiles import Profile, is_idle, load_profile
+from validate_end_to_end import py_spy, realtime, request_ids
 
 HOST = "127.0.0.1"
 CONNECTIONS = 32  # client keep-alive connections (threads mode: one server thread each)
@@ -104,26 +105,45 @@ def running_server(mode: Mode, db: Database, query: str) -> Iterator[Server]:
             workers = [(proc.pid, f"http://{HOST}:{port}")]
         yield Server(proc, port, workers)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGINT, timeout=20)
+
+
+def realtime_tree(pid: int) -> bool:
+    """SCHED_FIFO for every thread of ``pid`` and of its descendants (those they start later
+    inherit it); whether every one was set (needs root or ``CAP_SYS_NICE``)."""
+    ok = True
+    try:
+        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return False
+    for task in tasks:
+        ok = realtime(task) and ok
+    for child in children(pid):
+        ok = realtime_tree(child) and ok
+    return ok
 
 
 # -- clocks and statistics ------------------------------------------------------------------------------
 def _user_system(pid: int) -> tuple[float, float]:
-    import os  # noqa: PLC0415
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent not idle (all CPUs, Linux ``/proc/stat``)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    guest = sum(fields[8:10]) if len(fields) > 9 else 0  # already counted in user/nice
+    return (sum(fields) - idle - guest) / os.sysconf("SC_CLK_TCK")
+
+
 def clocks(server: Server, db: Database) -> dict[str, float]:
     """CPU seconds so far: the server (all processes), its user and system parts, the database,
-    PgBouncer and this process (the load generator), and the wall clock."""
+    PgBouncer, this process (the load generator), the whole machine, and the wall clock.
+
+    The machine's busy time less all of ours is the work of other users of the machine, which
+    takes cores from the service as surely as its own database does."""
     user = system = 0.0
     for pid in server.pids:
         u, s = _user_system(pid)
@@ -131,6 +151,7 @@ def clocks(server: Server, db: Database) -> dict[str, float]:
     out = {"server": cpu_seconds(server.process.pid, tree=True), "server_user": user, "server_system": system}
     out.update(db.cpu_seconds())
     out["generator"] = time.process_time()
+    out["machine"] = machine_busy()
     out["wall"] = time.perf_counter()
     return out
 
@@ -188,14 +209,6 @@ def drain_records(server: Server) -> list[NDArray[np.float64]]:
 
 
 # -- py-spy -----------------------------------------------------------------------------------------------
-def py_spy() -> str:
-    local = Path(sys.executable).parent / "py-spy"
-    found = str(local) if local.exists() else shutil.which("py-spy")
-    if found is None:
-        raise SystemExit("py-spy is needed to profile the server (pip install py-spy)")
-    return found
-
-
 @contextlib.contextmanager
 def profiling(server: Server, workdir: Path, tag: str, flag: str, rate: int) -> Iterator[list[Path]]:
     """py-spy ``record --idle`` or ``--gil`` on every server process for the ``with`` block."""
@@ -253,10 +266,6 @@ def profile_split(files: list[Path], requests: int) -> dict[str, Any]:
 
 
 # -- one open-loop stream ---------------------------------------------------------------------------------
-def request_ids(seed: int, n: int) -> NDArray[np.int64]:
-    return np.random.default_rng(seed).integers(0, 2**31, size=n)
-
-
 def stream(server: Server, rate: float, duration: float, seed: int) -> LoadResult:
     """A Poisson stream of ``/work`` requests at ``rate`` for ``duration`` seconds."""
     ids = request_ids(seed, int(rate * duration * 1.5 + 100))

@@ -60,6 +60,7 @@ from _layered_measure import (
     measured_stream,
     path_probe,
     profiled_stream,
+    realtime_tree,
     running_server,
     served,
 )
@@ -220,7 +221,8 @@ def model_inputs(run: dict[str, Any], query: str, shares: dict[str, float]) -> d
       (stddev / mean of the execution time, squared).
     * CPU SCVs from the thread clocks of the server's record (CPU time, not latency).
     * The CPU that other processes on the same cores spend per request (PostgreSQL, PgBouncer,
-      the load generator) is reported, not modelled: ``other_cpu_s``.
+      the load generator) is reported, not modelled: ``other_cpu_s``; so are the cores other
+      users of the machine kept busy during the run: ``background_cores``.
     """
     ev = run["evidence"]
     n = max(1, ev["requests"])
@@ -249,7 +251,17 @@ def model_inputs(run: dict[str, Any], query: str, shares: dict[str, float]) -> d
         "hold_scv": hold_scv,
         "db_exec_s": stmt["mean_exec_s"] if stmt else float("nan"),
         "other_cpu_s": sum(ev["cpu_s"][k] for k in ("postgres", "pgbouncer", "generator")) / n,
+        "background_cores": _background_cores(ev),
     }
+
+
+def _background_cores(ev: dict[str, Any]) -> float:
+    """Cores kept busy, on average over the run, by other users of the machine (not ours)."""
+    cpu = ev["cpu_s"]
+    if "machine" not in cpu:
+        return float("nan")
+    ours = sum(cpu[k] for k in ("server", "postgres", "pgbouncer", "generator"))
+    return max(0.0, float(cpu["machine"] - ours) / float(ev["wall_s"]))
 
 
 def _is_demo_query(text: str, query: str) -> bool:
@@ -362,10 +374,12 @@ def summary(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, A
 
 # -- main -----------------------------------------------------------------------------------------------
 def run_mode(
-    mode: Mode, db: Database, s: Settings, query: str, out: Path, workdir: Path
+    mode: Mode, db: Database, s: Settings, query: str, out: Path, workdir: Path, rt: bool
 ) -> list[dict[str, Any]]:
     runs = []
     with running_server(mode, db, query) as server:
+        if rt and not all(realtime_tree(pid) for pid in (server.process.pid, *db.pids.values())):
+            raise SystemExit("--realtime: could not set SCHED_FIFO (needs root or CAP_SYS_NICE)")
         rough = closed_loop_warmup(server, db, s.warm_requests, seed=7)
         probe = path_probe(server, s.probe_duration, seed=8)
         round_trip = db_round_trip(db)
@@ -406,6 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--out", type=Path, help="directory of the per-run JSON (default reports/validate_layered/)"
     )
     parser.add_argument("--summary", type=Path, help="also write the summary JSON here")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="SCHED_FIFO for this script (the generator, py-spy), the service, PostgreSQL and PgBouncer: "
+        "shields them from other work on the machine (needs root)",
+    )
     args = parser.parse_args(argv)
     s = QUICK if args.quick else FULL
     if args.levels:
@@ -413,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or ROOT / "reports" / "validate_layered" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    if args.realtime and not realtime_tree(os.getpid()):
+        raise SystemExit("--realtime: could not set SCHED_FIFO (needs root or CAP_SYS_NICE)")
     runs: list[dict[str, Any]] = []
     try:
         with (
@@ -420,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="capplan-layered-") as tmp,
         ):
             for name in args.modes:
-                runs += run_mode(MODES[name], db, s, args.query, out, Path(tmp))
+                runs += run_mode(MODES[name], db, s, args.query, out, Path(tmp), args.realtime)
                 for f in Path(tmp).iterdir():  # keep the profiles next to the runs that used them
                     f.replace(out / f.name)
     except DatabaseUnavailableError as exc:
@@ -428,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "query": args.query,
+        "realtime": args.realtime,
         "settings": asdict(s),
         "elapsed_s": round(time.perf_counter() - started, 1),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capplan.demo.procstat import cpu_seconds
+from capplan.demo.procstat import cpu_seconds, stop_process
 from capplan.errors import CapplanError, ParameterError
 
 __all__ = [
@@ -262,7 +262,7 @@ class Database:
         for name in ("pgbouncer", "postgres"):
             proc = self._processes.pop(name, None)
             if proc is not None:
-                _terminate(proc, signal.SIGINT)
+                stop_process(proc, signal.SIGINT)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -290,16 +290,6 @@ def _admin_value(raw: bytes | None) -> Any:
         return int(text)
     except ValueError:
         return text
-
-
-def _terminate(proc: subprocess.Popen[bytes], sig: signal.Signals, timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _run(cmd: Sequence[str], run_as: _RunAs, log: Path, what: str) -> None:

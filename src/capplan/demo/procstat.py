@@ -1,4 +1,4 @@
-"""CPU seconds of a process and its children, from Linux ``/proc`` (no dependency).
+"""CPU seconds of a process and its children, from Linux ``/proc`` (no dependency); stopping a child.
 
 Used to charge CPU to the demo service, the database and PgBouncer over a stretch of load: the
 difference of two readings, divided by the requests served in between, is CPU seconds per
@@ -8,9 +8,12 @@ request (the service demand law).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
+from typing import Any
 
-__all__ = ["children", "cpu_seconds"]
+__all__ = ["children", "cpu_seconds", "stop_process"]
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -52,3 +55,14 @@ def cpu_seconds(pid: int, *, tree: bool = False) -> float:
             total += cpu_seconds(child, tree=True)
         return total
     return ticks / tick
+
+
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGINT, timeout: float = 15.0) -> None:
+    """Send ``sig`` to a child still running, wait ``timeout`` seconds for it, else kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
