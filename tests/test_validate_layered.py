@@ -8,6 +8,7 @@ evidence written by hand, so every expected number follows from the documented d
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _layered_measure import CATEGORIES, Mode, profile_split
-from validate_layered import cpu_shares, layer_loads, model_inputs
+from validate_layered import build_model, cpu_shares, layer_loads, model_inputs, predict
 
 RUN = "Thread.run (threading.py:982)"
 STEPS = f"{RUN};_Handler.do_GET (capplan/demo/http_service.py:130);serve_blocking (capplan/demo/steps.py:47)"
@@ -109,3 +110,37 @@ def test_layer_loads_name_the_busiest_layer() -> None:
     assert prefork["cores"] == pytest.approx(0.0025 / 2)
     assert prefork["pgbouncer_servers"] == pytest.approx(0.006 / 4)
     assert max(prefork, key=prefork.__getitem__) == "pgbouncer_servers"
+
+
+def test_the_model_is_built_from_the_inputs_and_its_absence_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``build_model`` against the documented API (a recording stand-in for ``capplan.layered``,
+    which is written in parallel); without the module the run is kept with the reason."""
+    made: dict[str, Any] = {}
+
+    def recorder(name: str) -> Any:
+        return lambda *args, **kwargs: (
+            made.setdefault(name, []).append((args, kwargs)) or (name, args, kwargs)
+        )
+
+    fake = types.ModuleType("capplan.layered")
+    for name in ("ServiceModel", "Workers", "EventLoop", "Pool", "RequestClass", "Cpu", "Hold"):
+        setattr(fake, name, recorder(name))
+    run = _run(dict.fromkeys(CATEGORIES, 1e-4))
+    run["config"] = {
+        "name": "prefork", "processes": 4, "worker_threads_per_process": 4, "pool_size": 2,
+        "server_connections": 4, "cores": 2, "client_connections": 32,
+    }  # fmt: skip
+    run["inputs"] = model_inputs(run, "sleep:0.004", cpu_shares([run]))
+    monkeypatch.setitem(sys.modules, "capplan.layered", fake)
+    build_model(run)
+    model_kwargs = made["ServiceModel"][0][1]
+    assert model_kwargs["cores"] == 2 and model_kwargs["gil_free"] == pytest.approx(0.05)
+    assert made["Workers"] == [((), {"processes": 4, "threads": 4})]
+    assert made["Pool"] == [((), {"size": 2, "server_limit": 4})]
+    assert made["Hold"][0][0] == ("db", run["inputs"]["hold_s"])
+    assert [a[0] for a, _ in made["Cpu"]] == [run["inputs"]["cpu_before_s"], run["inputs"]["cpu_after_s"]]
+    assert made["RequestClass"][0][1]["rate"] == pytest.approx(200.0)
+    monkeypatch.setitem(sys.modules, "capplan.layered", None)  # importing it now raises ImportError
+    assert "capplan.layered not available" in predict(run)["error"]
