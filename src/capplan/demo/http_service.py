@@ -264,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (ParameterError, OSError) as exc:
         parser.error(str(exc))
+    except Exception as exc:  # the driver's (no database there, the pool never filled): one line
+        if not args.db_dsn:
+            raise
+        parser.error(f"database step ({args.db_dsn}): {type(exc).__name__}: {exc}")
     print(f"serving on http://{args.host}:{server.port}/work (metrics at /metrics)", flush=True)
     try:
         server.serve_forever()
