@@ -2,7 +2,7 @@
 
 Run from the project root (as root, or with PostgreSQL and PgBouncer installed)::
 
-    .venv/bin/python benchmarks/validate_layered.py               # full run (~8 min)
+    .venv/bin/python benchmarks/validate_layered.py               # full run (~7 min)
     .venv/bin/python benchmarks/validate_layered.py --quick       # smoke run (~2 min)
     .venv/bin/python benchmarks/validate_layered.py --modes threads --query lookup:20000
 
