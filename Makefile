@@ -22,13 +22,16 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests need, as command:package: prometheus (tests/test_prometheus.py starts a
-# real server on loopback; promtool checks and unit-tests the exported rules) and nodejs (node parses
-# the exported k6 script).  Installed when the command is missing; without root or sudo the tests
-# that need it skip and say why.
-SYSTEM_PACKAGES := prometheus:prometheus promtool:prometheus node:nodejs
+# real server on loopback; promtool checks and unit-tests the exported rules), nodejs (node parses
+# the exported k6 script), postgresql and pgbouncer (capplan.demo.database starts a throw-away
+# PostgreSQL behind PgBouncer on loopback for tests/test_demo_database.py and
+# benchmarks/validate_layered.py; Debian keeps the server binaries off PATH, hence the glob).
+# Installed when the command is missing; without root or sudo the tests that need it skip and say why.
+SYSTEM_PACKAGES := prometheus:prometheus promtool:prometheus node:nodejs \
+	/usr/lib/postgresql/*/bin/postgres:postgresql pgbouncer:pgbouncer
 system-deps:
 	@missing=""; for cp in $(SYSTEM_PACKAGES); do c=$${cp%%:*}; p=$${cp#*:}; \
-	  command -v $$c >/dev/null 2>&1 || case " $$missing " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; done; \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || case " $$missing " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo -n"; fi; \

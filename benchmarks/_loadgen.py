@@ -6,7 +6,10 @@ in the server is real and shows in the response times (a closed loop, where each
 its answer before sending again, would throttle itself and hide it).
 
 How it keeps to the schedule: one dispatcher thread sleeps until each scheduled instant and hands
-the request to an idle worker thread; each worker owns one pre-opened keep-alive connection,
+the request to an idle worker thread (``dispatch="first-idle"``: whichever asks first, which
+favours the connections that were busy last; ``"random-idle"``: one drawn at random among the
+idle ones, so that when connections end on different server processes, each process gets
+requests in proportion to its idle connections); each worker owns one pre-opened keep-alive connection,
 takes the send timestamp, writes the request, reads the response and takes the completion
 timestamp.  Workers block in ``recv`` (outside the interpreter lock) almost all the time, so the
 generator needs little CPU.  Its faithfulness is measured, not assumed: :class:`LoadResult`
@@ -32,12 +35,15 @@ from __future__ import annotations
 import heapq
 import math
 import queue
+import random
 import selectors
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -172,6 +178,40 @@ def _recv_until(sock: socket.socket, deadline: float) -> bytes:
     return _recv(sock)
 
 
+class _RandomIdle:
+    """Hands each request to a worker drawn at random among the idle ones (FIFO backlog when none is)."""
+
+    def __init__(self, workers: int, seed: int) -> None:
+        self.queues: list[queue.SimpleQueue[int | None]] = [queue.SimpleQueue() for _ in range(workers)]
+        self.idle = list(range(workers))
+        self.backlog: deque[int] = deque()
+        self.lock = threading.Lock()
+        self.rng = random.Random(seed)
+
+    def submit(self, i: int) -> None:
+        with self.lock:
+            if not self.idle:
+                self.backlog.append(i)
+                return
+            k = self.rng.randrange(len(self.idle))
+            self.idle[k], self.idle[-1] = self.idle[-1], self.idle[k]
+            worker = self.idle.pop()
+        self.queues[worker].put(i)
+
+    def done(self, worker: int) -> None:
+        """Worker ``worker`` finished its request: give it the oldest waiting one, or mark it idle."""
+        with self.lock:
+            if not self.backlog:
+                self.idle.append(worker)
+                return
+            i = self.backlog.popleft()
+        self.queues[worker].put(i)
+
+    def close(self) -> None:
+        for q in self.queues:
+            q.put(None)
+
+
 def run_open_loop(
     host: str,
     port: int,
@@ -182,6 +222,8 @@ def run_open_loop(
     seed: int,
     connections: int = 48,
     grace: float = 10.0,
+    dispatch: Literal["first-idle", "random-idle"] = "first-idle",
+    connect_interval: float = 0.0,
 ) -> LoadResult:
     """Send a Poisson stream of ``rate`` requests/s for ``duration`` seconds; time each response.
 
@@ -203,6 +245,12 @@ def run_open_loop(
         generator, which shows as lateness.
     grace : float
         Seconds to wait after the last arrival for the outstanding responses.
+    dispatch : {"first-idle", "random-idle"}
+        Which idle connection takes a request (see the module docstring).
+    connect_interval : float
+        Seconds between opening two connections.  A pre-fork server whose workers block in
+        ``accept`` deals connections out in turn only if each is accepted before the next
+        arrives (a few milliseconds apart is enough here).
     """
     rng = np.random.default_rng(seed)
     scheduled = poisson_schedule(rate, duration, rng)
@@ -212,13 +260,19 @@ def run_open_loop(
     status = np.zeros(n, dtype=np.int64)
     requests = [_request_bytes(host, path_for(i)) for i in range(n)]
     work: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-    socks = [_connect(host, port) for _ in range(connections)]
+    picker = _RandomIdle(connections, seed) if dispatch == "random-idle" else None
+    socks = []
+    for k in range(connections):
+        if k and connect_interval > 0:
+            time.sleep(connect_interval)
+        socks.append(_connect(host, port))
     clock = time.perf_counter
 
-    def worker(sock: socket.socket) -> None:
+    def worker(k: int, sock: socket.socket) -> None:
         buf = bytearray()
+        inbox = picker.queues[k] if picker is not None else work
         while True:
-            i = work.get()
+            i = inbox.get()
             if i is None:
                 return
             sent[i] = clock()
@@ -228,17 +282,22 @@ def run_open_loop(
                 done[i] = clock()
             except OSError:
                 return
+            if picker is not None:
+                picker.done(k)
 
-    threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in socks]
+    threads = [threading.Thread(target=worker, args=(k, s), daemon=True) for k, s in enumerate(socks)]
     for t in threads:
         t.start()
+    submit = picker.submit if picker is not None else work.put
     start = clock() + 0.05
     for i in range(n):
         target = start + scheduled[i]
         remaining = target - clock()
         if remaining > 0:
             time.sleep(remaining)
-        work.put(i)
+        submit(i)
+    if picker is not None:
+        picker.close()
     for _ in threads:
         work.put(None)
     deadline = clock() + grace

@@ -17,7 +17,17 @@ import capplan
 import capplan.autoscale
 import capplan.plan
 
-HEAVY = ("pandas", "scipy", "matplotlib", "numba", "dask", "prometheus_client", "yaml")
+HEAVY = (
+    "pandas",
+    "scipy",
+    "matplotlib",
+    "numba",
+    "dask",
+    "prometheus_client",
+    "yaml",
+    "psycopg",
+    "psycopg_pool",
+)
 
 
 def _loaded_after(code: str) -> list[str]:

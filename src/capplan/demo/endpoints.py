@@ -15,6 +15,10 @@ long it took (wall clock, the same span the histogram times).  A histogram bucke
 a service time was seen, the trace also says *when*: on a shared machine slow requests come in
 phases, which a queue feels (:func:`capplan.sim.split_trace`).
 
+``GET /debug/requests`` returns, and forgets, the same requests split into their steps (see
+:mod:`capplan.demo.steps`): a header line naming the columns :data:`REQUEST_FIELDS`, then one
+line per request.
+
 Anything else is answered 404.  The servers differ only in how they run requests
 (:mod:`capplan.demo.http_service`): :class:`Endpoints` says what to answer.
 """
@@ -31,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-__all__ = ["LATENCY_BUCKETS", "TRACE_LIMIT", "Endpoints", "Reply"]
+__all__ = ["LATENCY_BUCKETS", "REQUEST_FIELDS", "TRACE_LIMIT", "Endpoints", "Reply"]
 
 #: Most service times kept for ``/debug/service-times`` (older ones are dropped first).
 TRACE_LIMIT = 1 << 16
@@ -67,6 +71,22 @@ enough (the quantile is only known to lie inside its bucket)."""
 
 TEXT = "text/plain; charset=utf-8"
 
+#: Columns of ``/debug/requests`` (seconds): when the request's service started (the server's
+#: ``time.perf_counter``, which on Linux is the system-wide monotonic clock), how long it took,
+#: the wait for a worker slot, the CPU before the database step (thread clock), the wait for a
+#: pool connection, the hold of the connection, the CPU after, and the CPU of the whole request
+#: on its thread's clock (threads; on the event loop the sum of its own synchronous parts).
+REQUEST_FIELDS: tuple[str, ...] = (
+    "start",
+    "service",
+    "slot_wait",
+    "cpu_before",
+    "pool_wait",
+    "hold",
+    "cpu_after",
+    "cpu_total",
+)
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -91,6 +111,7 @@ class Endpoints:
         )
         self.in_flight = Gauge("demo_in_flight_requests", "Requests being served.", registry=self.registry)
         self.trace: deque[tuple[float, float]] = deque(maxlen=TRACE_LIMIT)
+        self.steps: deque[tuple[float, ...]] = deque(maxlen=TRACE_LIMIT)
 
     def route(self, target: str) -> Reply | int:
         """The reply to ``GET target`` when it needs no work, or the id of a ``/work`` request."""
@@ -99,6 +120,8 @@ class Endpoints:
             return Reply(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         if parts.path == "/debug/service-times":
             return Reply(200, self._drain_trace())
+        if parts.path == "/debug/requests":
+            return Reply(200, self._drain_steps())
         if parts.path != "/work":
             self.requests.labels(path="other", code="404").inc()
             return Reply(404, b"not found\n")
@@ -127,6 +150,16 @@ class Endpoints:
         while self.trace:  # popleft is atomic: a request finishing meanwhile is kept for the next call
             start, took = self.trace.popleft()
             lines.append(f"{start!r} {took!r}\n")
+        return "".join(lines).encode()
+
+    def record_steps(self, row: tuple[float, ...]) -> None:
+        """Keep one request's row of :data:`REQUEST_FIELDS` for ``/debug/requests``."""
+        self.steps.append(row)
+
+    def _drain_steps(self) -> bytes:
+        lines = [" ".join(REQUEST_FIELDS) + "\n"]
+        while self.steps:
+            lines.append(" ".join(repr(v) for v in self.steps.popleft()) + "\n")
         return "".join(lines).encode()
 
     def served(self, checksum: int) -> Reply:

@@ -7,6 +7,14 @@ each runs until its response is written, with no second thread competing for the
 CPU work that is exactly the single run-to-completion server of M/G/1.  A downstream wait
 (``io_wait``) is an ``await``, so waits overlap across requests while the CPU parts do not.
 
+With a database step (:class:`capplan.demo.dbstep.DatabaseStep`) a request runs its first CPU
+part to completion, then awaits a connection of an asyncio pool (psycopg's
+``AsyncConnectionPool``) and its query, during which the loop serves other requests, then runs
+its second CPU part to completion when the loop next picks it up.  So the loop is one server for
+the CPU parts of all requests, taken in the order they became ready, and the database waits of
+many requests overlap up to the pool size: the structure of an async Python service whose
+handlers ``await`` the driver.  The concurrency is not limited (one task per connection).
+
 HTTP/1.1 with keep-alive, ``GET`` only (other methods are answered 501); a malformed request head
 is answered 400 and the connection closed.  The endpoints and metrics are those of
 :class:`capplan.demo.endpoints.Endpoints`.  Build one with
@@ -21,8 +29,9 @@ import socket
 import threading
 from http import HTTPStatus
 
+from capplan.demo.dbstep import AsyncPool, DatabaseStep
 from capplan.demo.endpoints import Endpoints, Reply
-from capplan.demo.workload import handle_request
+from capplan.demo.steps import serve_async
 
 __all__ = ["EventLoopServer"]
 
@@ -42,8 +51,16 @@ class EventLoopServer:
     waits for it), :meth:`server_close`, plus :attr:`port`.
     """
 
-    def __init__(self, address: tuple[str, int], io_wait: float, backlog: int = 4096) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        io_wait: float,
+        database: DatabaseStep | None = None,
+        backlog: int = 4096,
+    ) -> None:
         self.io_wait = io_wait
+        self.database = database
+        self.pool: AsyncPool | None = None
         self.endpoints = Endpoints()
         self.registry = self.endpoints.registry
         self.socket = socket.create_server(address, backlog=backlog)
@@ -85,12 +102,21 @@ class EventLoopServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self.database is not None:
+            self.pool = AsyncPool(self.database)
+            try:
+                await self.pool.open()
+            except BaseException:
+                self._ready.set()
+                raise
         server = await asyncio.start_server(self._connection, sock=self.socket, limit=HEAD_LIMIT)
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
             server.close()
+            if self.pool is not None:
+                await self.pool.close()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -122,10 +148,7 @@ class EventLoopServer:
         routed = self.endpoints.route(target)
         if isinstance(routed, Reply):
             return routed
-        with self.endpoints.serving():
-            if self.io_wait > 0:
-                await asyncio.sleep(self.io_wait)
-            checksum = handle_request(routed)  # the CPU work: runs to completion, blocking the loop
+        checksum = await serve_async(self.endpoints, routed, self.io_wait, self.pool)
         return self.endpoints.served(checksum)
 
 

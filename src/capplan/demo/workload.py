@@ -30,6 +30,8 @@ from contextlib import contextmanager
 
 __all__ = [
     "FUNCTIONS",
+    "begin_request",
+    "end_request",
     "handle_request",
     "main",
     "measured_slowdown",
@@ -99,10 +101,19 @@ def render(request_id: int, amount: int) -> int:
     return acc
 
 
+def begin_request(request_id: int) -> int:
+    """The CPU work before a request's downstream call: parse, validate and price; the amount."""
+    return price(validate(parse_request(request_id)))
+
+
+def end_request(request_id: int, amount: int) -> int:
+    """The CPU work after the downstream call: render the response; the checksum."""
+    return render(request_id, amount)
+
+
 def handle_request(request_id: int) -> int:
     """Serve one request and return its checksum (deterministic for a given id and slowdown)."""
-    token = validate(parse_request(request_id))
-    return render(request_id, price(token))
+    return end_request(request_id, begin_request(request_id))
 
 
 def _parameter_error(message: str) -> Exception:
