@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _report_section import replace_section
+
 GOAL_MAX = 0.10
 GOAL_MEDIAN = 0.03
+PAGE_TITLE = "# Accuracy of capplan's models against simulation"
 METRICS = {"err_wait_mean": "mean wait", "err_response_p99": "p99 response"}
 
 
@@ -49,10 +52,22 @@ def goal_rows(scopes: list[tuple[str, pd.DataFrame]]) -> list[list[str]]:
     return rows
 
 
+def method_group(method: str) -> str:
+    """A point's method string (each moment's methods joined by "; ") as one of a few groups."""
+    interpolated, anchored = "quadratic in service SCV" in method, "ratio at equal" in method
+    if interpolated and anchored:
+        return "approx: interpolated in service SCV (0 < SCV < 1/2) and beyond 32 servers"
+    if interpolated:
+        return "approx: interpolated in service SCV (0 < SCV < 1/2)"
+    if anchored:
+        return "approx: beyond 32 servers (PH/M/c x PH/PH/32 ratio)"
+    return f"exact: {method}"
+
+
 def goal_section(df: pd.DataFrame) -> str:
     grid = df[df["service"] == "scv"]
     scopes = [("two-moment grid, all points", grid)]
-    scopes += [(f"method: {m}", g) for m, g in grid.groupby("method", sort=True)]
+    scopes += [(m, g) for m, g in grid.groupby(grid["method"].map(method_group), sort=True)]
     scopes += [("lognormal service (distribution given)", df[df["service"] == "lognormal"])]
     header = ["scope", "points"]
     for label in METRICS.values():
@@ -116,7 +131,7 @@ def write_report(
     grid = df[df["service"] == "scv"]
     logn = df[df["service"] == "lognormal"]
     negligible = int(df["wait_negligible"].sum())
-    text = f"""# Accuracy of the G/G/c model
+    text = f"""## The G/G/c model
 
 How far `capplan.queueing.GGc` is from simulation (`capplan.sim.simulate_queue`) for the mean wait
 and the p50/p95/p99 of the response time, over the inter-arrival and service-time SCVs users give.
@@ -133,7 +148,7 @@ column of each point names what was used.  In the two-moment grid the simulator 
 same families, so the error is the model's own; the lognormal rows show what the two-moment
 description of the wait costs for a real skewed distribution.
 
-## How it was produced
+### How it was produced
 
 {provenance}
 
@@ -148,11 +163,11 @@ description of the wait costs for a real skewed distribution.
 
 {precision(df)}
 
-## Goal: max |error| ≤ 10% for the mean wait and the p99 response at every point, median ≤ 3%
+### Goal: max |error| ≤ 10% for the mean wait and the p99 response at every point, median ≤ 3%
 
 {goal_section(df)}
 
-## Where the errors are
+### Where the errors are
 
 Largest |p99 response error| by arrival and service SCV (two-moment grid, all ρ and c):
 
@@ -174,4 +189,4 @@ Largest p99-response errors (all points):
 
 {worst(df, "err_response_p99")}
 """
-    path.write_text(text)
+    replace_section(path, "ggc", text, title=PAGE_TITLE)

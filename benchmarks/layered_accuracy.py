@@ -73,7 +73,8 @@ def describe(model: ly.ServiceModel) -> str:
     pools = ",".join(
         f"{p.size}" + (f"/{p.server_limit}" if p.server_limit else "") for p in model.pools.values()
     )
-    return f"{layout} cores={model.cores} gil_free={model.gil_free:g} pools=[{pools}] classes={len(model.classes)}"
+    shape = f"cores={model.cores} gil_free={model.gil_free:g} pools=[{pools}]"
+    return f"{layout} {shape} classes={len(model.classes)}"
 
 
 def run_point(i: int, seed: int, customers: int) -> list[dict[str, Any]]:
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     for metric in ("response_mean", "response_p95", "response_p99"):
         e = df[f"err_{metric}"].abs()
         print(
-            f"{metric:14s} median |error| {100 * e.median():5.2f}%   max {100 * e.max():6.2f}%   within 15% {100 * (e <= 0.15).mean():.0f}%"
+            f"{metric:14s} median |error| {100 * e.median():5.2f}%   max {100 * e.max():6.2f}%"
+            f"   within 15% {100 * (e <= 0.15).mean():.0f}%"
         )
     print(f"solve: median {df['solve_ms'].median():.0f} ms; simulation: median {df['sim_s'].median():.2f} s")
     worst = df.assign(a=df["err_response_p95"].abs()).nlargest(8, "a")

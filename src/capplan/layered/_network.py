@@ -34,7 +34,7 @@ from scipy import special
 
 from capplan._validate import FloatArray
 
-__all__ = ["Station", "Demands", "NetworkState", "queue_counts", "solve_network"]
+__all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"]
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,20 @@ class Station:
     def residual(self, rate: FloatArray) -> FloatArray:
         """``E[S^2]/(2 E[S])`` of the service in progress, for per-class throughputs ``rate``."""
         work = (rate * self.visits * self.mean).sum(axis=1)
-        return np.divide(
+        out: FloatArray = np.divide(
             (rate * self.visits * self.second).sum(axis=1),
             2.0 * work,
             out=np.zeros_like(work),
             where=work > 0,
         )
+        return out
 
     def visit_mean(self, rate: FloatArray) -> FloatArray:
         """Mean service of the visits waiting there (by count)."""
         count = (rate * self.visits).sum(axis=1)
         work = (rate * self.visits * self.mean).sum(axis=1)
-        return np.divide(work, count, out=np.zeros_like(work), where=count > 0)
+        out: FloatArray = np.divide(work, count, out=np.zeros_like(work), where=count > 0)
+        return out
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
     k = np.arange(width, dtype=np.float64)[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         log_pmf = (
-            special.gammaln(nn + 1.0) - special.gammaln(k + 1.0) - special.gammaln(np.maximum(nn - k, 0.0) + 1.0)
+            special.gammaln(nn + 1.0)
+            - special.gammaln(k + 1.0)
+            - special.gammaln(np.maximum(nn - k, 0.0) + 1.0)
             + special.xlogy(k, p) + special.xlog1py(nn - k, -p)
         )  # fmt: skip
     return np.where(k <= nn, np.exp(log_pmf), 0.0)

@@ -112,13 +112,16 @@ Step = Union[Cpu, Hold, Wait]  # noqa: UP007 - a runtime alias for isinstance ch
 class RequestClass:
     """Requests of one kind: arrival ``rate`` per second and the ordered ``steps`` each goes through.
 
-    ``arrival_scv`` describes the inter-arrival times (1: Poisson).
+    ``arrival_scv`` describes the inter-arrival times (1: Poisson).  ``priority``: requests of a
+    higher priority take the next free worker before any waiting request of a lower one (not
+    preemptive; equal priorities in arrival order).
     """
 
     name: str
     rate: float
     steps: tuple[Step, ...]
     arrival_scv: float = 1.0
+    priority: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -129,6 +132,8 @@ class RequestClass:
             raise ParameterError(f"request class name must be a non-empty string, got {self.name!r}")
         _nonnegative(f"{where}: rate", self.rate)
         _nonnegative(f"{where}: arrival_scv", self.arrival_scv)
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise ParameterError(f"{where}: priority must be an integer, got {self.priority!r}")
         if not self.steps:
             raise ParameterError(f"{where}: steps is empty: give at least one Cpu, Hold or Wait")
         for i, step in enumerate(self.steps):

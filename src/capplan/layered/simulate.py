@@ -11,8 +11,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from capplan.errors import ParameterError
-from capplan.layered.model import Cpu, Hold, ServiceModel, Wait
-from capplan.layered.result import QUANTILES, LayeredResult
+from capplan.layered.model import Cpu, Hold, ServiceModel
+from capplan.layered.result import QUANTILES, LayeredResult, layer_names
 from capplan.queueing.phasetype import two_moment_parts
 
 __all__ = ["simulate"]
@@ -87,6 +87,13 @@ def _ci(values: NDArray[np.float64], stat: str) -> tuple[float, float]:
     return f(values), _T_975_19 * float(batches.std(ddof=1)) / math.sqrt(_BATCHES)
 
 
+def _levels(model: ServiceModel, arr_c: NDArray[np.int64]) -> tuple[NDArray[np.int64], int]:
+    """Each arrival's priority level (0 first) and the number of levels."""
+    ranks = sorted({c.priority for c in model.classes}, reverse=True)
+    level_of = np.array([ranks.index(c.priority) for c in model.classes], np.int64)
+    return np.ascontiguousarray(level_of[arr_c]), len(ranks)
+
+
 def simulate(
     model: ServiceModel, customers: int = 1_000_000, *, seed: int, warmup: float = 0.1
 ) -> LayeredResult:
@@ -103,35 +110,88 @@ def simulate(
     arr_t, arr_c = _arrivals(model, customers, rng)
     kinds, pool_idx, parts, start = _encode(model)
     pools = list(model.pools.values())
-    started, finished = run(
-        arr_t, arr_c, kinds, pool_idx, parts, start,
+    measured = int(warmup * arr_t.size)
+    started, finished, waited, area, span = run(
+        arr_t, arr_c, *_levels(model, arr_c), kinds, pool_idx, parts, start,
         model.workers.processes, model.workers.threads, model.cores, model.lock_share,
         np.array([p.size for p in pools], np.int64),
         np.array([p.server_limit or 0 for p in pools], np.int64),
-        int(rng.integers(2**31 - 1)),
+        measured, int(rng.integers(2**31 - 1)),
     )  # fmt: skip
-    keep = np.arange(arr_t.size) >= int(warmup * arr_t.size)
-    done = keep & np.isfinite(finished)
+    waited[0] = started - arr_t
+    done = (np.arange(arr_t.size) >= measured) & np.isfinite(finished)
+    unfinished = int(arr_t.size - measured - done.sum())
+    late = f"{unfinished} measured requests had not finished when the arrivals ran out"
+    notes = (late,) if unfinished else ()
+    return LayeredResult(
+        _class_table(model, arr_t, arr_c, finished, done),
+        _layer_table(model, area, span, waited[:, done]),
+        f"discrete-event simulation, {customers:,} arrivals, seed {seed}",
+        notes=notes,
+        waits=_wait_table(model, arr_c[done], waited[:, done]),
+    )
+
+
+def _class_table(
+    model: ServiceModel,
+    arr_t: NDArray[np.float64],
+    arr_c: NDArray[np.int64],
+    finished: NDArray[np.float64],
+    done: NDArray[np.bool_],
+) -> pd.DataFrame:
     rows = {}
     for k, cls in enumerate(model.classes):
         mine = done & (arr_c == k)
         response = finished[mine] - arr_t[mine]
-        queued = started[mine] - arr_t[mine]
         row: dict[str, float] = {"rate": cls.rate, "completed": float(mine.sum())}
         row["response_mean"], row["response_mean_ci"] = _ci(response, "mean")
         for q in QUANTILES:
             row[f"response_p{q * 100:g}"], row[f"response_p{q * 100:g}_ci"] = _ci(response, f"p{q}")
-        row["worker_wait_mean"], row["worker_wait_mean_ci"] = _ci(queued, "mean")
         rows[cls.name] = row
-    unfinished = int((keep & ~np.isfinite(finished)).sum())
-    notes = (
-        (f"{unfinished} measured requests had not finished when the arrivals ran out",) if unfinished else ()
-    )
-    from capplan.layered.solve import layer_loads  # noqa: PLC0415 - offered loads, as the solver's
+    return pd.DataFrame.from_dict(rows, orient="index")
 
-    return LayeredResult(
-        pd.DataFrame.from_dict(rows, orient="index"),
-        layer_loads(model),
-        f"discrete-event simulation, {customers:,} arrivals, seed {seed}",
-        notes=notes,
-    )
+
+def _kernel_rows(model: ServiceModel) -> list[tuple[int, str, int]]:
+    """(kernel layer row, layer name, servers) of every layer of ``model``."""
+    names = layer_names(model)
+    p = model.workers.processes
+    rows = [(0, names[0], model.workers.slots), (1, names[1], p), (2, names[2], model.cores)]
+    i = 3
+    for j, pool in enumerate(model.pools.values()):
+        rows.append((3 + 2 * j, names[i], pool.size * p))
+        i += 1
+        if pool.server_limit:
+            rows.append((4 + 2 * j, names[i], pool.server_limit))
+            i += 1
+    return rows
+
+
+def _layer_table(
+    model: ServiceModel, area: NDArray[np.float64], span: float, waited: NDArray[np.float64]
+) -> pd.DataFrame:
+    rows = {
+        name: {
+            "servers": servers,
+            "utilization": float(area[row]) / (span * servers) if span > 0 else math.nan,
+            "wait_mean": float(waited[row].mean()) if waited.shape[1] else math.nan,
+        }
+        for row, name, servers in _kernel_rows(model)
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "layer"
+    return frame
+
+
+def _wait_table(model: ServiceModel, arr_c: NDArray[np.int64], waited: NDArray[np.float64]) -> pd.DataFrame:
+    rows = {}
+    for k, cls in enumerate(model.classes):
+        for row, name, _ in _kernel_rows(model):
+            w = waited[row, arr_c == k]
+            cells: dict[str, float] = {}
+            cells["mean"], cells["mean_ci"] = _ci(w, "mean")
+            for q in QUANTILES:
+                cells[f"p{q * 100:g}"] = float(np.quantile(w, q)) if w.size else math.nan
+            rows[(cls.name, name)] = cells
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["class", "layer"]
+    return frame

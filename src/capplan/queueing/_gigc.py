@@ -85,7 +85,8 @@ class WaitMoments:
         """``sum_i weights[i] parts[i]`` of the probability and both moments."""
 
         def mix(attr: str) -> float:
-            return max(sum(w * getattr(p, attr) for w, p in zip(weights, parts, strict=True)), 0.0)
+            total = sum(float(w * getattr(p, attr)) for w, p in zip(weights, parts, strict=True))
+            return max(total, 0.0)
 
         methods = frozenset({method}).union(*(p.methods for p in parts))
         return WaitMoments(min(mix("prob_wait"), 1.0), mix("mean"), mix("second_moment"), methods)
