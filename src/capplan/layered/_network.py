@@ -89,6 +89,7 @@ class NetworkState:
     core_wait_free: FloatArray  # (n,)
     pool_wait: FloatArray  # (pools, n)
     bouncer_wait: FloatArray  # (pools, n)
+    wait_prob: dict[str, FloatArray]  # P(a visit waits), keyed as _waits returns them
 
 
 def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
@@ -121,10 +122,11 @@ def queue_counts(groups: list[tuple[FloatArray, FloatArray]], servers: int) -> t
 
 def _fcfs_wait(
     groups: list[tuple[FloatArray, FloatArray]], servers: int, residual: FloatArray, visit_mean: FloatArray
-) -> FloatArray:
-    """A visit's wait at ``servers`` FCFS servers (module docstring)."""
+) -> tuple[FloatArray, FloatArray]:
+    """A visit's mean wait at ``servers`` FCFS servers (module docstring) and the probability
+    that it waits at all."""
     busy, ahead = queue_counts(groups, servers)
-    return np.asarray((busy * residual + ahead * visit_mean) / servers)
+    return np.asarray((busy * residual + ahead * visit_mean) / servers), busy
 
 
 class _Iteration:
@@ -142,29 +144,36 @@ class _Iteration:
 
 
 def solve_network(
-    d: Demands, population: FloatArray, *, iterations: int = 400, tol: float = 1e-9
+    d: Demands, n: FloatArray, weights: FloatArray, *, iterations: int = 500, tol: float = 1e-7
 ) -> NetworkState:
-    """Schweitzer AMVA for the class populations ``population`` (``(n, classes)``)."""
-    pop = np.asarray(population, dtype=np.float64)
-    rows = pop.shape[0]
-    it = _Iteration(d, pop)
+    """Schweitzer AMVA at the populations ``n`` (``(rows,)``) with the class mix of an open
+    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits."""
+    rows = n.size
     n_pools = len(d.pools)
     zeros = np.zeros(rows)
     w_lock, w_cl, w_cf = zeros.copy(), zeros.copy(), zeros.copy()
     w_pool, w_b = np.zeros((n_pools, rows)), np.zeros((n_pools, rows))
     resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
+    pop = _mix(n, weights, resid)
+    it = _Iteration(d, pop)
+    probs: dict[str, FloatArray] = {}
     for _ in range(iterations):
-        x = pop / resid
-        new = _waits(d, it, x, w_lock, w_cl, w_cf, w_pool, w_b)
+        new, probs = _waits(d, it, pop / resid, w_lock, w_cl, w_cf, w_pool, w_b)
         w_lock, w_cl, w_cf, w_pool, w_b = (
             0.5 * (a + b) for a, b in zip((w_lock, w_cl, w_cf, w_pool, w_b), new, strict=True)
         )
         new_resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
         change = float(np.max(np.abs(new_resid - resid) / new_resid))
         resid = new_resid
+        pop = _mix(n, weights, resid)
         if change < tol:
             break
-    return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b)
+    return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b, probs)
+
+
+def _mix(n: FloatArray, weights: FloatArray, resid: FloatArray) -> FloatArray:
+    share = weights * resid
+    return np.asarray(n[:, None] * share / share.sum(axis=1, keepdims=True))
 
 
 def _residence(
@@ -180,8 +189,10 @@ def _residence(
 def _waits(
     d: Demands, it: _Iteration, x: FloatArray, w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray,
     w_pool: FloatArray, w_b: FloatArray,
-) -> tuple[FloatArray, ...]:  # fmt: skip
-    """New waits per visit at every station from the throughputs ``x`` and the current waits."""
+) -> tuple[tuple[FloatArray, ...], dict[str, FloatArray]]:  # fmt: skip
+    """New waits per visit at every station from the throughputs ``x`` and the current waits, and
+    the probability that a visit waits there at all (keys ``lock``, ``core_lock``, ``core_free``,
+    ``pool``, ``bouncer``)."""
     p = float(d.processes)
     lk, fr = d.lock, d.free
     # the lock (one server per process): held for the lock-held part and its wait for a core
@@ -192,6 +203,7 @@ def _waits(
     queued = (x * lk.visits).sum(axis=1) * w_lock / p
     scale = np.divide(it.in_process, it.in_process + 1.0)  # what a request of its process sees
     new_lock = scale * (busy * hold.residual(x) + queued * hold.visit_mean(x))
+    probs: dict[str, FloatArray] = {"lock": np.minimum(scale * busy, 1.0)}
     # cores: lock holders of other processes (one each) and others' lock-free parts
     at_l = (x * lk.visits).sum(axis=1) * w_cl + (x * lk.visits * lk.mean).sum(axis=1)
     at_f = (x * fr.visits).sum(axis=1) * w_cf + (x * fr.visits * fr.mean).sum(axis=1)
@@ -204,13 +216,14 @@ def _waits(
     )
     xx = np.concatenate([x, x], axis=1)
     res, vm = both.residual(xx), both.visit_mean(xx)
-    new_cl = _fcfs_wait(
+    new_cl, probs["core_lock"] = _fcfs_wait(
         [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
     )
-    new_cf = _fcfs_wait(
+    new_cf, probs["core_free"] = _fcfs_wait(
         [(it.holders, it.holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
     )
     new_pool, new_b = np.zeros_like(w_pool), np.zeros_like(w_b)
+    probs["pool"], probs["bouncer"] = np.zeros_like(w_pool), np.zeros_like(w_b)
     for j, st in enumerate(d.pools):
         held = Station(
             st.visits,
@@ -219,12 +232,12 @@ def _waits(
         )
         there = (x * st.visits).sum(axis=1) * (w_b[j] + w_pool[j]) + (x * st.visits * st.mean).sum(axis=1)
         seen = it.in_process * there * it.share
-        new_pool[j] = _fcfs_wait(
+        new_pool[j], probs["pool"][j] = _fcfs_wait(
             [(it.in_process, seen)], d.pool_size[j], held.residual(x), held.visit_mean(x)
         )
         if d.bouncer[j] > 0:
             there_b = (x * st.visits).sum(axis=1) * w_b[j] + (x * st.visits * st.mean).sum(axis=1)
-            new_b[j] = _fcfs_wait(
+            new_b[j], probs["bouncer"][j] = _fcfs_wait(
                 [(it.others, it.others * there_b * it.share)], d.bouncer[j], st.residual(x), st.visit_mean(x)
             )
-    return new_lock, new_cl, new_cf, new_pool, new_b
+    return (new_lock, new_cl, new_cf, new_pool, new_b), probs

@@ -30,8 +30,8 @@ import pandas as pd
 from capplan._validate import FloatArray
 from capplan.layered._network import Demands, NetworkState, Station, solve_network
 from capplan.layered.model import Cpu, Hold, ServiceModel, Step
-from capplan.layered.result import QUANTILES, LayeredResult
-from capplan.queueing._sojourn import WaitLaw, response_quantile
+from capplan.layered.result import QUANTILES, LayeredResult, layer_names
+from capplan.queueing._sojourn import WaitLaw, response_quantile, wait_quantile
 from capplan.queueing.service import TwoMomentService
 
 __all__ = ["METHOD", "layer_loads", "solve"]
@@ -76,21 +76,10 @@ def demands(model: ServiceModel) -> Demands:
 
 
 def _network(model: ServiceModel, d: Demands) -> NetworkState:
-    """The network at n = 1..M, class mix by Little (``n_k`` proportional to ``lambda_k R_k``)."""
+    """The network at n = 1..M with the arrivals' class mix."""
     rates = np.array([c.rate for c in model.classes], dtype=np.float64)
     weights = rates if rates.sum() > 0 else np.ones(rates.size)
-    n = np.arange(1, model.workers.slots + 1, dtype=np.float64)
-    resid = np.broadcast_to(_bare(d), (n.size, rates.size))
-    state = None
-    for _ in range(30):
-        mix = weights * resid
-        mix = mix / mix.sum(axis=1, keepdims=True)
-        state = solve_network(d, n[:, None] * mix)
-        if np.allclose(state.residence, resid, rtol=1e-9):
-            break
-        resid = state.residence
-    assert state is not None
-    return state
+    return solve_network(d, np.arange(1, model.workers.slots + 1, dtype=np.float64), weights)
 
 
 def _birth_death(lam: float, capacity: FloatArray) -> tuple[FloatArray, float, float]:
@@ -111,12 +100,6 @@ def _birth_death(lam: float, capacity: FloatArray) -> tuple[FloatArray, float, f
     return weights / total, tail / total, waiting
 
 
-def _bare(d: Demands) -> FloatArray:
-    """Residence per class with no queueing anywhere."""
-    work = d.lock.visits * d.lock.mean + d.free.visits * d.free.mean + d.delay
-    return np.asarray(work + sum(st.visits * st.mean for st in d.pools))
-
-
 def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
     """Variance of the time inside per population and class: the steps' own variances plus each
     visit's queueing wait taken as exponential (its mean squared)."""
@@ -129,7 +112,8 @@ def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
 
 
 def solve(model: ServiceModel) -> LayeredResult:
-    """Per class response times and per layer utilizations (module docstring)."""
+    """Per class response times, per class and layer waits, per layer utilizations (module
+    docstring)."""
     d = demands(model)
     lam = model.arrival_rate
     net = _network(model, d)
@@ -143,25 +127,82 @@ def solve(model: ServiceModel) -> LayeredResult:
     spread = weights @ net.residence**2 - inside**2
     inside_var = weights @ _variance(model, d, net) + np.maximum(spread, 0.0)
     unstable = not math.isfinite(queue)
-    wait_rate = max(capacity[-1] - lam, 0.0)
-    rows = {}
-    for k, cls in enumerate(model.classes):
-        row: dict[str, float] = {"rate": cls.rate}
-        if unstable:
-            row.update({"response_mean": math.inf, **{f"response_p{q * 100:g}": math.inf for q in QUANTILES}})
-            row["worker_wait_mean"] = math.inf
-        else:
-            wait_mean = queue / lam if lam > 0 else 0.0
-            law = WaitLaw.exponential(waiting_p, wait_rate)
-            shape = TwoMomentService(inside[k], inside_var[k] / inside[k] ** 2)
-            qs = response_quantile(np.array(QUANTILES), law, shape)
-            row["response_mean"] = wait_mean + float(inside[k])
-            row.update({f"response_p{q * 100:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)})
-            row["worker_wait_mean"] = wait_mean
-        rows[cls.name] = row
+    worker_wait = _worker_waits(model, queue / lam if lam > 0 else 0.0, capacity[-1])
+    with np.errstate(divide="ignore", invalid="ignore"):  # column vectors: one row per class
+        worker_law = WaitLaw.exponential(
+            np.full((worker_wait.size, 1), 1.0 if unstable else waiting_p),
+            np.where(np.isfinite(worker_wait), waiting_p / worker_wait, 0.0)[:, None],
+        )
+    shape = TwoMomentService(inside[:, None], (inside_var / inside**2)[:, None])
+    qs = response_quantile(np.array(QUANTILES)[None, :], worker_law, shape, rtol=1e-9)
+    classes = pd.DataFrame(
+        {"rate": [c.rate for c in model.classes], "response_mean": worker_wait + inside}
+        | {f"response_p{q * 100:g}": qs[:, i] for i, q in enumerate(QUANTILES)},
+        index=[c.name for c in model.classes],
+    )
     busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
     layers = layer_loads(model, busy_workers=busy, state=net, weights=weights)
-    return LayeredResult(pd.DataFrame.from_dict(rows, orient="index"), layers, METHOD, _memory(model, busy))
+    layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
+    waits = _wait_table(model, d, net, weights, worker_law)
+    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=waits)
+
+
+def _worker_waits(model: ServiceModel, fcfs: float, capacity: float) -> FloatArray:
+    """Mean wait for a worker per class: the FCFS mean, or with priorities the non-preemptive
+    priority formula (Cobham 1954) over the flow-equivalent server's capacity ``X(M)``, whose
+    rate-weighted mean is the FCFS mean (work conservation)."""
+    rates = np.array([c.rate for c in model.classes])
+    prio = np.array([c.priority for c in model.classes])
+    load = rates / capacity
+    above = np.array([load[prio > p].sum() for p in prio])  # strictly higher priority
+    upto = above + np.array([load[prio == p].sum() for p in prio])
+    if not math.isfinite(fcfs) or upto.max() >= 1.0:
+        return np.full(rates.size, math.inf)
+    base = fcfs * (1.0 - load.sum())
+    return np.asarray(base / ((1.0 - above) * (1.0 - upto)))
+
+
+def _wait_table(
+    model: ServiceModel, d: Demands, net: NetworkState, weights: FloatArray, worker: WaitLaw
+) -> pd.DataFrame:
+    """Per class and layer: the mean and quantiles of the time spent queueing for the layer, all
+    visits together (``worker``: the worker-queue law, one row per class).  Inside the replica, a
+    class's ``v`` visits to a layer whose visits wait with probability ``p`` and mean ``w`` wait at
+    all with probability ``1 - (1 - p)^v``, and then exponentially with mean ``v w`` over that."""
+
+    def avg(a: FloatArray) -> float:  # over the populations an arrival finds
+        return float(weights @ a)
+
+    prob = net.wait_prob
+    parts: list[list[tuple[FloatArray, float, float]]] = [
+        [(d.lock.visits, avg(net.lock_wait), avg(prob["lock"]))],
+        [
+            (d.lock.visits, avg(net.core_wait_lock), avg(prob["core_lock"])),
+            (d.free.visits, avg(net.core_wait_free), avg(prob["core_free"])),
+        ],
+    ]
+    for j, pool in enumerate(model.pools.values()):
+        parts.append([(d.pools[j].visits, avg(net.pool_wait[j]), avg(prob["pool"][j]))])
+        if pool.server_limit:
+            parts.append([(d.pools[j].visits, avg(net.bouncer_wait[j]), avg(prob["bouncer"][j]))])
+    mean = np.array([sum(v * w for v, w, _ in layer) for layer in parts]).T  # (classes, layers)
+    none = np.array([np.prod([(1.0 - p) ** v for v, _, p in layer], axis=0) for layer in parts]).T
+    at_all = np.clip(1.0 - none, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = WaitLaw.exponential(at_all[..., None], np.where(mean > 0, at_all / mean, 1.0)[..., None])
+    levels = np.array(QUANTILES)
+    quant = np.concatenate(
+        [wait_quantile(levels[None, :], worker)[:, None, :], wait_quantile(levels[None, None, :], inner)],
+        axis=1,
+    )
+    means = np.concatenate([worker.mean, mean], axis=1)
+    index = pd.MultiIndex.from_product(
+        [[c.name for c in model.classes], layer_names(model)], names=["class", "layer"]
+    )
+    frame = pd.DataFrame({"mean": means.ravel()}, index=index)
+    for i, q in enumerate(QUANTILES):
+        frame[f"p{q * 100:g}"] = quant[..., i].ravel()
+    return frame
 
 
 def _memory(model: ServiceModel, busy: float) -> float | None:

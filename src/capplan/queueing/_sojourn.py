@@ -149,8 +149,11 @@ def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> Flo
     return out
 
 
-def response_quantile(p: FloatArray, law: WaitLaw, service: ServiceShape) -> FloatArray:
-    """Quantile of T = W + S by bisection between bounds that always bracket it.
+def response_quantile(
+    p: FloatArray, law: WaitLaw, service: ServiceShape, *, rtol: float = 4e-16
+) -> FloatArray:
+    """Quantile of T = W + S (to relative ``rtol``) by bisection between bounds that always
+    bracket it.
 
     ``T >= W`` and ``T >= S`` give the lower bound ``max(q_W(p), q_S(p))``; the union bound gives
     the upper bound ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2``.
@@ -172,5 +175,5 @@ def response_quantile(p: FloatArray, law: WaitLaw, service: ServiceShape) -> Flo
     def survival(tm: FloatArray, mask: np.ndarray) -> FloatArray:
         return response_survival(tm, lw.take(mask), sv.take(mask))
 
-    out[stable] = bisect_decreasing(survival, 1.0 - ps, lo, hi)
+    out[stable] = bisect_decreasing(survival, 1.0 - ps, lo, hi, rtol=rtol)
     return out
