@@ -6,8 +6,9 @@ stations, visited once per step of a class's anatomy:
 
 * the interpreter lock of the request's process (one server), held for each CPU step's lock-held
   part plus its wait for a core;
-* the cores (``C`` servers), shared by the lock holders of all processes (one per process at most)
-  and the lock-free parts;
+* the cores (``C`` servers): a CPU step queues once for a core, holding its process's lock, and
+  keeps the core for the whole step (on releasing the lock for its lock-free part a thread goes on
+  running; it does not queue again), so only lock holders queue there, one per process at most;
 * per pool, its connections in the request's process (``m`` servers), held for each ``Hold`` step
   plus its wait for a PgBouncer server connection; PgBouncer's ``L`` server connections;
 * the downstream waits (a delay).
@@ -16,8 +17,8 @@ Holding one resource while queueing for the next (the lock while waiting for a c
 while waiting for PgBouncer) is the simultaneous-resource-possession case of Jacobson & Lazowska
 (1982), "Analyzing queueing networks with simultaneous resource possession", CACM 25(2): the outer
 resource's holding time includes the inner resource's wait, solved together by fixed-point
-iteration.  Requests spread evenly over the processes (the one with the most free threads takes
-the next), so one's own process holds ``n/P - 1`` others.
+iteration.  An idle thread drawn at random takes each request (as idle threads racing to accept
+do), so of the ``n - 1`` others, ``(n - 1)(T - 1)/(P T - 1)`` share one's own process on average.
 
 A visit's wait at ``m`` FCFS servers counts the others there ``K`` as binomials (at most the others
 that can be there, each there for its share of the time) and, with ``S`` the visits' service time,
@@ -70,9 +71,11 @@ class Demands:
 
     lock: Station  # lock-held parts of CPU steps
     free: Station  # lock-free parts
+    cpu: Station  # whole CPU steps (a core is held for the whole step)
     pools: tuple[Station, ...]
     delay: FloatArray  # per class, seconds
     processes: int
+    threads: int  # per process
     cores: int
     pool_size: tuple[int, ...]
     bouncer: tuple[int, ...]  # 0: no PgBouncer in front of the pool
@@ -137,7 +140,10 @@ class _Iteration:
         p = float(d.processes)
         self.share = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)  # one request's share
         self.others = np.maximum(n - 1.0, 0.0)
-        self.in_process = np.maximum(n / p - 1.0, 0.0)  # others in one's own process
+        # others in one's own process: an idle thread drawn at random took each request, so the
+        # n - 1 others fill n - 1 of the P T - 1 other threads, T - 1 of them in one's process
+        slots = p * d.threads
+        self.in_process = np.maximum(n - 1.0, 0.0) * (d.threads - 1) / max(slots - 1.0, 1.0)
         self.other_holders = np.minimum(p - 1.0, self.others)  # one lock holder per other process
         self.holders = np.minimum(p, self.others)
         self.active = np.maximum(np.minimum(p, n), 1e-300)
@@ -204,24 +210,25 @@ def _waits(
     scale = np.divide(it.in_process, it.in_process + 1.0)  # what a request of its process sees
     new_lock = scale * (busy * hold.residual(x) + queued * hold.visit_mean(x))
     probs: dict[str, FloatArray] = {"lock": np.minimum(scale * busy, 1.0)}
-    # cores: lock holders of other processes (one each) and others' lock-free parts
+    # cores: a CPU step waits for a core once (holding the lock, if it takes it) and keeps the
+    # core for the whole step, lock-free part included; so the queue for cores holds only lock
+    # holders, at most one per other process, or, with no lock to take, anyone
     at_l = (x * lk.visits).sum(axis=1) * w_cl + (x * lk.visits * lk.mean).sum(axis=1)
     at_f = (x * fr.visits).sum(axis=1) * w_cf + (x * fr.visits * fr.mean).sum(axis=1)
     holder, free_each = at_l / it.active, at_f * it.share
-    both = Station(
-        *(
-            np.concatenate([a, b])
-            for a, b in ((lk.visits, fr.visits), (lk.mean, fr.mean), (lk.second, fr.second))
+    res, vm = d.cpu.residual(x), d.cpu.visit_mean(x)
+    zero = np.zeros_like(w_cl)
+    if lk.visits.any():
+        new_cl, probs["core_lock"] = _fcfs_wait(
+            [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)],
+            d.cores,
+            res,
+            vm,
         )
-    )
-    xx = np.concatenate([x, x], axis=1)
-    res, vm = both.residual(xx), both.visit_mean(xx)
-    new_cl, probs["core_lock"] = _fcfs_wait(
-        [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
-    )
-    new_cf, probs["core_free"] = _fcfs_wait(
-        [(it.holders, it.holders * holder), (it.others, it.others * free_each)], d.cores, res, vm
-    )
+        new_cf, probs["core_free"] = zero, zero
+    else:
+        new_cf, probs["core_free"] = _fcfs_wait([(it.others, it.others * free_each)], d.cores, res, vm)
+        new_cl, probs["core_lock"] = zero, zero
     new_pool, new_b = np.zeros_like(w_pool), np.zeros_like(w_b)
     probs["pool"], probs["bouncer"] = np.zeros_like(w_pool), np.zeros_like(w_b)
     for j, st in enumerate(d.pools):

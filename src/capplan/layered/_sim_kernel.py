@@ -3,8 +3,8 @@
 A request waits for a worker thread (in arrival order within its priority, higher priorities first;
 an idle thread drawn at random takes it, as when idle threads race to accept) and holds it for its
 whole life.  During a CPU step it queues (FIFO) for its process's interpreter lock, then, still
-holding the lock, for a core; it runs the lock-held part, frees the core and the lock, then queues
-for a core again for the lock-free part.  During a :class:`~capplan.layered.model.Hold` it queues
+holding the lock, for a core; it runs the lock-held part, frees the lock and runs the lock-free
+part on the same core (a thread that releases the lock goes on running), then frees the core.  During a :class:`~capplan.layered.model.Hold` it queues
 for a connection of its process's pool, then (with PgBouncer) for a server connection, and holds
 both for the step's time; a ``Wait`` just passes time.  The lock is held to the end of the
 lock-held part (CPython's 5 ms switch interval is not modelled); cores serve bursts FIFO.
@@ -203,15 +203,15 @@ def _on_event(rid, kind, now, model, state, hsize, ready, n_ready, waited):  # t
         state[10],
     )
     if kind == EV_BURST:
-        nxt = _release(cores, now, rs, queue, since, busy, waited)
-        n_ready = _grant(nxt, cores, now, model, state, hsize, ready, n_ready)
         if stage[rid] == ST_LOCKED:  # the lock-held part is done: free the lock
             nxt = _release(proc[rid], now, rs, queue, since, busy, waited)
             n_ready = _grant(nxt, proc[rid], now, model, state, hsize, ready, n_ready)
-            if rest[rid] > 0.0:
+            if rest[rid] > 0.0:  # the lock-free part runs on, on the same core
                 stage[rid] = ST_FREE_PART
-                ready[n_ready] = rid
-                return n_ready + 1
+                _push(state[4], state[5], hsize, now + rest[rid], rid, EV_BURST)
+                return n_ready
+        nxt = _release(cores, now, rs, queue, since, busy, waited)
+        n_ready = _grant(nxt, cores, now, model, state, hsize, ready, n_ready)
     elif kind == EV_HOLD:
         j = step_pool[step_start[arr_class[rid]] + step[rid]]
         if res_bouncer[j] >= 0:

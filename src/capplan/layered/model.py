@@ -75,8 +75,8 @@ class Cpu:
     scv: float = 1.0
 
     def check(self, where: str) -> None:
-        _positive(f"{where}.mean", self.mean)
-        _nonnegative(f"{where}.scv", self.scv)
+        _positive(f"{where}: mean", self.mean)
+        _nonnegative(f"{where}: scv", self.scv)
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class Hold:
     scv: float = 1.0
 
     def check(self, where: str) -> None:
-        _positive(f"{where}.mean", self.mean)
-        _nonnegative(f"{where}.scv", self.scv)
+        _positive(f"{where}: mean", self.mean)
+        _nonnegative(f"{where}: scv", self.scv)
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ class Wait:
     name: str = "downstream"
 
     def check(self, where: str) -> None:
-        _positive(f"{where}.mean", self.mean)
-        _nonnegative(f"{where}.scv", self.scv)
+        _positive(f"{where}: mean", self.mean)
+        _nonnegative(f"{where}: scv", self.scv)
 
 
 Step = Union[Cpu, Hold, Wait]  # noqa: UP007 - a runtime alias for isinstance checks and typing
@@ -137,7 +137,7 @@ class RequestClass:
         if not self.steps:
             raise ParameterError(f"{where}: steps is empty: give at least one Cpu, Hold or Wait")
         for i, step in enumerate(self.steps):
-            at = f"{where}, step {i}"
+            at = f"{where}, step {i} ({type(step).__name__})"
             if not isinstance(step, (Cpu, Hold, Wait)):
                 raise ParameterError(f"{at}: expected Cpu, Hold or Wait, got {type(step).__name__}")
             step.check(at)

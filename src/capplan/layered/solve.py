@@ -66,9 +66,11 @@ def demands(model: ServiceModel) -> Demands:
     return Demands(
         lock=_station(model, part(share)),
         free=_station(model, part(1.0 - share)),
+        cpu=_station(model, part(1.0)),
         pools=tuple(_station(model, holds(name)) for name in model.pools),
         delay=np.array([c.waits for c in model.classes]),
         processes=model.workers.processes,
+        threads=model.workers.threads,
         cores=model.cores,
         pool_size=tuple(p.size for p in model.pools.values()),
         bouncer=tuple(p.server_limit or 0 for p in model.pools.values()),
