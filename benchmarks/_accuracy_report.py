@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _report_section import replace_section
+from _report_section import ACCURACY_TITLE, replace_section
 
 GOAL_MAX = 0.10
 GOAL_MEDIAN = 0.03
-PAGE_TITLE = "# Accuracy of capplan's models against simulation"
 METRICS = {"err_wait_mean": "mean wait", "err_response_p99": "p99 response"}
 
 
@@ -189,4 +188,4 @@ Largest p99-response errors (all points):
 
 {worst(df, "err_response_p99")}
 """
-    replace_section(path, "ggc", text, title=PAGE_TITLE)
+    replace_section(path, "ggc", text, title=ACCURACY_TITLE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+ACCURACY_TITLE = "# Accuracy of capplan's models against simulation"  # docs/accuracy.md
+
 
 def replace_section(path: Path, name: str, text: str, *, title: str) -> None:
     """Write ``text`` between ``<!-- begin NAME -->`` and ``<!-- end NAME -->`` in ``path``,

@@ -224,3 +224,19 @@ def test_solve_agrees_with_simulation_on_three_layers() -> None:
     for name in ("api", "batch"):
         for col in ("response_mean", "response_p95"):
             assert ana.loc[name, col] == pytest.approx(sim.loc[name, col], rel=0.15), (name, col)
+
+
+@pytest.mark.parametrize(("ca2", "rho"), [(0.25, 0.8), (4.0, 0.6), (4.0, 0.9)])
+def test_solve_non_poisson_arrivals_near_exact_ph_m_c(ca2: float, rho: float) -> None:
+    """Non-Poisson arrivals (the departures of an upstream tier) at an M/M/c-shaped replica: the
+    Allen-Cunneen factor on the worker queue against the exact PH/M/c solution of
+    :class:`capplan.queueing.GGc` (matrix-geometric; Neuts 1981) stays within 10% in the mean."""
+    from capplan.queueing import GGc  # noqa: PLC0415
+
+    c = 2
+    cls = ly.RequestClass("a", rho * c, (ly.Cpu(1.0, 1.0),), arrival_scv=ca2)
+    model = ly.ServiceModel([cls], workers=ly.Workers(1, c), cores=c, gil_free=1.0)
+    exact = GGc(rho * c, 1.0, c, arrival_scv=ca2, service_scv=1.0)
+    assert cell(model.solve().classes, "a", "response_mean") == pytest.approx(
+        1.0 + float(exact.mean_wait), rel=0.10
+    )

@@ -40,22 +40,35 @@ __all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"
 
 @dataclass(frozen=True)
 class Station:
-    """Per class: visits per request, and the mean and second moment of one visit's service."""
+    """Per class: visits per request, the mean and second moment of one visit's service (over
+    all the class's visits), and the SCV of a visit's service averaged over its visits (without
+    the spread between the visits' means)."""
 
     visits: FloatArray
     mean: FloatArray
     second: FloatArray
+    scv: FloatArray
 
-    def residual(self, rate: FloatArray) -> FloatArray:
-        """``E[S^2]/(2 E[S])`` of the service in progress, for per-class throughputs ``rate``."""
+    def residual(self, rate: FloatArray, servers: int = 1) -> FloatArray:
+        """Mean time to the next departure from ``servers`` busy servers, times ``servers``, for
+        per-class throughputs ``rate``: for one server ``E[S^2]/(2 E[S])`` of the service in
+        progress (long visits are likelier to be in progress); as servers grow, the departures of
+        many servers come at their mean spacing, and the in-progress mix matters less, towards
+        ``E[S](1 + c^2)/2`` with ``E[S]`` and the SCV ``c^2`` averaged over visits by count."""
         work = (rate * self.visits * self.mean).sum(axis=1)
-        out: FloatArray = np.divide(
+        mixed: FloatArray = np.divide(
             (rate * self.visits * self.second).sum(axis=1),
             2.0 * work,
             out=np.zeros_like(work),
             where=work > 0,
         )
-        return out
+        if servers == 1:
+            return mixed
+        count = rate * self.visits
+        total = count.sum(axis=1)
+        scv_avg = np.divide((count * self.scv).sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
+        spaced = self.visit_mean(rate) * (1.0 + scv_avg) / 2.0
+        return np.asarray(spaced + (mixed - spaced) / servers)
 
     def visit_mean(self, rate: FloatArray) -> FloatArray:
         """Mean service of the visits waiting there (by count)."""
@@ -174,7 +187,28 @@ def solve_network(
         pop = _mix(n, weights, resid)
         if change < tol:
             break
+    resid = _bounded(d, n, pop, resid)
     return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b, probs)
+
+
+def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:
+    """Residences shortened where their throughput falls below the balanced-job lower bound
+    ``n / (D + (n - 1) D_max)`` (Zahorjan, Sevcik, Eager & Galler (1982), "Balanced job bound
+    analysis of queueing networks", CACM 25(2)): the approximate waits can overshoot when visits
+    of very different lengths share servers, and a replica is never slower than its bottleneck
+    serving one request at a time behind all the others."""
+    x = pop / resid
+    mix = x / x.sum(axis=1, keepdims=True)
+    per_server = [d.lock.visits * d.lock.mean / d.processes, d.cpu.visits * d.cpu.mean / d.cores]
+    for j, st in enumerate(d.pools):
+        per_server.append(st.visits * st.mean / (d.pool_size[j] * d.processes))
+        if d.bouncer[j] > 0:
+            per_server.append(st.visits * st.mean / d.bouncer[j])
+    total = d.cpu.visits * d.cpu.mean + d.delay + sum(st.visits * st.mean for st in d.pools)
+    d_max = np.max([mix @ a for a in per_server], axis=0)
+    floor = n / (mix @ total + (n - 1.0) * d_max)
+    factor = np.minimum(x.sum(axis=1) / floor, 1.0)
+    return np.asarray(resid * factor[:, None])
 
 
 def _mix(n: FloatArray, weights: FloatArray, resid: FloatArray) -> FloatArray:
@@ -203,7 +237,10 @@ def _waits(
     lk, fr = d.lock, d.free
     # the lock (one server per process): held for the lock-held part and its wait for a core
     hold = Station(
-        lk.visits, lk.mean + w_cl[:, None], lk.second + 2 * lk.mean * w_cl[:, None] + 2 * w_cl[:, None] ** 2
+        lk.visits,
+        lk.mean + w_cl[:, None],
+        lk.second + 2 * lk.mean * w_cl[:, None] + 2 * w_cl[:, None] ** 2,
+        lk.scv,
     )
     busy = (x * hold.visits * hold.mean).sum(axis=1) / p
     queued = (x * lk.visits).sum(axis=1) * w_lock / p
@@ -216,7 +253,7 @@ def _waits(
     at_l = (x * lk.visits).sum(axis=1) * w_cl + (x * lk.visits * lk.mean).sum(axis=1)
     at_f = (x * fr.visits).sum(axis=1) * w_cf + (x * fr.visits * fr.mean).sum(axis=1)
     holder, free_each = at_l / it.active, at_f * it.share
-    res, vm = d.cpu.residual(x), d.cpu.visit_mean(x)
+    res, vm = d.cpu.residual(x, d.cores), d.cpu.visit_mean(x)
     zero = np.zeros_like(w_cl)
     if lk.visits.any():
         new_cl, probs["core_lock"] = _fcfs_wait(
@@ -236,15 +273,19 @@ def _waits(
             st.visits,
             st.mean + w_b[j][:, None],
             st.second + 2 * st.mean * w_b[j][:, None] + 2 * w_b[j][:, None] ** 2,
+            st.scv,
         )
         there = (x * st.visits).sum(axis=1) * (w_b[j] + w_pool[j]) + (x * st.visits * st.mean).sum(axis=1)
         seen = it.in_process * there * it.share
         new_pool[j], probs["pool"][j] = _fcfs_wait(
-            [(it.in_process, seen)], d.pool_size[j], held.residual(x), held.visit_mean(x)
+            [(it.in_process, seen)], d.pool_size[j], held.residual(x, d.pool_size[j]), held.visit_mean(x)
         )
         if d.bouncer[j] > 0:
             there_b = (x * st.visits).sum(axis=1) * w_b[j] + (x * st.visits * st.mean).sum(axis=1)
             new_b[j], probs["bouncer"][j] = _fcfs_wait(
-                [(it.others, it.others * there_b * it.share)], d.bouncer[j], st.residual(x), st.visit_mean(x)
+                [(it.others, it.others * there_b * it.share)],
+                d.bouncer[j],
+                st.residual(x, d.bouncer[j]),
+                st.visit_mean(x),
             )
     return (new_lock, new_cl, new_cf, new_pool, new_b), probs

@@ -4,10 +4,11 @@ A request waits for a worker thread (in arrival order within its priority, highe
 an idle thread drawn at random takes it, as when idle threads race to accept) and holds it for its
 whole life.  During a CPU step it queues (FIFO) for its process's interpreter lock, then, still
 holding the lock, for a core; it runs the lock-held part, frees the lock and runs the lock-free
-part on the same core (a thread that releases the lock goes on running), then frees the core.  During a :class:`~capplan.layered.model.Hold` it queues
-for a connection of its process's pool, then (with PgBouncer) for a server connection, and holds
-both for the step's time; a ``Wait`` just passes time.  The lock is held to the end of the
-lock-held part (CPython's 5 ms switch interval is not modelled); cores serve bursts FIFO.
+part on the same core (a thread that releases the lock goes on running), then frees the core.
+During a :class:`~capplan.layered.model.Hold` it queues for a connection of its process's pool,
+then (with PgBouncer) for a server connection, and holds both for the step's time; a ``Wait``
+just passes time.  The lock is held to the end of the lock-held part (CPython's 5 ms switch
+interval is not modelled); cores serve bursts FIFO.
 
 Every lock, the cores, every pool of every process and every PgBouncer is a *resource* with free
 servers and a FIFO ring buffer of waiting requests; a release hands the server straight to the

@@ -45,13 +45,14 @@ METHOD = (
 def _station(model: ServiceModel, pick: Callable[[Step], tuple[float, float] | None]) -> Station:
     """Per class visits, mean and second moment of the visits ``pick`` maps a step to
     (``(mean, scv)`` of that visit's service, or None where the step does not visit)."""
-    visits, means, seconds = [], [], []
+    visits, means, seconds, scvs = [], [], [], []
     for cls in model.classes:
         found = [v for v in (pick(s) for s in cls.steps) if v is not None]
         visits.append(float(len(found)))
         means.append(float(np.mean([m for m, _ in found])) if found else 0.0)
         seconds.append(float(np.mean([m * m * (1 + c) for m, c in found])) if found else 0.0)
-    return Station(np.array(visits), np.array(means), np.array(seconds))
+        scvs.append(float(np.mean([c for _, c in found])) if found else 0.0)
+    return Station(np.array(visits), np.array(means), np.array(seconds), np.array(scvs))
 
 
 def demands(model: ServiceModel) -> Demands:
@@ -127,9 +128,11 @@ def solve(model: ServiceModel) -> LayeredResult:
     weights[-1] += waiting_p
     inside = weights @ net.residence
     spread = weights @ net.residence**2 - inside**2
-    inside_var = weights @ _variance(model, d, net) + np.maximum(spread, 0.0)
+    var = _variance(model, d, net)
+    inside_var = weights @ var + np.maximum(spread, 0.0)
     unstable = not math.isfinite(queue)
-    worker_wait = _worker_waits(model, queue / lam if lam > 0 else 0.0, capacity[-1])
+    fcfs = queue / lam * _variability(model, net.residence[-1], var[-1]) if lam > 0 else 0.0
+    worker_wait = _worker_waits(model, fcfs, capacity[-1])
     with np.errstate(divide="ignore", invalid="ignore"):  # column vectors: one row per class
         worker_law = WaitLaw.exponential(
             np.full((worker_wait.size, 1), 1.0 if unstable else waiting_p),
@@ -147,6 +150,21 @@ def solve(model: ServiceModel) -> LayeredResult:
     layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
     waits = _wait_table(model, d, net, weights, worker_law)
     return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=waits)
+
+
+def _variability(model: ServiceModel, full: FloatArray, full_var: FloatArray) -> float:
+    """Allen-Cunneen's factor ``(c_a^2 + c_s^2) / (1 + c_s^2)`` on the worker queue's Poisson wait
+    (Allen 1990, "Probability, Statistics, and Queueing Theory", 2nd ed., §6.4): ``c_a^2`` of the
+    merged arrivals (rate-weighted, as Whitt's QNA superposes streams), ``c_s^2`` of the time
+    inside at full population (mean ``full`` and variance ``full_var`` per class); 1 for Poisson."""
+    share = np.array([c.rate for c in model.classes])
+    share = share / share.sum()
+    ca2 = float(share @ np.array([c.arrival_scv for c in model.classes]))
+    if ca2 == 1.0:
+        return 1.0
+    mean = float(share @ full)
+    cs2 = max(float(share @ (full_var + full**2)) / mean**2 - 1.0, 0.0)
+    return (ca2 + cs2) / (1.0 + cs2)
 
 
 def _worker_waits(model: ServiceModel, fcfs: float, capacity: float) -> FloatArray:
