@@ -136,7 +136,16 @@ def report(df: pd.DataFrame, args: argparse.Namespace) -> str:
     lines += [f"| {name} | {len(g)} | " + " | ".join(_stats(g)) + " |" for name, g in groups if len(g)]
     p95 = df["err_response_p95"].abs()
     met = p95.median() <= 0.05 and p95.max() <= 0.15
-    worst = df.assign(a=df["err_response_p95"].abs()).nlargest(8, "a")
+    lost = df[~np.isfinite(df["err_response_mean"])]
+    lost_line = (
+        f"The analytic solution finds {lost.point.nunique()} of {df.point.nunique()} replicas unstable (its"
+        " flow-equivalent capacity below the arrival rate) that the simulation serves; there it"
+        " over-provisions, and they are the infinite maxima above:"
+        + "".join(f" `{x}`;" for x in lost.layout.unique())
+        if len(lost)
+        else "Every replica the simulation serves is stable in the analytic solution too."
+    )
+    worst = df[np.isfinite(df["err_response_p95"])].assign(a=df["err_response_p95"].abs()).nlargest(8, "a")
     worst_lines = [
         "| layout | class | offered | binding | mean | p95 | p99 |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: |",
@@ -165,7 +174,14 @@ def report(df: pd.DataFrame, args: argparse.Namespace) -> str:
             "",
             *lines,
             "",
-            "### Where it is worst (by |p95 error|)",
+            lost_line,
+            "",
+            "Errors are largest where the interpreter lock or the worker queue binds at high load (the",
+            "approximate MVA overestimates a single lock's wait when requests' CPU bursts differ",
+            "widely) and on event loops with high-variance bursts (underestimated). Pools, PgBouncer",
+            "and cores are within the goal's reach.",
+            "",
+            "### Where it is worst among finite errors (by |p95 error|)",
             "",
             *worst_lines,
         ]
