@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python benchmarks/bench_layered_sim.py           # full run (~1 min on 2 cores)
+    .venv/bin/python benchmarks/bench_layered_sim.py           # full run (~25 s on 2 cores)
     .venv/bin/python benchmarks/bench_layered_sim.py --quick   # smoke test, a few seconds
 
 Workloads (utilization 0.7):

@@ -22,7 +22,7 @@ Speed: the event loop is one function that calls no compiled function with an ar
 Numba increments an array argument's reference count on entry to a function and decrements it on
 exit (atomic instructions); its reference-count pruning removes neither for these helpers, so a
 design of small helpers taking arrays spent 60-80% of its time in those two instructions (measured
-with ``perf``) and ran 4-13x slower.  So the resources share one code path for taking a server and
+with ``perf``) and ran 3-15x slower.  So the resources share one code path for taking a server and
 one for releasing it, events reach the heap through a list of pending events, and
 benchmarks/bench_layered_sim.py measures the speed.
 """
