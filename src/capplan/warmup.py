@@ -79,11 +79,22 @@ def _simulation() -> None:
     simulate_queue(6.0, lognormal(1.0, 1.0), 8, 10_000, seed=1, keep="stats")
 
 
+def _layered() -> None:
+    from capplan import layered as ly  # noqa: PLC0415
+
+    cls = ly.RequestClass("a", 50.0, (ly.Cpu(0.004), ly.Hold("db", 0.004), ly.Wait(0.002)))
+    model = ly.ServiceModel(
+        [cls], workers=ly.Workers(2, 4), cores=2, pools={"db": ly.Pool(2, server_limit=3)}
+    )
+    model.simulate(1_000, seed=1)
+
+
 #: What gets compiled, in the order the bundled plan needs it.
 PARTS: dict[str, Callable[[], None]] = {
     "autoscaling": _autoscaling,
     "caches": _caches,
     "simulation": _simulation,
+    "layered": _layered,
 }
 
 
