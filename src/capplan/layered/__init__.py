@@ -19,6 +19,7 @@ from capplan.layered.model import (
     Workers,
 )
 from capplan.layered.result import QUANTILES, LayeredResult
+from capplan.layered.sizing import Layout, ServiceSizing, size_service
 
 __all__ = [
     "QUANTILES",
@@ -26,11 +27,14 @@ __all__ = [
     "EventLoop",
     "Hold",
     "LayeredResult",
+    "Layout",
     "Memory",
     "Pool",
     "RequestClass",
     "ServiceModel",
+    "ServiceSizing",
     "Step",
     "Wait",
     "Workers",
+    "size_service",
 ]

@@ -1,0 +1,240 @@
+"""The search behind :func:`capplan.layered.sizing.size_service` (its docstring explains it):
+floors without a solve, verdicts implied by monotonicity, best-first over layouts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from capplan.layered._sizing_inputs import Layout, _column, _label
+from capplan.layered.model import EventLoop, Pool, ServiceModel, Workers
+from capplan.layered.result import LayeredResult
+
+__all__: list[str] = []
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The fixed inputs of one search."""
+
+    goals: dict[str, dict[float | str, float]]
+    ceilings: dict[str, float]
+    pool: str | None
+    spare: int
+    zones: int | None
+    max_connections: int | None
+    max_replicas: int
+
+    def scenarios(self) -> dict[str, Callable[[int], int]]:
+        """Failure scenario name -> replicas up, as a function of the fleet size."""
+        out: dict[str, Callable[[int], int]] = {"all replicas up": lambda n: n}
+        if self.spare:
+            out[f"N+{self.spare}: {self.spare} down"] = lambda n: n - self.spare
+        if self.zones is not None:
+            z = self.zones
+            out[f"one of {z} zones lost"] = lambda n: n - math.ceil(n / z)
+        return out
+
+    def live(self, n: int) -> int:
+        """Replicas up in the worst scenario of a fleet of ``n``."""
+        return min(up(n) for up in self.scenarios().values())
+
+    def fleet(self, up: int) -> int:
+        """Smallest fleet whose worst scenario leaves ``up`` replicas up."""
+        n = up + self.spare
+        while self.live(n) < up:
+            n += 1
+        return n
+
+
+def _replica(model: ServiceModel, layout: Layout, pool: str | None, up: float) -> ServiceModel:
+    """One replica in ``layout`` carrying ``1/up`` of the fleet's load."""
+    pools = dict(model.pools)
+    if pool is not None and layout.pool_size is not None:
+        pools[pool] = Pool(layout.pool_size, model.pools[pool].server_limit)
+    workers: Workers | EventLoop = (
+        EventLoop(layout.threads) if model.event_loop else Workers(layout.processes, layout.threads)
+    )
+    return model.with_layout(workers=workers, cores=layout.cores, pools=pools).scaled(1.0 / up)
+
+
+def _connections(model: ServiceModel, layout: Layout, pool: str | None) -> int:
+    """Connections one replica opens to the database (module docstring)."""
+    if pool is None or layout.pool_size is None:
+        return 0
+    limit = model.pools[pool].server_limit
+    return limit if limit is not None else layout.processes * layout.pool_size
+
+
+def _memory(model: ServiceModel, layout: Layout) -> float:
+    """The replica's memory limit: every worker busy (0 without a Memory)."""
+    mem = model.memory
+    if mem is None:
+        return 0.0
+    return mem.base + (mem.per_worker + mem.per_request) * layout.processes * layout.threads
+
+
+def _floor(model: ServiceModel, layout: Layout, bounds: _Bounds) -> int:
+    """Fewest replicas up that the offered loads allow, without a solve (module docstring, 1)."""
+    from capplan.layered.solve import layer_loads  # noqa: PLC0415 - the solver is heavy
+
+    whole = _replica(model, layout, bounds.pool, 1.0)
+    loads = layer_loads(whole)["utilization"].to_dict()
+    inside = sum(c.rate * sum(s.mean for s in c.steps) for c in whole.classes)
+    loads["workers"] = inside / whole.workers.slots  # Little's law with no waiting at all
+    need = 1
+    for layer, u in loads.items():
+        if math.isfinite(u):
+            need = max(need, math.floor(u) + 1)
+            if layer in bounds.ceilings:
+                need = max(need, math.ceil(u / bounds.ceilings[layer] * (1 - 1e-12)))
+    return need
+
+
+def _value(result: LayeredResult, cls: str, key: float | str) -> float:
+    """The predicted mean or quantile ``key`` of class ``cls``, seconds."""
+    column = result.classes[_column(key)].to_numpy(dtype=float)
+    return float(column[result.classes.index.get_loc(cls)])
+
+
+def _failures(result: LayeredResult, bounds: _Bounds) -> list[str]:
+    """Every constraint ``result`` misses (empty when it meets them all)."""
+    layers = result.layers["utilization"]
+    if not result.stable:
+        return [f"stability ({result.binding} utilization >= 1)"]
+    out = [
+        f"{layer} utilization {layers[layer]:.1%} > {cap:.0%}"
+        for layer, cap in bounds.ceilings.items()
+        if layers[layer] > cap * (1 + 1e-12)
+    ]
+    for cls, goals in bounds.goals.items():
+        for key, target in goals.items():
+            value = _value(result, cls, key)
+            if not value <= target:
+                out.append(f"{cls} {_label(key)} {value * 1e3:.4g} ms > {target * 1e3:.4g} ms")
+    return out
+
+
+def _tie(model: ServiceModel, layout: Layout, pool: str | None) -> tuple[float, ...]:
+    """Order among fleets of equal size: cores, memory, connections, then simpler layouts."""
+    return (
+        layout.cores,
+        _memory(model, layout),
+        _connections(model, layout, pool),
+        layout.processes,
+        layout.threads,
+        layout.pool_size or 0,
+    )
+
+
+class _Search:
+    """Verdicts per layout and replicas up, solving only what the monotonicities do not imply."""
+
+    def __init__(self, model: ServiceModel, bounds: _Bounds) -> None:
+        self.model, self.bounds = model, bounds
+        self.solves = 0
+        self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
+
+    def result(self, layout: Layout, up: int) -> LayeredResult:
+        self.solves += 1
+        return _replica(self.model, layout, self.bounds.pool, float(up)).solve()
+
+    def verdict(self, layout: Layout, up: int) -> str:
+        """The first constraint missed with ``up`` replicas up ("" when all are met)."""
+        shape = (layout.cores, layout.processes, layout.threads)
+        size = layout.pool_size or 0
+        known = self.seen.setdefault(shape, [])
+        for s, u, reason in known:
+            if reason == "" and s <= size and u <= up:
+                return ""
+            if reason and s >= size and u >= up:
+                return reason
+        failures = _failures(self.result(layout, up), self.bounds)
+        reason = failures[0] if failures else ""
+        known.append((size, up, reason))
+        return reason
+
+    def smallest_up(self, layout: Layout, low: int, cap: int, *, tight: bool) -> int | None:
+        """Smallest ``up`` in ``[low, cap]`` meeting every constraint, or None.  With a ``tight``
+        cap (the best fleet so far) the cap is tried first; otherwise the search gallops up from
+        ``low``, as the answer is then usually near the floor."""
+        if cap < low:
+            return None
+        if tight and self.verdict(layout, cap) != "":
+            return None
+        if self.verdict(layout, low) == "":
+            return low
+        hi = cap
+        if not tight:
+            step, hi = 1, low
+            while hi < cap:
+                hi = min(low + step, cap)
+                if self.verdict(layout, hi) == "":
+                    break
+                low, step = hi, step * 2
+            else:
+                if self.verdict(layout, cap) != "":
+                    return None
+        while hi - low > 1:
+            mid = (low + hi) // 2
+            low, hi = (low, mid) if self.verdict(layout, mid) == "" else (mid, hi)
+        return hi
+
+
+@dataclass
+class _Best:
+    replicas: int
+    tie: tuple[float, ...]
+    layout: Layout
+    up: int
+
+
+def _search(
+    model: ServiceModel, layouts: Sequence[Layout], bounds: _Bounds
+) -> tuple[_Best | None, _Search, list[dict[str, Any]]]:
+    """Best-first search over ``layouts`` (module docstring); one table row per layout."""
+    search = _Search(model, bounds)
+    floors = {lay: _floor(model, lay, bounds) for lay in layouts}
+    order = sorted(layouts, key=lambda lay: (bounds.fleet(floors[lay]), _tie(model, lay, bounds.pool)))
+    best: _Best | None = None
+    rows = []
+    for lay in order:
+        before = search.solves
+        n_floor, tie = bounds.fleet(floors[lay]), _tie(model, lay, bounds.pool)
+        n_cap = _replica_limit(model, lay, bounds)
+        if best is not None:
+            n_cap = min(n_cap, best.replicas if tie < best.tie else best.replicas - 1)
+        row: dict[str, Any] = {"layout": lay, "floor_replicas": n_floor, "replicas": math.nan}
+        if n_floor > n_cap:
+            row["outcome"] = (
+                "cannot beat the best at its floor" if best else _limit_reason(model, lay, bounds)
+            )
+        else:
+            up = search.smallest_up(lay, floors[lay], bounds.live(n_cap), tight=best is not None)
+            if up is None:
+                row["outcome"] = (
+                    f"fails at {n_cap} replicas" if best else "misses the targets within the bounds"
+                )
+            else:
+                n = bounds.fleet(up)
+                row |= {"replicas": n, "outcome": "meets every target"}
+                best = _Best(n, tie, lay, up)
+        rows.append(row | {"solves": search.solves - before})
+    return best, search, rows
+
+
+def _replica_limit(model: ServiceModel, layout: Layout, bounds: _Bounds) -> int:
+    per = _connections(model, layout, bounds.pool)
+    if bounds.max_connections is None or per == 0:
+        return bounds.max_replicas
+    return min(bounds.max_replicas, bounds.max_connections // per)
+
+
+def _limit_reason(model: ServiceModel, layout: Layout, bounds: _Bounds) -> str:
+    per = _connections(model, layout, bounds.pool)
+    if bounds.max_connections is not None and per and bounds.max_connections // per < bounds.max_replicas:
+        fit = bounds.max_connections // per
+        return f"max_connections {bounds.max_connections} allows {fit} replicas of {per} connections"
+    return f"needs more than max_replicas {bounds.max_replicas}"

@@ -1,0 +1,201 @@
+"""size_service: the smallest fleet of a layered service, checked against M/M/c sizing, its own
+monotonicity properties, the connection limit, and the simulator."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from capplan import InfeasibleError, ParameterError
+from capplan.layered import (
+    Cpu,
+    Hold,
+    Memory,
+    Pool,
+    RequestClass,
+    ServiceModel,
+    ServiceSizing,
+    Wait,
+    Workers,
+    size_service,
+)
+from capplan.sizing import size_replicas
+
+MIB = 2.0**20
+
+
+def _service(scale: float = 1.0, memory: Memory | None = None) -> ServiceModel:
+    """Two classes sharing workers, a database pool and two cores (fleet rates)."""
+    api = RequestClass("api", 400.0 * scale, (Cpu(0.005), Hold("db", 0.003), Wait(0.010), Cpu(0.002)))
+    report = RequestClass("report", 20.0 * scale, (Cpu(0.020), Hold("db", 0.010), Wait(0.050)))
+    return ServiceModel(
+        [api, report], Workers(1, 1), cores=2, gil_free=0.1, pools={"db": Pool(1)}, memory=memory
+    )
+
+
+TARGETS = {"api": {0.99: 0.08, "mean": 0.03}, "report": (0.95, 0.4)}
+SMALL = {"processes": (1, 2, 4), "threads": (1, 4, 8)}
+
+
+def _size(model: ServiceModel, **kwargs: object) -> ServiceSizing:
+    return size_service(model, TARGETS, max_utilization=0.7, **(SMALL | kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rate", "service_time", "workers", "target", "cap", "spare", "zones"),
+    [
+        (50.0, 0.1, 1, {0.99: 1.0}, 1.0, 0, None),
+        (200.0, 0.04, 4, {0.5: 0.05, 0.99: 0.3}, 0.7, 1, None),
+        (1000.0, 0.04, 8, {0.95: 0.15}, 0.7, 1, 3),
+        (120.0, 0.05, 2, {0.999: 0.6}, 0.9, 2, 4),
+    ],
+)
+def test_single_class_agrees_with_mmc_sizing(
+    rate: float,
+    service_time: float,
+    workers: int,
+    target: dict[float, float],
+    cap: float,
+    spare: int,
+    zones: int | None,
+) -> None:
+    """One CPU step (exponential), ``workers`` single-threaded processes on as many cores: each
+    replica is exactly M/M/c (Erlang C; Kleinrock, *Queueing Systems* vol. 1 (1975), sec. 3.5),
+    which :func:`capplan.sizing.size_replicas` solves exactly (its ``method`` says so)."""
+    model = ServiceModel(
+        [RequestClass("api", rate, (Cpu(service_time),))], Workers(workers, 1), cores=workers
+    )
+    ours = size_service(
+        model,
+        {"api": target},
+        max_utilization=cap,
+        spare=spare,
+        zones=zones,
+        processes=(workers,),
+        threads=(1,),
+    )
+    reference = size_replicas(
+        rate,
+        target,
+        workers=workers,
+        service_time=service_time,
+        max_utilization=cap,
+        redundancy=spare,
+        zones=zones,
+    )
+    assert reference.method == "exact"
+    assert ours.replicas == reference.replicas
+    assert ours.layout.processes == workers and ours.layout.threads == 1
+
+
+def test_more_load_never_fewer_replicas() -> None:
+    fleets = [_size(_service(scale)).replicas for scale in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)]
+    assert fleets == sorted(fleets)
+    assert fleets[-1] > fleets[0]
+
+
+@pytest.mark.parametrize("spare", [1, 2, 5])
+def test_n_plus_k_adds_k(spare: int) -> None:
+    base = _size(_service(2.0))
+    more = _size(_service(2.0), spare=spare)
+    assert more.replicas == base.replicas + spare
+    assert more.scenarios[f"N+{spare}: {spare} down"] == base.replicas
+
+
+def test_zone_loss_keeps_enough_replicas_up() -> None:
+    base = _size(_service(2.0))
+    zoned = _size(_service(2.0), zones=3)
+    up = zoned.replicas - math.ceil(zoned.replicas / 3)
+    assert up >= base.replicas
+    assert zoned.replicas - 1 - math.ceil((zoned.replicas - 1) / 3) < base.replicas  # the fewest that do
+    assert zoned.met
+
+
+def test_connection_limit_is_respected_and_can_change_the_layout() -> None:
+    free = _size(_service(3.0))
+    per_replica = free.layout.processes * (free.layout.pool_size or 0)
+    assert free.connections == free.replicas * per_replica
+    limit = free.connections - 1
+    tight = _size(_service(3.0), max_connections=limit)
+    assert tight.connections <= limit
+    assert (tight.replicas, tight.layout) != (free.replicas, free.layout)
+    assert tight.met
+
+
+def test_pgbouncer_in_each_pod_counts_its_server_connections() -> None:
+    model = _service(3.0)
+    model = model.with_layout(pools={"db": Pool(1, server_limit=3)})
+    sized = _size(model, max_connections=60)
+    assert sized.connections == 3 * sized.replicas <= 60
+
+
+def test_memory_request_and_limit_follow_the_stated_rule() -> None:
+    memory = Memory(per_worker=20 * MIB, per_request=5 * MIB, base=100 * MIB)
+    sized = _size(_service(2.0, memory))
+    slots = sized.layout.processes * sized.layout.threads
+    assert sized.memory_limit == pytest.approx(100 * MIB + 25 * MIB * slots)
+    all_up = sized.model.solve()
+    assert sized.memory_request == pytest.approx(all_up.memory_bytes)
+    busy = float(all_up.layers["utilization"].to_numpy(dtype=float)[0]) * slots  # the workers row
+    assert sized.memory_request == pytest.approx(100 * MIB + 20 * MIB * slots + 5 * MIB * busy)
+
+
+def test_result_reports_targets_binding_layers_and_candidates() -> None:
+    sized = _size(_service(2.0), spare=1)
+    assert sized.met
+    assert set(sized.checks["scenario"]) == {"all replicas up", "N+1: 1 down"}
+    assert set(sized.binding) == {"api", "report"}
+    assert all(layer in sized.layers.index for layer in sized.binding.values())
+    assert (sized.candidates["outcome"] == "chosen").sum() == 1
+    assert sized.candidates["solves"].sum() <= sized.solves
+    assert "fewer replicas would miss" in repr(sized)
+    assert "<table" in sized._repr_html_()
+    # one replica fewer misses something, as the result says
+    assert sized.constraint.endswith(f"at {sized.replicas - 1} replicas)")
+
+
+def test_chosen_layout_meets_targets_in_simulation() -> None:
+    sized = _size(_service(2.0))
+    sim = sized.model.simulate(400_000, seed=20261204)
+    checks = [("api", "response_p99", 0.08), ("api", "response_mean", 0.03), ("report", "response_p95", 0.4)]
+    for cls, column, target in checks:  # TARGETS, spelled out
+        row = sim.classes.index.get_loc(cls)
+        value = float(sim.classes[column].to_numpy(dtype=float)[row])
+        half = float(sim.classes[f"{column}_ci"].to_numpy(dtype=float)[row])
+        assert value - half <= target, (cls, column, value, target)
+
+
+@pytest.mark.parametrize(
+    ("targets", "match"),
+    [
+        ({"nope": (0.99, 0.1)}, r"targets\['nope'\]: the model has no request class"),
+        ({"api": (0.9, 0.1)}, r"targets\['api'\]: 0.9 is not 'mean' or a reported quantile"),
+        ({"api": {0.99: -1.0}}, r"targets\['api'\]\[p99\] must be a positive"),
+        ({"api": "fast"}, r"targets\['api'\]: expected \(quantile, seconds\)"),
+        ({}, "targets must be a non-empty mapping"),
+    ],
+)
+def test_bad_targets_name_the_field(targets: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterError, match=match):
+        size_service(_service(), targets)
+
+
+def test_bad_bounds_name_the_field() -> None:
+    with pytest.raises(ParameterError, match=r"max_utilization\['disk'\]"):
+        size_service(_service(), TARGETS, max_utilization={"disk": 0.5})
+    with pytest.raises(ParameterError, match="zones must be an integer >= 2"):
+        size_service(_service(), TARGETS, zones=1)
+    with pytest.raises(ParameterError, match="pool: the model has no pool 'cache'"):
+        size_service(_service(), TARGETS, pool="cache")
+
+
+def test_unreachable_target_says_which_fails_best_case() -> None:
+    # the api's own work is 20 ms on average: no fleet gets its mean under 15 ms
+    with pytest.raises(InfeasibleError, match=r"misses api mean [\d.]+ ms > 15 ms"):
+        size_service(_service(), {"api": {"mean": 0.015}}, processes=(1, 2), threads=(1, 4))
+
+
+def test_connection_limit_too_tight_is_infeasible() -> None:
+    with pytest.raises(InfeasibleError, match="max_connections 1"):
+        _size(_service(3.0), max_connections=1)
