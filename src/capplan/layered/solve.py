@@ -105,12 +105,23 @@ def _birth_death(lam: float, capacity: FloatArray) -> tuple[FloatArray, float, f
 
 def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
     """Variance of the time inside per population and class: the steps' own variances plus each
-    visit's queueing wait taken as exponential (its mean squared)."""
+    visit's queueing wait, zero with probability ``1 - p`` and else exponential with mean ``w / p``
+    (``w`` its mean, ``p`` the probability that the visit waits), so of variance
+    ``w^2 (2 / p - 1)``: the same law the waits table reports.  A lock visit waits for the lock and
+    then for a core; its ``p`` is the larger of the two."""
     own = np.array([sum(s.scv * s.mean**2 for s in c.steps) for c in model.classes])
-    waits = d.lock.visits * ((net.lock_wait + net.core_wait_lock) ** 2)[:, None]
-    waits = waits + d.free.visits * (net.core_wait_free**2)[:, None]
+    prob = net.wait_prob
+
+    def var(wait: FloatArray, p: FloatArray) -> FloatArray:
+        safe = np.maximum(p, np.finfo(np.float64).tiny)
+        return np.asarray(np.where(p > 0, wait**2 * (2.0 / safe - 1.0), 0.0)[:, None])
+
+    lock_p = np.maximum(prob["lock"], prob["core_lock"])
+    waits = d.lock.visits * var(net.lock_wait + net.core_wait_lock, lock_p)
+    waits = waits + d.free.visits * var(net.core_wait_free, prob["core_free"])
     for j, st in enumerate(d.pools):
-        waits = waits + st.visits * ((net.pool_wait[j] + net.bouncer_wait[j]) ** 2)[:, None]
+        pool_p = np.maximum(prob["pool"][j], prob["bouncer"][j])
+        waits = waits + st.visits * var(net.pool_wait[j] + net.bouncer_wait[j], pool_p)
     return np.asarray(own + waits)
 
 
