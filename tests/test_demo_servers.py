@@ -178,7 +178,7 @@ def event_loop_process() -> Iterator[int]:
         yield int(found.group(1))
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0, "the server exits cleanly on Ctrl-C"
+        assert proc.wait(timeout=30) == 0, "the server exits cleanly on Ctrl-C (30 s: a loaded machine)"
 
 
 def test_event_loop_runs_each_request_to_completion(event_loop_process: int) -> None:

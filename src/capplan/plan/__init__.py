@@ -2,7 +2,8 @@
 
 ``capplan.plan(sla, evidence...)`` (this package's :func:`plan`) sizes replicas per operation
 class, and where their inputs are given the replica count for availability, the connection pool
-and the database limits; the :class:`CapacityPlan` it returns is a table and JSON, and
+and the database limits, and with a :class:`ServiceLayers` one deployment serving every class on the
+layered service model; the :class:`CapacityPlan` it returns is a table and JSON, and
 :mod:`capplan.plan.render` turns it into Markdown, self-contained HTML and files.
 :func:`server_sizing_table` is the servers-per-class table of the ``capplan servers`` command.
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from capplan.plan.model import HOURS_PER_MONTH, CapacityPlan
     from capplan.plan.recommendation import Recommendation
     from capplan.plan.render import plan_figures, render_html, render_markdown, write_report
+    from capplan.plan.service import ServiceCheck, ServiceLayers
     from capplan.plan.tables import QUANTILES, server_sizing_table
 else:
     __getattr__, __dir__ = lazy_exports(
@@ -33,6 +35,7 @@ else:
             "model": ("HOURS_PER_MONTH", "CapacityPlan"),
             "recommendation": ("Recommendation",),
             "render": ("plan_figures", "render_html", "render_markdown", "write_report"),
+            "service": ("ServiceCheck", "ServiceLayers"),
             "tables": ("QUANTILES", "server_sizing_table"),
         },
     )
@@ -45,7 +48,9 @@ __all__ = [
     "PlanInputs",
     "PodMemory",
     "Recommendation",
+    "ServiceCheck",
     "ServiceEvidence",
+    "ServiceLayers",
     "best_fit",
     "from_fit",
     "from_profile",

@@ -17,6 +17,7 @@ from capplan.plan.model import CapacityPlan
 from capplan.plan.overload import overload_check
 from capplan.plan.overload_settings import OverloadSettings
 from capplan.plan.recommendation import Recommendation
+from capplan.plan.service import ServiceLayers, size_layers
 from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
@@ -58,6 +59,7 @@ def plan(
     hpa_class: str | None = None,
     memory: PodMemory | None = None,
     overload: OverloadSettings | None = None,
+    service: ServiceLayers | None = None,
 ) -> CapacityPlan:
     """Size a service for an SLA from evidence of its service times; say what binds and why.
 
@@ -121,6 +123,11 @@ def plan(
         failures at the planned load, the safe maximum load, the spike survived, the settings that
         restore recovery, and the SLA's error_rate / timeout_rate / uptime as checks
         (:mod:`capplan.plan.overload`).
+    service : ServiceLayers, optional
+        How one replica runs (cores, lock-free CPU share, each class's steps): the plan also sizes
+        one deployment serving every class as layers, replicas x processes x threads x pool per
+        process in one search, with the binding layer per class and, with ``memory``, the pod's
+        memory request and limit (:mod:`capplan.plan.service`).
 
     Returns
     -------
@@ -159,6 +166,21 @@ def plan(
                 database.method,
             )
         )
+    layered = None
+    if service is not None:
+        limit = None if pgbouncer is None else pgbouncer.max_client_conn * pgbouncer_instances
+        layered = size_layers(
+            service,
+            sla,
+            group,
+            items,
+            {k: rate * share for k, share in shares.items()},
+            {"redundancy": redundancy, "zones": zones},
+            cap,
+            memory,
+            limit,
+        )
+        recs.extend(layered.recommendations())
     if cache is not None:
         recs.extend(cache_recommendations(cache))
     scaling = None
@@ -205,6 +227,7 @@ def plan(
         sla=sla,
         memory=memory,
         overload=overload_result,
+        service=layered,
     )
 
 

@@ -19,6 +19,15 @@
       autoscaling: {hpa: hpa.yaml, traffic: traffic_day_spike.csv, class: critical_operations}
       memory: {per_worker: 120Mi, per_request: 2Mi, base: 64Mi}   # one replica; for the exports
       overload: overload.yaml          # or the section itself (capplan.plan.overload_settings)
+      service:                         # one replica as layers (capplan.plan.service)
+        cores: 4
+        gil_free: 5%                   # CPU outside the interpreter lock
+        processes: [4, 8]              # candidates (optional), likewise threads
+        steps:                         # per class, in order; a class left out: one CPU step
+          critical_operations: [{cpu: 12ms}, {hold: db, time: 5ms},
+                                {wait: downstream, time: 15ms, scv: 6}, {cpu: 8ms}]
+          batch_operations: [{repeat: 8, steps: [{cpu: 12.5ms}, {hold: db, time: 5ms}]},
+                             {wait: export, time: 1.86s}]
       price_per_replica_hour: 0.20
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
@@ -40,12 +49,14 @@ from capplan.autoscale import from_csv, load_hpa
 from capplan.caches import CatalogFractionWarning, fit_zipf
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
 from capplan.errors import CapplanError, ParameterError
+from capplan.layered import Cpu, Hold, Step, Wait
 from capplan.measurements import count_keys, read_latency_csv
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload_settings import load_overload, parse_overload
+from capplan.plan.service import ServiceLayers
 from capplan.profiles import load_profile
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
@@ -149,7 +160,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
-            "overload",
+            "overload", "service",
         )
     )  # fmt: skip
     base = file.parent
@@ -238,6 +249,8 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["overload"] = parse_overload(root.data["overload"], f"{ROOT_KEY}.overload")
         except ParameterError as exc:
             raise PlanInputError(f"{label}: {exc}") from None
+    if (service := root.child("service")) is not None:
+        options["service"] = _service(service)
     return PlanInputs(label, sla, evidence, options)
 
 
@@ -295,3 +308,78 @@ def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
             sla=sla,
             db_hold_time=query_time,
         )
+
+
+def _service(node: _Node) -> ServiceLayers:
+    node.check_keys(("cores", "gil_free", "pool", "processes", "threads", "steps"))
+    cores = node.convert("cores", _count)
+    if cores is None:
+        raise node.fail("cores", "is required (CPU cores of one replica)")
+    candidates = {k: node.convert(k, _counts) for k in ("processes", "threads")}
+    steps: dict[str, tuple[Step, ...]] = {}
+    if (by_class := node.child("steps")) is not None:
+        for name, items in by_class.data.items():
+            steps[str(name)] = _steps(by_class, str(name), items)
+    try:
+        return ServiceLayers(
+            cores,
+            node.convert("gil_free", _share, 0.0),
+            steps,
+            node.text("pool", "db") or "db",
+            candidates["processes"],
+            candidates["threads"],
+        )
+    except CapplanError as exc:
+        raise node.fail(None, str(exc)) from None
+
+
+def _counts(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a list of whole numbers, got {value!r}")
+    return tuple(_count(v) for v in value)
+
+
+def _steps(parent: _Node, key: str, items: Any) -> tuple[Step, ...]:
+    """``[{cpu: 12ms}, {hold: db, time: 5ms}, {wait: name, time: 15ms, scv: 6},
+    {repeat: 8, steps: [...]}]`` (each with an optional ``scv``)."""
+    if not isinstance(items, list) or not items:
+        raise parent.fail(key, "must be a list of steps ({cpu: 12ms}, {hold: db, time: 5ms}, ...)")
+    out: list[Step] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise parent.fail(f"{key}[{i}]", f"must be a mapping, got {item!r}")
+        step = _Node(parent.label, f"{parent.path}.{key}[{i}]", item)
+        if "repeat" in item:
+            step.check_keys(("repeat", "steps"))
+            repeat = step.convert("repeat", _count)
+            if not repeat or repeat < 1:
+                raise step.fail("repeat", f"must be a whole number >= 1, got {item['repeat']!r}")
+            out.extend(_steps(step, "steps", item.get("steps")) * repeat)
+            continue
+        kinds = [k for k in ("cpu", "hold", "wait") if k in item]
+        if len(kinds) != 1:
+            raise step.fail(None, f"give exactly one of cpu, hold, wait, repeat; got {sorted(item)}")
+        out.append(_step(step, kinds[0]))
+    return tuple(out)
+
+
+def _step(step: _Node, kind: str) -> Step:
+    scv = step.convert("scv", float, 1.0)
+    made: Step
+    if kind == "cpu":
+        step.check_keys(("cpu", "scv"))
+        cpu = step.convert("cpu", _seconds)
+        if cpu is None:
+            raise step.fail("cpu", "needs a time, e.g. {cpu: 12ms}")
+        made = Cpu(cpu, scv=scv)
+    else:
+        step.check_keys((kind, "time", "scv"))
+        name, time = step.text(kind), step.convert("time", _seconds)
+        if not name or time is None:
+            raise step.fail(None, f"{kind} needs a name and a time, e.g. {{{kind}: db, time: 5ms}}")
+        made = Hold(name, time, scv=scv) if kind == "hold" else Wait(time, scv=scv, name=name)
+    try:
+        made.check(kind)
+    except CapplanError as exc:
+        raise step.fail(None, str(exc)) from None
+    return made

@@ -20,6 +20,7 @@ from capplan.plan.evidence import ServiceEvidence
 from capplan.plan.memory import PodMemory
 from capplan.plan.overload import OverloadCheck
 from capplan.plan.recommendation import Recommendation
+from capplan.plan.service import ServiceCheck
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
 from capplan.sizing.pools import PoolSizing
@@ -67,6 +68,8 @@ class CapacityPlan:
     #: Memory of one replica, when stated (the plan does not model memory; exports need it).
     memory: PodMemory | None = None
     overload: OverloadCheck | None = None
+    #: The one-deployment sizing on the layered service model, when the plan was given a service.
+    service: ServiceCheck | None = None
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -138,6 +141,8 @@ class CapacityPlan:
             out.extend(self.autoscaling.misses())
         if self.overload is not None:
             out.extend(self.overload.misses())
+        if self.service is not None:
+            out.extend(self.service.misses())
         return out
 
     @property

@@ -117,6 +117,8 @@ def _extra_tables(plan: CapacityPlan) -> list[tuple[str, pd.DataFrame]]:
         out.append(("Autoscaling over the traffic", frame))
     if plan.overload is not None:
         out.extend(overload_tables(plan.overload))
+    if plan.service is not None:
+        out.extend(plan.service.tables())
     return out
 
 

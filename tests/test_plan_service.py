@@ -1,0 +1,206 @@
+"""The plan's layered sizing (``service`` in the plan file, ``service=`` of ``capplan.plan``):
+one deployment of every class sized on :mod:`capplan.layered`, read from the plan file with errors
+naming the file and key path, and agreeing with the sizers it is built from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import capplan as cp
+from capplan.layered import (
+    Cpu,
+    Hold,
+    Memory,
+    Pool,
+    RequestClass,
+    ServiceModel,
+    Step,
+    Wait,
+    Workers,
+    size_service,
+)
+from capplan.plan import PodMemory, ServiceLayers, render_markdown, stated
+from capplan.plan.inputs import PlanInputError, load_plan_inputs
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+EXAMPLE = DATA / "capacity-plan.yaml"
+SLA_FILES = [str(DATA / "performance-sla.yaml"), str(DATA / "performance-budget.yaml")]
+MIB = 2.0**20
+
+
+@pytest.fixture(scope="module")
+def sla() -> cp.SLA:
+    return cp.load_sla(*SLA_FILES)
+
+
+def test_plan_file_service_is_the_model_notebook_03_describes() -> None:
+    """The bundled plan file's ``service`` section, read, is the replica spelled out step by step
+    (12 ms CPU, a 5 ms query, a 15 ms downstream call of SCV 6, 8 ms CPU; 8 rows of 12.5 ms CPU and
+    a query, then a 1.86 s export; the standard class one CPU step of its profile)."""
+    inputs = load_plan_inputs(EXAMPLE)
+    layers = inputs.options["service"]
+    assert (layers.cores, layers.gil_free, layers.pool) == (4, 0.05, "db")
+    rates = {"critical_operations": 2000.0, "standard_operations": 7500.0, "batch_operations": 500.0}
+    standard = next(e for e in inputs.evidence if e.op_class == "standard_operations")
+    expected = ServiceModel(
+        [
+            RequestClass(
+                "critical_operations",
+                2000.0,
+                (Cpu(0.012), Hold("db", 0.005), Wait(0.015, scv=6.0, name="downstream"), Cpu(0.008)),
+            ),
+            RequestClass("standard_operations", 7500.0, (Cpu(standard.mean_s),)),
+            RequestClass(
+                "batch_operations", 500.0, (Cpu(0.0125), Hold("db", 0.005)) * 8 + (Wait(1.86, name="export"),)
+            ),
+        ],
+        Workers(1, 1),
+        cores=4,
+        gil_free=0.05,
+        pools={"db": Pool(1)},
+    )
+    assert layers.model(inputs.evidence, rates) == expected
+
+
+def test_bundled_plan_sizes_one_deployment_as_size_service_does() -> None:
+    inputs = load_plan_inputs(EXAMPLE)
+    plan = inputs.plan()
+    assert plan.service is not None and plan.service.sizing is not None and plan.sla is not None
+    sized = plan.service.sizing
+    rates = {c: share * plan.arrival_rate for c, share in plan.mix.items()}
+    direct = size_service(
+        inputs.options["service"].model(inputs.evidence, rates),
+        {c: plan.sla.latency_targets_for("api_endpoints", c) for c in plan.mix},
+        max_utilization={"cores": 0.7},
+        spare=1,
+        zones=3,
+        max_connections=3000,  # the seed's max_client_conn 1000 x 3 PgBouncer pods
+    )
+    assert (sized.replicas, sized.layout) == (direct.replicas, direct.layout)
+    assert sized.met and set(sized.binding) == set(plan.mix)
+    recs = {r.item: r.value for r in plan.recommendations if r.component == "service (layered)"}
+    assert recs["all classes"] == sized.replicas
+    assert recs["threads per process"] == sized.layout.threads
+    assert "Service as layers" in render_markdown(plan)
+
+
+def test_one_cpu_class_agrees_with_the_per_class_sizing(sla: cp.SLA) -> None:
+    """One class of exponential CPU work on 8 single-threaded processes and 8 cores: each replica
+    is M/M/8 (Erlang C), so the layered deployment and the per-class deployment of 8 workers need
+    the same replicas (Kleinrock, *Queueing Systems* vol. 1 (1975), sec. 3.5)."""
+    layers = ServiceLayers(cores=8, processes=(8,), threads=(1,))
+    plan = cp.plan(
+        sla,
+        stated({"critical_operations": 0.040}),
+        mix={"critical_operations": 0.2},
+        workers=8,
+        service=layers,
+    )
+    assert plan.service is not None and plan.service.sizing is not None
+    assert plan.service.sizing.replicas == plan.replicas["critical_operations"].replicas
+    assert plan.service.sizing.layout.processes == 8
+
+
+def test_memory_request_and_limit_come_with_the_plan_memory(sla: cp.SLA) -> None:
+    layers = ServiceLayers(cores=2, processes=(2,), threads=(4,))
+    memory = PodMemory(per_worker=30 * MIB, per_request=4 * MIB, base=100 * MIB)
+    plan = cp.plan(
+        sla,
+        stated({"standard_operations": 0.010}),
+        mix={"standard_operations": 0.01},
+        memory=memory,
+        service=layers,
+    )
+    assert plan.service is not None and plan.service.sizing is not None
+    sized = plan.service.sizing
+    assert sized.model.memory == Memory(30 * MIB, 4 * MIB, 100 * MIB)
+    assert sized.memory_limit is not None and sized.memory_request is not None
+    slots = 2 * 4
+    assert sized.memory_limit == pytest.approx(100 * MIB + slots * (30 + 4) * MIB)  # every worker busy
+    recs = {r.item: r.value for r in plan.recommendations if r.component == "service (layered)"}
+    assert recs["memory limit"] == round(sized.memory_limit / MIB)
+    assert recs["memory request"] == round(sized.memory_request / MIB)
+
+
+def test_infeasible_service_is_a_miss_not_a_crash(sla: cp.SLA) -> None:
+    """2 s of CPU cannot meet a 50 ms median however many replicas: the plan says so."""
+    layers = ServiceLayers(cores=1, steps={"critical_operations": (Cpu(2.0),)}, processes=(1,), threads=(1,))
+    plan = cp.plan(
+        sla, stated({"critical_operations": 2.0}), mix={"critical_operations": 0.01}, service=layers
+    )
+    assert plan.service is not None and plan.service.sizing is None
+    assert not plan.ok
+    assert any(m.startswith("service (layered): ") for m in plan.misses())
+    (rec,) = [r for r in plan.recommendations if r.component == "service (layered)"]
+    assert rec.value is None and rec.binding
+
+
+def _inputs(tmp_path: Path, service: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        f"capacity_plan:\n  sla: [{', '.join(SLA_FILES)}]\n"
+        "  evidence: {critical_operations: {service_time: 40ms}}\n"
+        f"  service:\n{service}"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ("    gil_free: 5%\n", "capacity_plan.service.cores: is required"),
+        ("    cores: 0\n", "capacity_plan.service: cores must be an integer >= 1"),
+        ("    cores: 2\n    gil_free: 120%\n", "capacity_plan.service: gil_free must lie in [0, 1]"),
+        ("    cores: 2\n    threads: [4, 0]\n", "capacity_plan.service: threads must be an integer >= 1"),
+        ("    cores: 2\n    processes: 4\n", "capacity_plan.service.processes: must be a list"),
+        ("    cores: 2\n    lock: 1\n", "unknown keys ['lock']"),
+        (
+            "    cores: 2\n    steps: {critical_operations: [{cpu: -3ms}]}\n",
+            "capacity_plan.service.steps.critical_operations[0]:",
+        ),
+        (
+            "    cores: 2\n    steps: {critical_operations: [{cpu: 1ms, hold: db}]}\n",
+            "steps.critical_operations[0]: give exactly one of cpu, hold, wait, repeat",
+        ),
+        (
+            "    cores: 2\n    steps: {critical_operations: [{hold: db}]}\n",
+            "steps.critical_operations[0]: hold needs a name and a time",
+        ),
+        (
+            "    cores: 2\n    steps: {critical_operations: [{repeat: 0, steps: [{cpu: 1ms}]}]}\n",
+            "steps.critical_operations[0].repeat: must be a whole number",
+        ),
+        (
+            "    cores: 2\n    steps:\n      critical_operations:\n"
+            "        - {repeat: 2, steps: [{wait: x, time: 1ms, scv: -1}]}\n",
+            "steps.critical_operations[0].steps[0]:",
+        ),
+        ("    cores: 2\n    steps: {critical_operations: []}\n", "must be a list of steps"),
+    ],
+)
+def test_service_section_errors_name_file_and_key_path(tmp_path: Path, service: str, message: str) -> None:
+    path = _inputs(tmp_path, service)
+    with pytest.raises(PlanInputError, match=re.escape(message)) as info:
+        load_plan_inputs(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ({"nope": (Cpu(0.01),)}, "service.steps: no traffic for classes ['nope']"),
+        (
+            {"critical_operations": (Hold("cache", 0.001),)},
+            "hold steps name pools ['cache']; the plan sizes one, 'db'",
+        ),
+    ],
+)
+def test_steps_that_do_not_fit_the_plan_name_the_problem(
+    sla: cp.SLA, steps: dict[str, tuple[Step, ...]], message: str
+) -> None:
+    layers = ServiceLayers(cores=2, steps=steps)
+    with pytest.raises(cp.ParameterError, match=re.escape(message)):
+        cp.plan(sla, stated({"critical_operations": 0.04}), mix={"critical_operations": 0.2}, service=layers)
