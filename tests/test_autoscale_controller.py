@@ -262,7 +262,28 @@ def test_min_max_and_invalid_metrics() -> None:
     assert HPAController(hpa).sync(0.0, 1, [None]) == 3
     assert HPAController(hpa).sync(0.0, 10, [None, None, None, None]) == 10
     assert HPAController(hpa).sync(0.0, 10, [4, None, 4, 4]) == 10
-    assert HPAController(hpa).sync(0.0, 10, [20, None, 4, 4]) == 20  # 100% per 15 s allows it
+    # a fresh controller records the current 10 as a recommendation first
+    # (recordInitialRecommendation), so the seed's 60 s scale-up window holds it at 10
+    assert HPAController(hpa).sync(0.0, 10, [20, None, 4, 4]) == 10
+    ctl = HPAController(hpa)
+    assert [ctl.sync(15.0 * k, 10, [20, None, 4, 4]) for k in range(6)] == [10] * 4 + [20] * 2
+
+
+def test_a_fresh_autoscaler_records_the_current_count_first() -> None:
+    # [horizontal.go] reconcileAutoscaler calls recordInitialRecommendation(currentReplicas) before
+    # it computes anything, and stabilizeRecommendationWithBehaviors then clamps to the lowest
+    # recommendation of the scale-up window and the highest of the scale-down window, that first
+    # one included: from 20 with 40 proposed, the seed (scale-up window 60 s) waits until the
+    # record of t = 0 leaves the window at t = 60 s; from 80 with 10 proposed, the default 300 s
+    # scale-down window holds 80 until t = 300 s.
+    seed = load_hpa("data/hpa.yaml")
+    up = HPAController(seed)
+    assert [up.sync(15.0 * k, 20, [40]) for k in range(6)] == [20] * 4 + [40] * 2
+    hpa = HPA("x", 1, 100, CPU, Behavior(scale_up=DEFAULT_SCALE_UP, scale_down=DEFAULT_SCALE_DOWN))
+    down = HPAController(hpa)
+    assert [down.sync(15.0 * k, 80, [10]) for k in range(22)] == [80] * 20 + [10] * 2
+    legacy = HPAController(HPA("x", 1, 100, CPU))  # no behavior: the 300 s downscale window too
+    assert [legacy.sync(15.0 * k, 80, [10]) for k in range(22)] == [80] * 20 + [10] * 2
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,6 +1,9 @@
 """The HorizontalPodAutoscaler v2 decision, step for step as kube-controller-manager takes it.
 
-Each sync (every ``--horizontal-pod-autoscaler-sync-period``, 15 s) the controller
+On its first sync of an autoscaler the controller records the current replica count as a
+recommendation (``recordInitialRecommendation``), so a fresh autoscaler holds its count through
+the stabilization windows of that moment.  Each sync (every
+``--horizontal-pod-autoscaler-sync-period``, 15 s) the controller
 
 1. computes one replica proposal per metric (the *replica calculator*, ``replica_calculator.go``):
    ``desired = ceil(readyPods * currentValue / target)``, unchanged when the ratio is within the
@@ -26,7 +29,8 @@ window)`` is false for it.
 
 References: Kubernetes documentation, "Horizontal Pod Autoscaling" (algorithm details,
 configurable scaling behavior); kubernetes/kubernetes ``pkg/controller/podautoscaler/horizontal.go``
-(``stabilizeRecommendationWithBehaviors``, ``convertDesiredReplicasWithBehaviorRate``,
+(``recordInitialRecommendation``, ``stabilizeRecommendationWithBehaviors``,
+``convertDesiredReplicasWithBehaviorRate``,
 ``calculateScaleUpLimitWithScalingRules``, ``normalizeDesiredReplicas``) and
 ``replica_calculator.go`` (``GetResourceReplicas``, ``calcPlainMetricReplicas``,
 ``GetObjectMetricReplicas``, ``GetObjectPerPodMetricReplicas``).
@@ -241,11 +245,22 @@ def hpa_sync(
 ) -> int:  # pragma: no cover
     """One reconcile: the new ``spec.replicas`` given the per-metric proposals (``-1`` = invalid).
 
-    ``j`` is the sync's index into the history arrays, ``now`` its time in seconds; ``behavior``
-    comes from :func:`behavior_arrays`.  For the legacy rules ``down_window`` is the controller's
-    downscale stabilization window and ``up_window`` is 0.
+    ``j`` counts the syncs from 0, ``now`` is the sync's time in seconds; ``behavior`` comes from
+    :func:`behavior_arrays`.  For the legacy rules ``down_window`` is the controller's downscale
+    stabilization window and ``up_window`` is 0.  The history arrays hold ``j + 2`` entries: the
+    first sync records the current count as a recommendation at index 0 before it decides, as the
+    controller's ``recordInitialRecommendation`` does, so a fresh autoscaler neither scales up within
+    its scale-up window nor down within its scale-down window of its first sync; sync ``j`` is
+    recorded at ``j + 1``.
     """
     legacy, up_window, down_window, up_select, up_policies, down_select, down_policies = behavior
+    if j == 0:
+        t_sync[0] = now
+        rec[0] = current
+        rec_ok[0] = True
+        up_ev[0] = 0
+        down_ev[0] = 0
+    j += 1
     t_sync[j] = now
     rec_ok[j] = False
     up_ev[j] = 0
@@ -347,11 +362,12 @@ class HPAController:
     ) -> None:
         self.hpa = hpa
         self._beh = behavior_arrays(hpa, downscale_stabilization)
-        self._t = np.zeros(capacity)
-        self._rec = np.zeros(capacity, dtype=np.int64)
-        self._rec_ok = np.zeros(capacity, dtype=np.bool_)
-        self._up = np.zeros(capacity, dtype=np.int64)
-        self._down = np.zeros(capacity, dtype=np.int64)
+        self._capacity = capacity
+        self._t = np.zeros(capacity + 1)  # + the initial recommendation (hpa_sync)
+        self._rec = np.zeros(capacity + 1, dtype=np.int64)
+        self._rec_ok = np.zeros(capacity + 1, dtype=np.bool_)
+        self._up = np.zeros(capacity + 1, dtype=np.int64)
+        self._down = np.zeros(capacity + 1, dtype=np.int64)
         self._j = 0
         self._last = -math.inf
 
@@ -364,8 +380,8 @@ class HPAController:
             raise ParameterError(
                 f"now must increase from one sync to the next, got {now!r} after {self._last!r}"
             )
-        if self._j >= self._t.size:
-            raise ParameterError(f"more than capacity={self._t.size} syncs")
+        if self._j >= self._capacity:
+            raise ParameterError(f"more than capacity={self._capacity} syncs")
         props = np.array([-1 if p is None else int(p) for p in proposals], dtype=np.int64)
         out = hpa_sync(
             self._j,
