@@ -57,8 +57,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_erlang.py
 	$(BIN)/python benchmarks/bench_sim.py
 
+# Jupyter refuses to run as root (containers) unless told it may.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$(if [ "$$(id -u)" -eq 0 ]; then echo --allow-root; fi)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

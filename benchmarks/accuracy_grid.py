@@ -4,13 +4,14 @@ Run from the project root::
 
     .venv/bin/python benchmarks/accuracy_grid.py            # simulate and score the grid (~40 min)
     .venv/bin/python benchmarks/accuracy_grid.py --quick    # a few points, written to a temp dir
-    .venv/bin/python benchmarks/accuracy_grid.py --from-csv docs/accuracy_grid.csv
+    .venv/bin/python benchmarks/accuracy_grid.py --from-csv docs/accuracy_grid.csv [--out docs]
                                     # re-score the current model against the stored simulations
 
 The full run writes ``docs/accuracy.md`` and ``docs/accuracy_grid.csv`` (one row per point:
 simulation estimates with 95% batch-means CI half-widths, model values and relative errors).
 ``--from-csv`` keeps the simulations and the report's record of how they were made; the model
-columns (and the report) are recomputed.  ``--out DIR`` writes elsewhere.
+columns (and the report, with this run's scoring time) are recomputed into a temporary directory,
+so the tracked docs change only with ``--out docs``.  ``--out DIR`` writes elsewhere.
 
 Grid (the two-moment study): utilization {0.3, 0.5, 0.7, 0.8, 0.9, 0.95} x servers {1, 2, 4, 8,
 16, 32, 64} x arrival SCV {0.25, 0.5, 1, 2, 4, 9} x service SCV {0, 0.25, 1, 4, 9}, mean service 1 s.
@@ -244,7 +245,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a few points, written to a temp dir")
     parser.add_argument("--from-csv", type=Path, help="re-score the simulations stored in this CSV")
     parser.add_argument(
-        "--out", type=Path, help="output directory (default docs/, or a temp dir with --quick)"
+        "--out", type=Path, help="output directory (default docs/; a temp dir with --quick or --from-csv)"
     )
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--customers", type=int, default=2_000_000, help="pilot run per point")
@@ -257,7 +258,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(__file__).resolve().parents[1]
-    out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-")) if args.quick else root / "docs")
+    scratch = args.quick or args.from_csv is not None  # re-scoring leaves the tracked docs alone
+    out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-")) if scratch else root / "docs")
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "accuracy_grid.csv", out / "accuracy.md"
     if args.from_csv:

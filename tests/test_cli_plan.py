@@ -28,6 +28,12 @@ def test_plan_on_the_bundled_example_writes_a_self_contained_report(
     page = report.read_text()
     assert page.count("data:image/png;base64,") == 4  # three classes and the HPA timeline
     assert 'src="http' not in page
+    # counts print as whole numbers (23 replicas, not 23.000000), others to six significant digits
+    assert not re.search(r"<td>-?\d+\.0{6}</td>", page)
+    assert "<td>23</td>" in page and "<td>249.997</td>" in page
+    alts = re.findall(r'<img alt="([^"]*)"', page)  # each figure says what it plots
+    assert alts[0].startswith("critical_operations: response time (ms) against utilization")
+    assert alts[-1] == "performance-based-hpa over the traffic: replicas against time (hours)"
 
 
 def test_plan_json_equals_the_library_plan(capsys: pytest.CaptureFixture[str]) -> None:

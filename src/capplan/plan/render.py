@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from capplan.errors import ParameterError
@@ -170,6 +172,13 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
     return out
 
 
+def _alt(name: str, fig: Figure) -> str:
+    """A figure's alternative text: what it plots, from its axes' labels."""
+    ax = fig.axes[0]
+    what = f"{ax.get_ylabel()} against {ax.get_xlabel()}" if ax.get_ylabel() and ax.get_xlabel() else "figure"
+    return f"{name}: {what}"
+
+
 def _no_minor_log_ticks(fig: Figure) -> None:
     from matplotlib.ticker import NullLocator  # noqa: PLC0415 - see plan_figures
 
@@ -194,22 +203,19 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
     if files:
         links = "".join(f'<li><a href="{html.escape(n)}">{html.escape(n)}</a></li>' for n in files)
         body += ["<h2>Deployment files</h2>", f"<ul>{links}</ul>"]
-    body += ["<h2>Recommendations</h2>", plan.to_frame().to_html(index=False, na_rep="-")]
-    body += ["<h2>Per operation class</h2>", _summary_display(plan).to_html(index=False, na_rep="-")]
+    body += ["<h2>Recommendations</h2>", _html(plan.to_frame(), index=False)]
+    body += ["<h2>Per operation class</h2>", _html(_summary_display(plan), index=False)]
     body += ["<h2>Predicted response times against the targets</h2>"]
-    body.append(_predictions_ms(plan).to_html(index=False, na_rep="-"))
+    body.append(_html(_predictions_ms(plan), index=False))
     for title, table in _extra_tables(plan):
-        body += [f"<h2>{html.escape(title)}</h2>", table.to_html(na_rep="-")]
+        body += [f"<h2>{html.escape(title)}</h2>", _html(table)]
     misses = plan.misses()
     if misses:
         body += ["<h2>Misses</h2>", _list(misses, "miss")]
     if figures:
         for name, fig in plan_figures(plan).items():
             body.append(f"<h2>{html.escape(name)}</h2>")
-            body.append(
-                f'<img alt="response time against utilization, {html.escape(name)}" '
-                f'src="data:image/png;base64,{_png(fig)}">'
-            )
+            body.append(f'<img alt="{html.escape(_alt(name, fig))}" src="data:image/png;base64,{_png(fig)}">')
     body += ["<h2>Evidence</h2>", _list([e.describe() for e in plan.evidence])]
     body += ["<h2>Assumptions</h2>", _list(list(plan.assumptions))]
     return (
@@ -218,6 +224,24 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+def _number(value: float) -> str:
+    """A float for a table cell: whole numbers without decimals (a count reads 23, not
+    23.000000), others to six significant digits."""
+    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        return f"{int(value)}"
+    return f"{value:.6g}"
+
+
+def _html(frame: pd.DataFrame, *, index: bool = True) -> str:
+    """An HTML table with the report's number format; missing values as "-"."""
+
+    def cell(v: object) -> object:
+        return _number(float(v)) if isinstance(v, (float, np.floating)) and not np.isnan(v) else v
+
+    shown = frame.map(cell)
+    return str(shown.to_html(index=index, na_rep="-"))
 
 
 def _list(items: list[str], css: str = "") -> str:
