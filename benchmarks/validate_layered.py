@@ -5,6 +5,8 @@ Run from the project root (as root, or with PostgreSQL and PgBouncer installed):
     .venv/bin/python benchmarks/validate_layered.py               # full run (~7 min)
     .venv/bin/python benchmarks/validate_layered.py --quick       # smoke run (~2 min)
     .venv/bin/python benchmarks/validate_layered.py --modes threads --query lookup:20000
+    .venv/bin/python benchmarks/validate_layered.py \
+        --from-summary benchmarks/results/validate_layered_summary.json   # re-solve the saved runs
 
 What it does (the method is in ``docs/validation.md``, section "The layered model"):
 
@@ -374,6 +376,34 @@ def summary(runs: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, A
     return {"meta": meta, "runs": keep}
 
 
+def summary_table(runs: Sequence[dict[str, Any]]) -> str:
+    """Measured against predicted response times, one row per run of a summary file (ms)."""
+    head = (
+        "| mode | level | rate (req/s) | measured p50 / p95 / p99 | predicted p50 / p95 / p99 | p95 error |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|"]
+    for run in runs:
+        lat, pred = run["measured_latency"], run["predicted"]
+        p95 = pred.get("p95_s", float("nan"))
+        err = f"{100 * (p95 / lat['p95_s'] - 1):+.1f}%" if np.isfinite(p95) else "no model"
+        measured = " / ".join(_ms(lat[f"{q}_s"]) for q in ("p50", "p95", "p99"))
+        predicted = " / ".join(_ms(pred.get(f"{q}_s", float("nan"))) for q in ("p50", "p95", "p99"))
+        row = f"| {run['mode']} | {run['level']:.2f} | {lat['achieved_rate']:.1f} |"
+        lines.append(f"{row} {measured} | {predicted} | {err} |")
+    return "\n".join(lines)
+
+
+def rescore_summary(path: Path) -> int:
+    """Re-solve the model of every run in a summary file (its configurations and model inputs are
+    all the model needs) and rewrite the file's predictions."""
+    data = json.loads(path.read_text())
+    for run in data["runs"]:
+        run["predicted"] = {k: v for k, v in predict(run).items() if k != "frame"}
+    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    print(summary_table(data["runs"]))
+    return 0
+
+
 def rescore(directory: Path, summary_path: Path | None) -> int:
     """Re-solve the model of every run file in ``directory`` (e.g. once :mod:`capplan.layered` exists)."""
     order = list(MODES)
@@ -452,7 +482,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="SCHED_FIFO for this script (the generator, py-spy), the service, PostgreSQL and PgBouncer: "
         "shields them from other work on the machine (needs root)",
     )
+    parser.add_argument(
+        "--from-summary",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: re-solve the models of a summary file's runs and rewrite its predictions",
+    )
     args = parser.parse_args(argv)
+    if args.from_summary is not None:
+        return rescore_summary(args.from_summary)
     if args.from_runs is not None:
         return rescore(args.from_runs, args.summary)
     s = QUICK if args.quick else FULL

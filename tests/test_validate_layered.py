@@ -7,6 +7,8 @@ evidence written by hand, so every expected number follows from the documented d
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -16,7 +18,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _layered_measure import CATEGORIES, Mode, profile_split
-from validate_layered import build_model, cpu_shares, layer_loads, model_inputs, predict
+from validate_layered import (
+    build_model,
+    cpu_shares,
+    layer_loads,
+    model_inputs,
+    predict,
+    rescore_summary,
+    summary_table,
+)
+
+SUMMARY = "validate_layered_summary.json"
 
 RUN = "Thread.run (threading.py:982)"
 STEPS = f"{RUN};_Handler.do_GET (capplan/demo/http_service.py:130);serve_blocking (capplan/demo/steps.py:47)"
@@ -144,3 +156,19 @@ def test_the_model_is_built_from_the_inputs_and_its_absence_is_recorded(
     assert made["RequestClass"][0][1]["rate"] == pytest.approx(200.0)
     monkeypatch.setitem(sys.modules, "capplan.layered", None)  # importing it now raises ImportError
     assert "capplan.layered not available" in predict(run)["error"]
+
+
+def test_summary_rescore_predicts_every_committed_run(tmp_path: Path) -> None:
+    """``--from-summary``: every run of the committed summary (3 modes x 4 levels) gets the layered
+    model's p50 <= p95 <= p99 from its configuration and inputs alone, and the table compares
+    them with the measured p95."""
+    path = tmp_path / "summary.json"
+    shutil.copy(Path(__file__).resolve().parents[1] / "benchmarks" / "results" / SUMMARY, path)
+    assert rescore_summary(path) == 0
+    runs = json.loads(path.read_text())["runs"]
+    assert len(runs) == 12
+    for run in runs:
+        pred = run["predicted"]
+        assert 0 < pred["p50_s"] <= pred["p95_s"] <= pred["p99_s"], (run["mode"], run["level"], pred)
+    rows = summary_table(runs).splitlines()[2:]
+    assert len(rows) == 12 and all(row.rstrip(" |").endswith("%") for row in rows)
