@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def test_files_and_result(bundled: cp.CapacityPlan, tmp_path: Path) -> None:
         [
             "hpa.yaml",
             "deployment-resources.yaml",
+            "service-deployment.yaml",
             "pgbouncer.ini",
             "postgresql.conf",
             "prometheus-rules.yaml",
@@ -67,7 +69,7 @@ def test_files_and_result(bundled: cp.CapacityPlan, tmp_path: Path) -> None:
     # the bundled plan misses on purpose (the seed HPA behind the spike): written, misses listed
     assert not result.ok and result.misses == tuple(bundled.misses())
     assert any("memory" in note and "no memory request" in note for note in result.notes)
-    assert repr(result) == "ExportResult(11 files, 4 misses, 5 notes)"
+    assert repr(result) == "ExportResult(12 files, 4 misses, 5 notes)"
     report = (tmp_path / "out" / "capacity-plan.md").read_text()
     assert "## Deployment files" in report and "- [hpa.yaml](hpa.yaml)" in report
     assert '<a href="prometheus-rules.yaml">' in (tmp_path / "out" / "capacity-plan.html").read_text()
@@ -151,6 +153,8 @@ def test_kubernetes_objects_validate_against_the_openapi_schema(exported: Path) 
         merged = _merge(_base_deployment(name, name), patch)
         _validate(merged)
         assert merged["spec"]["template"]["spec"]["containers"][0]["image"] == "example/app:1"
+    (service,) = _docs(exported / "service-deployment.yaml")
+    _validate(_merge(_base_deployment("api-gateway", "api-gateway"), service))
     # the check can fail: a misspelt field is rejected in strict mode
     bad = _merge(
         _base_deployment("x", "x"),
@@ -391,3 +395,40 @@ def test_cli_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         == 2
     )
     assert "DNS-1123" in capsys.readouterr().err
+
+
+def test_service_deployment_is_the_layered_decision(bundled: cp.CapacityPlan, exported: Path) -> None:
+    """The one deployment of every class: replicas, cores and the worker layout as the plan's
+    layered sizing chose them (56 x 8 processes x 8 threads, one connection per process)."""
+    assert bundled.service is not None and bundled.service.sizing is not None
+    sized = bundled.service.sizing
+    (patch,) = _docs(exported / "service-deployment.yaml")
+    assert patch["metadata"]["name"] == "api-gateway"  # the throughput target's name
+    assert patch["spec"]["replicas"] == sized.replicas == 56
+    (container,) = patch["spec"]["template"]["spec"]["containers"]
+    cores = str(sized.layout.cores)
+    assert container["resources"] == {"requests": {"cpu": cores}, "limits": {"cpu": cores}}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {
+        "WEB_CONCURRENCY": str(sized.layout.processes),
+        "GUNICORN_CMD_ARGS": f"--workers {sized.layout.processes} --threads {sized.layout.threads}",
+        "DB_POOL_SIZE": str(sized.layout.pool_size),
+    }
+    text = (exported / "service-deployment.yaml").read_text()
+    assert "memory: NOT SET" in text and f"{sized.connections} of 3000" in text
+
+
+def test_service_deployment_memory_from_the_plan_memory(tmp_path: Path) -> None:
+    memory = PodMemory(per_worker=30 * 2**20, per_request=4 * 2**20, base=200 * 2**20)
+    plan = load_plan_inputs(PLAN_FILE).plan(memory=memory, hpa=None, traffic=None, cache=None)
+    assert plan.service is not None and plan.service.sizing is not None
+    sized = plan.service.sizing
+    assert sized.memory_request is not None and sized.memory_limit is not None
+    plan.export(tmp_path / "out", figures=False)
+    (patch,) = _docs(tmp_path / "out" / "service-deployment.yaml")
+    (container,) = patch["spec"]["template"]["spec"]["containers"]
+    mib = 2**20
+    assert container["resources"]["requests"]["memory"] == f"{math.ceil(sized.memory_request / mib - 1e-9)}Mi"
+    assert container["resources"]["limits"]["memory"] == f"{math.ceil(sized.memory_limit / mib - 1e-9)}Mi"
+    # 8 x 8 workers all busy: 200 MiB + 64 x (30 + 4) MiB
+    assert container["resources"]["limits"]["memory"] == f"{200 + 64 * 34}Mi"

@@ -25,6 +25,8 @@ from capplan.export.loadtest import k6_script, locustfile
 from capplan.export.options import ExportOptions
 from capplan.export.prometheus import prometheus_rules
 from capplan.export.promtool import promtool_tests
+from capplan.export.service import FILE as SERVICE_FILE
+from capplan.export.service import service_deployment
 from capplan.export.slo import ClassFacts, class_facts, plan_slos
 from capplan.plan.model import CapacityPlan
 from capplan.plan.render import render_html, render_markdown
@@ -91,6 +93,8 @@ def render_files(
     else:
         texts["hpa.yaml"] = hpa
     texts["deployment-resources.yaml"] = deployment_patches(facts, options, plan.memory, plan.max_utilization)
+    if (service := service_deployment(plan, options)) is not None:
+        texts[SERVICE_FILE] = service
     most = sum(f.max_replicas for f in facts)
     db = database_files(plan.database, most) if plan.database is not None and not plan.infeasible else None
     if db is None:
