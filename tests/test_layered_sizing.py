@@ -169,6 +169,26 @@ def test_chosen_layout_meets_targets_in_simulation() -> None:
         assert value - half <= 1.1 * target, (cls, column, value, target)
 
 
+def test_verify_simulates_the_worst_scenario() -> None:
+    """``verify=True``: every target of the scenario with the fewest replicas up, simulated with the
+    given seed (the same numbers as simulating that replica directly), with its CI and verdict."""
+    sized = _size(_service(2.0), spare=1, verify=True, verify_customers=100_000, seed=7)
+    check = sized.verification
+    assert check is not None
+    scenario, up = min(sized.scenarios.items(), key=lambda kv: kv[1])
+    assert set(check["scenario"]) == {scenario} and set(check["replicas_up"]) == {up}
+    assert len(check) == 3  # api p99 and mean, report p95
+    direct = sized.model.scaled(sized.replicas / up).simulate(100_000, seed=7).classes
+    for row in check.to_dict(orient="records"):
+        column = "response_mean" if row["target"] == "mean" else f"response_{row['target']}"
+        assert row["simulated_s"] == float(direct.loc[row["class"], column])
+        assert row["ci_s"] == float(direct.loc[row["class"], f"{column}_ci"])
+        assert row["met_in_simulation"] == (row["simulated_s"] - row["ci_s"] <= row["target_s"])
+    assert _size(_service(2.0), spare=1).verification is None
+    with pytest.raises(ParameterError, match="verify_customers must be an integer >= 1"):
+        _size(_service(2.0), verify=True, verify_customers=0)
+
+
 @pytest.mark.parametrize(
     ("targets", "match"),
     [

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -74,6 +74,7 @@ from capplan.layered._sizing_search import (
     _search,
     _value,
 )
+from capplan.layered._sizing_verify import verification
 from capplan.layered.model import ServiceModel
 from capplan.layered.result import LayeredResult
 
@@ -111,6 +112,8 @@ class ServiceSizing:
     solves: int
     seconds: float
     method: str = field(default="")
+    #: With ``verify=True``: every target of the worst scenario simulated (:meth:`verify`).
+    verification: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def cores(self) -> int:
@@ -124,6 +127,12 @@ class ServiceSizing:
     def to_frame(self) -> pd.DataFrame:
         """The predicted values against the targets, per scenario and class (``checks``)."""
         return self.checks.copy()
+
+    def verify(self, customers: int = 400_000, *, seed: int) -> pd.DataFrame:
+        """Simulate the chosen replica in the scenario with the fewest replicas up and check every
+        target there: predicted, simulated with its 95% CI half-width, and whether the simulation
+        meets it (:func:`capplan.layered._sizing_verify.verification`)."""
+        return verification(self, customers, seed)
 
     def _summary(self) -> list[str]:
         lines = [
@@ -211,6 +220,9 @@ def size_service(
     threads: Sequence[int] | None = None,
     pool_sizes: Sequence[int] | None = None,
     max_replicas: int = 10_000,
+    verify: bool = False,
+    verify_customers: int = 400_000,
+    seed: int = 0,
 ) -> ServiceSizing:
     """Smallest fleet of ``model``'s replicas meeting every target, after failures (module docstring).
 
@@ -238,6 +250,10 @@ def size_service(
         32 threads (an event loop's concurrency); pool sizes 1, 2, 4, ... up to the threads.
     max_replicas : int
         The largest fleet considered.
+    verify : bool, default False
+        Simulate the answer in its worst scenario (``verify_customers`` requests, ``seed``) and
+        attach the simulated values with their confidence intervals as ``verification``
+        (:meth:`ServiceSizing.verify`).
 
     Raises
     ------
@@ -249,6 +265,7 @@ def size_service(
     """
     started = time.perf_counter()
     z = None if zones is None else _count("zones", zones, 2)
+    customers = _count("verify_customers", verify_customers)
     bounds = _Bounds(
         goals=_goals(model, targets),
         ceilings=_ceilings(model, max_utilization),
@@ -266,7 +283,10 @@ def size_service(
     best, search, rows = _search(model, layouts, bounds)
     if best is None:
         raise _infeasible(model, layouts, bounds, search, rows)
-    return _decision(model, best, search, rows, bounds, started)
+    decided = _decision(model, best, search, rows, bounds, started)
+    if verify:
+        return replace(decided, verification=decided.verify(customers, seed=seed))
+    return decided
 
 
 def _infeasible(
