@@ -9,9 +9,9 @@ seasonality")::
                       + weekend_t * sum_j (g_j sin(2 pi j h_t / 24) + ...)  (weekend's own day shape)
                       + e_t,       e_t ~ AR(p)
 
-with ``t`` in years, ``h_t`` the hour of day (UTC), ``c`` 1% of the mean rate (so a zero hour has a
-logarithm).  In logs the cycles and the growth are factors, as traffic's are: a busy hour is a
-multiple of the day's level, and growth scales the whole day.
+with ``t`` in years, ``h_t`` the hour of day (UTC), ``c`` 0, or 1% of the mean rate when some step
+has no requests (so that it has a logarithm).  In logs the cycles and the growth are factors, as
+traffic's are: a busy hour is a multiple of the day's level, and growth scales the whole day.
 
 Fitting is two-stage (statsmodels): ordinary least squares for the regression, repeated with the
 hours whose residual exceeds ``outlier_threshold`` robust standard deviations (1.4826 x MAD) set
@@ -204,7 +204,7 @@ def fit_traffic(
     if not (isinstance(ar_order, int) and 0 <= ar_order <= 5):
         raise ParameterError(f"ar_order must be an integer from 0 to 5, got {ar_order!r}")
     threshold = float(positive("outlier_threshold", outlier_threshold))
-    offset = 0.01 * float(y.mean())
+    offset = 0.0 if float(y.min()) > 0 else 0.01 * float(y.mean())
     z = np.log(y.to_numpy() + offset)
     index = pd.DatetimeIndex(y.index)
     X = _design(index, index[0], daily_harmonics, weekend_harmonics)
