@@ -32,7 +32,13 @@ def runway_table(result: PlanRunway) -> pd.DataFrame:
 def runway_lines(result: PlanRunway) -> list[str]:
     """The section's sentences: the fleet's date, the model and its held-back accuracy."""
     fleet = result.fleet
-    lines = [fleet.describe(), f"forecast: {result.model!r}; {result.model.method}"]
+    model = result.model
+    first, last = model.history.index[0], model.history.index[-1]
+    lines = [
+        fleet.describe(),
+        f"forecast: {model.method}; growth {model.growth_per_year:+.1%} a year, fitted on "
+        f"{len(model.history)} steps from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
+    ]
     if result.accuracy is not None:
         lines.append(f"held back: {result.accuracy!r}")
     lines.append(
