@@ -21,30 +21,20 @@ Goal: ``--horizon 90d`` adds at most the plan's own time (ratio of the two proce
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from bench_erlang import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "data" / "capacity-plan.yaml"
 HISTORY = ROOT / "data" / "traffic-history.csv"
 
 
-def _median(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _process(args: list[str], repeats: int) -> float:
     command = [str(Path(sys.executable).parent / "capplan"), "plan", str(PLAN), *args]
-    return _median(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
+    return median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), repeats)
 
 
 def main() -> None:
@@ -59,11 +49,11 @@ def main() -> None:
     plan = load_plan_inputs(PLAN).plan()
     model = fit_traffic(history)  # warm-up: statsmodels imported
     rows = {
-        "baseline: the bundled plan, built": _median(lambda: load_plan_inputs(PLAN).plan(), repeats),
-        "fit_traffic (8,760 hours)": _median(lambda: fit_traffic(history), repeats),
-        "forecast 90d": _median(lambda: model.forecast("90d"), repeats),
-        "evaluate, 4 weeks held back": _median(lambda: evaluate(history, holdout_weeks=4), repeats),
-        "plan_runway 90d": _median(lambda: plan_runway(plan, history, "90d"), repeats),
+        "baseline: the bundled plan, built": median_seconds(lambda: load_plan_inputs(PLAN).plan(), repeats),
+        "fit_traffic (8,760 hours)": median_seconds(lambda: fit_traffic(history), repeats),
+        "forecast 90d": median_seconds(lambda: model.forecast("90d"), repeats),
+        "evaluate, 4 weeks held back": median_seconds(lambda: evaluate(history, holdout_weeks=4), repeats),
+        "plan_runway 90d": median_seconds(lambda: plan_runway(plan, history, "90d"), repeats),
     }
     base = rows["baseline: the bundled plan, built"]
     print(f"{'in process (median of ' + str(repeats) + ')':44s} {'seconds':>9s} {'x baseline':>11s}")

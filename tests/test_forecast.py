@@ -206,3 +206,35 @@ def test_cli_without_horizon_has_no_runway(capsys: pytest.CaptureFixture[str]) -
 def test_cli_horizon_without_history_says_how(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", *_QUICK_PLAN, "--horizon", "30d"]) == 2
     assert "--history FILE" in capsys.readouterr().err
+
+
+def _plan_file(tmp_path: Path, forecast: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "capacity_plan:\n"
+        f"  sla: {DATA / 'performance-sla.yaml'}\n"
+        "  evidence:\n    critical_operations: {service_time: 40ms}\n"
+        f"  forecast: {forecast}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_plan_file_names_the_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan_file = _plan_file(tmp_path, f"{{history: {HISTORY}}}")
+    assert main(["plan", str(plan_file), "--horizon", "2w", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)["runway"]
+    assert report["forecast_end"] == "2026-12-14T23:00:00+00:00"
+    assert [c["class"] for c in report["classes"]] == ["critical_operations"]
+
+
+def test_plan_file_forecast_section_errors_name_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = _plan_file(tmp_path, "{histroy: traffic.csv}")
+    assert main(["plan", str(plan_file)]) == 2
+    err = capsys.readouterr().err
+    assert "capacity_plan.forecast" in err and "unknown keys ['histroy']" in err
+    missing = _plan_file(tmp_path, "{history: no-such-history.csv}")
+    assert main(["plan", str(missing), "--horizon", "30d"]) == 2
+    assert "no-such-history.csv" in capsys.readouterr().err
