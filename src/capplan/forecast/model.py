@@ -107,6 +107,7 @@ class TrafficModel:
 
     @property
     def method(self) -> str:
+        """The model in one line, for reports."""
         return (
             f"log-linear trend + day of week + daily Fourier (K={self.daily_harmonics}, weekend "
             f"K={self.weekend_harmonics}) + AR({self.ar_order}) errors; {len(self.outliers_)} outlier "
@@ -140,12 +141,10 @@ class TrafficModel:
         """Median and 80%/95% prediction intervals for every step up to ``horizon`` after the
         history's end (a duration such as ``"90d"``, seconds, or a Timedelta)."""
         index = self._future(horizon)
-        mean = self._design(index) @ self.coef_
+        X = self._design(index)
         ahead = self.errors_.get_forecast(len(index))
-        mean = mean + np.asarray(ahead.predicted_mean)
-        var = np.asarray(ahead.var_pred_mean) + np.einsum(
-            "ij,jk,ik->i", self._design(index), self.cov_, self._design(index)
-        )
+        mean = X @ self.coef_ + np.asarray(ahead.predicted_mean)
+        var = np.asarray(ahead.var_pred_mean) + np.einsum("ij,jk,ik->i", X, self.cov_, X)
         sd = np.sqrt(var)
         from scipy.special import ndtri  # noqa: PLC0415 - SciPy loads when forecasting
 
