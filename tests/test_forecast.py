@@ -238,3 +238,15 @@ def test_plan_file_forecast_section_errors_name_the_key(
     missing = _plan_file(tmp_path, "{history: no-such-history.csv}")
     assert main(["plan", str(missing), "--horizon", "30d"]) == 2
     assert "no-such-history.csv" in capsys.readouterr().err
+
+
+def test_evaluate_and_fit_reject_bad_options(history: pd.Series) -> None:
+    three_weeks = history.iloc[: 3 * 168]
+    with pytest.raises(ForecastError, match=r"too short to hold back 2 weeks: 504 steps leave 168"):
+        evaluate(three_weeks, holdout_weeks=2)
+    with pytest.raises(ForecastError, match="holdout_weeks must be a whole number"):
+        evaluate(history, holdout_weeks=0)
+    with pytest.raises(ValueError, match="daily_harmonics must be an integer from 1 to 11, got 12"):
+        fit_traffic(history, daily_harmonics=12)
+    with pytest.raises(ValueError, match="outlier_threshold"):
+        fit_traffic(history, outlier_threshold=-1.0)
