@@ -27,6 +27,7 @@ HEAVY = (
     "yaml",
     "psycopg",
     "psycopg_pool",
+    "statsmodels",
 )
 
 

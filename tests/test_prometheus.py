@@ -240,3 +240,15 @@ def test_empty_result_is_an_empty_frame(live: Live) -> None:
     frame = query(live.url, "no_such_metric_anywhere", time=live.at)
     assert frame.empty
     assert {"timestamp", "value"} <= set(frame.columns)
+
+
+def test_forecast_history_from_a_range_query(live: Live) -> None:
+    """The forecast's Prometheus path: one series on the step grid, checked like a CSV history; a
+    few seconds of samples are too short for it, and the error names the server and the query."""
+    from capplan.forecast import ForecastError, history_from_prometheus  # noqa: PLC0415
+
+    promql = 'sum(demo_requests_total{path="/work"})'
+    with pytest.raises(ForecastError, match=r"query_range .*demo_requests_total.*: too short: 6 rows"):
+        history_from_prometheus(live.url, promql, live.at - 5, live.at, "1s")
+    with pytest.raises(ForecastError, match=r"expected one series, got \d+; aggregate it"):
+        history_from_prometheus(live.url, '{job="demo"}', live.at - 5, live.at, "1s")

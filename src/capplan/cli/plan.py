@@ -16,6 +16,7 @@ __all__ = ["add_parsers", "plan_input_arguments"]
 
 _EPILOG = """examples:
   capplan plan data/capacity-plan.yaml --out report.html
+  capplan plan data/capacity-plan.yaml --horizon 90d --out report.html
   capplan plan data/performance-sla.yaml data/performance-budget.yaml \\
       --service-time critical_operations=40ms --mix critical_operations=20%
   capplan check data/capacity-plan.yaml            # exit 1 if the plan misses the SLA
@@ -73,6 +74,17 @@ def add_parsers(sub: Any) -> None:
     _inputs(plan)
     plan.add_argument("--out", metavar="FILE", help="write the report here (.html, .md or .json)")
     plan.add_argument("--format", choices=("markdown", "json"), default="markdown", help="stdout format")
+    runway = plan.add_argument_group("forecast and runway (capplan.forecast)")
+    runway.add_argument(
+        "--horizon",
+        metavar="DURATION",
+        help="forecast the traffic this far ahead (e.g. 90d) and add when capacity runs out",
+    )
+    runway.add_argument(
+        "--history",
+        metavar="FILE",
+        help="traffic history CSV (timestamp, requests or rate); default: the plan file's forecast.history",
+    )
     plan.set_defaults(run=deferred("capplan.cli.plan_run", "run_plan"))
 
     check = sub.add_parser(

@@ -153,6 +153,10 @@ def run_plan(args: argparse.Namespace) -> int:
                 "no service-time evidence: give a plan-inputs file, or --service-time, --profile or "
                 "--loadtest per operation class (capplan plan --help)"
             )
+        if args.horizon is not None:
+            from capplan.cli.plan_forecast import with_runway  # noqa: PLC0415 - statsmodels
+
+            result = with_runway(result, args)
         text = result.to_json() if args.format == "json" else render_markdown(result)
         written = write_report(result, args.out) if args.out else None
     except INPUT_ERRORS as exc:

@@ -29,6 +29,7 @@
           batch_operations: [{repeat: 8, steps: [{cpu: 12.5ms}, {hold: db, time: 5ms}]},
                              {wait: export, time: 1.86s}]
       price_per_replica_hour: 0.20
+      forecast: {history: traffic-history.csv}   # for capplan plan --horizon (capplan.forecast)
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
 ``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required.
@@ -62,7 +63,7 @@ from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_duration, parse_percent, parse_size
 
-__all__ = ["PlanInputError", "PlanInputs", "load_plan_inputs"]
+__all__ = ["PlanInputError", "PlanInputs", "forecast_history", "load_plan_inputs"]
 
 ROOT_KEY = "capacity_plan"
 _EVIDENCE_KINDS = ("service_time", "profile", "latency_csv")
@@ -160,10 +161,11 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
-            "overload", "service",
+            "overload", "service", "forecast",
         )
     )  # fmt: skip
     base = file.parent
+    _forecast_history(root, base)
 
     def resolve(node: _Node, key: str) -> Path:
         name = node.text(key)
@@ -252,6 +254,31 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     if (service := root.child("service")) is not None:
         options["service"] = _service(service)
     return PlanInputs(label, sla, evidence, options)
+
+
+def _forecast_history(root: _Node, base: Path) -> Path | None:
+    """The traffic history file named by ``forecast.history`` (read only by ``--horizon``)."""
+    node = root.child("forecast")
+    if node is None:
+        return None
+    node.check_keys(("history",))
+    name = node.text("history")
+    if not name:
+        raise node.fail("history", "must name a traffic history CSV file")
+    return base / name
+
+
+def forecast_history(path: str | os.PathLike[str]) -> Path | None:
+    """The ``forecast.history`` file of the plan-inputs file at ``path`` (None when not given, or
+    when the file is not a plan-inputs file)."""
+    label = str(path)
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlanInputError(f"{label}: cannot read: {exc}") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
+        return None
+    return _forecast_history(_Node(label, ROOT_KEY, document[ROOT_KEY]), Path(path).parent)
 
 
 def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:

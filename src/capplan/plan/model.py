@@ -29,6 +29,7 @@ from capplan.sla import SLA
 
 if TYPE_CHECKING:
     from capplan.export import ExportResult
+    from capplan.forecast.runway import PlanRunway
 
 __all__ = ["HOURS_PER_MONTH", "CapacityPlan"]
 
@@ -70,6 +71,8 @@ class CapacityPlan:
     overload: OverloadCheck | None = None
     #: The one-deployment sizing on the layered service model, when the plan was given a service.
     service: ServiceCheck | None = None
+    #: When the forecast load outgrows the fleet (``capplan plan --horizon``; :mod:`capplan.forecast`).
+    runway: PlanRunway | None = field(default=None, compare=False)
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -201,6 +204,7 @@ class CapacityPlan:
             "cache": None if self.cache is None else _records(self.cache.to_frame().reset_index()),
             "autoscaling": None if self.autoscaling is None else self.autoscaling.totals(),
             "overload": None if self.overload is None else _json_tree(self.overload.totals()),
+            "runway": None if self.runway is None else _json_tree(self.runway.to_dict()),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

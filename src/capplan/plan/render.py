@@ -96,6 +96,10 @@ def render_markdown(plan: CapacityPlan, *, files: Sequence[str] = ()) -> str:
     parts += [_predictions_ms(plan).to_markdown(index=False)]
     for title, table in _extra_tables(plan):
         parts += ["", f"## {title}", "", table.to_markdown()]
+    if plan.runway is not None:
+        from capplan.forecast.report import runway_markdown  # noqa: PLC0415 - only with a forecast
+
+        parts += runway_markdown(plan.runway)
     misses = plan.misses()
     if misses:
         parts += ["", "## Misses", ""] + [f"- {m}" for m in misses]
@@ -167,6 +171,10 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
         fig.subplots_adjust(left=0.08, right=0.9, bottom=0.12, top=0.92)
         plot_timeline(check.result, ax=fig.subplots())
         out[f"{check.hpa.name} over the traffic"] = fig
+    if plan.runway is not None:
+        from capplan.forecast.report import TITLE, runway_figure  # noqa: PLC0415 - only with a forecast
+
+        out[TITLE] = runway_figure(plan.runway)
     for fig in out.values():
         _no_minor_log_ticks(fig)
     return out
@@ -209,6 +217,10 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
     body.append(_html(_predictions_ms(plan), index=False))
     for title, table in _extra_tables(plan):
         body += [f"<h2>{html.escape(title)}</h2>", _html(table)]
+    if plan.runway is not None:
+        from capplan.forecast.report import runway_html  # noqa: PLC0415 - only with a forecast
+
+        body += runway_html(plan.runway)
     misses = plan.misses()
     if misses:
         body += ["<h2>Misses</h2>", _list(misses, "miss")]
