@@ -4,6 +4,7 @@ naming the file and key path, and agreeing with the sizers it is built from."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -85,6 +86,8 @@ def test_bundled_plan_sizes_one_deployment_as_size_service_does() -> None:
     assert recs["all classes"] == sized.replicas
     assert recs["threads per process"] == sized.layout.threads
     assert "Service as layers" in render_markdown(plan)
+    data = json.loads(plan.to_json())["service"]
+    assert (data["replicas"], data["threads"], data["binding"]) == (56, 8, sized.binding)
 
 
 def test_one_cpu_class_agrees_with_the_per_class_sizing(sla: cp.SLA) -> None:
@@ -179,6 +182,10 @@ def _inputs(tmp_path: Path, service: str) -> Path:
             "steps.critical_operations[0].steps[0]:",
         ),
         ("    cores: 2\n    steps: {critical_operations: []}\n", "must be a list of steps"),
+        (
+            "    cores: 2\n    steps: {critical_operations: [{cpu: 10ms}, {wait: x, time: 20ms}]}\n",
+            "capacity_plan.service: service.steps['critical_operations']: the steps take 30 ms in all",
+        ),
     ],
 )
 def test_service_section_errors_name_file_and_key_path(tmp_path: Path, service: str, message: str) -> None:
@@ -193,7 +200,11 @@ def test_service_section_errors_name_file_and_key_path(tmp_path: Path, service: 
     [
         ({"nope": (Cpu(0.01),)}, "service.steps: no traffic for classes ['nope']"),
         (
-            {"critical_operations": (Hold("cache", 0.001),)},
+            {"critical_operations": (Cpu(0.01), Wait(0.02))},
+            "service.steps['critical_operations']: the steps take 30 ms in all, but the evidence says 40 ms",
+        ),
+        (
+            {"critical_operations": (Hold("cache", 0.04),)},
             "hold steps name pools ['cache']; the plan sizes one, 'db'",
         ),
     ],

@@ -253,6 +253,10 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             raise PlanInputError(f"{label}: {exc}") from None
     if (service := root.child("service")) is not None:
         options["service"] = _service(service)
+        try:
+            options["service"].check(evidence)
+        except CapplanError as exc:
+            raise root.fail("service", str(exc)) from None
     return PlanInputs(label, sla, evidence, options)
 
 

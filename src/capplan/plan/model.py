@@ -205,6 +205,7 @@ class CapacityPlan:
             "autoscaling": None if self.autoscaling is None else self.autoscaling.totals(),
             "overload": None if self.overload is None else _json_tree(self.overload.totals()),
             "runway": None if self.runway is None else _json_tree(self.runway.to_dict()),
+            "service": None if self.service is None else _json_tree(self.service.to_dict()),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -10,8 +10,9 @@ every class's percentile targets and the SLA's CPU target on the cores, with ``r
 replicas down and with one of ``zones`` lost, within PgBouncer's client connections; it names the
 binding layer per class and, with the plan's memory, the pod's memory request and limit.
 
-A class's steps come from the section; a class without steps is one CPU step with its evidence's
-mean and SCV (all of its time on the CPU, under the lock).
+A class's steps come from the section and must add up to its evidence's mean service time (within
+1%): the steps say how that time splits, not how long it is.  A class without steps is one CPU step
+with its evidence's mean and SCV (all of its time on the CPU, under the lock).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from capplan.sla import SLA
 __all__ = ["ServiceCheck", "ServiceLayers", "size_layers"]
 
 MODEL = "layered service model (capplan.layered.size_service)"
+#: How far a class's steps may add up from its evidence's mean service time (relative).
+STEPS_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,18 @@ class ServiceLayers:
             if (values := getattr(self, name)) is not None:
                 integer_count(name, values)
 
+    def check(self, evidence: Sequence[ServiceEvidence]) -> None:
+        """Each class's steps add up to its evidence's mean service time (within 1%)."""
+        for ev in evidence:
+            if ev.op_class not in self.steps:
+                continue
+            total = sum(step.mean for step in self.steps[ev.op_class])
+            if abs(total - ev.mean_s) > STEPS_TOLERANCE * ev.mean_s:
+                raise ParameterError(
+                    f"service.steps[{ev.op_class!r}]: the steps take {total * 1e3:.6g} ms in all, but "
+                    f"the evidence says {ev.mean_s * 1e3:.6g} ms per request ({ev.source}); make them agree"
+                )
+
     def model(
         self,
         evidence: Sequence[ServiceEvidence],
@@ -88,6 +103,7 @@ class ServiceLayers:
         """One replica carrying the fleet's ``rates`` per class, with their ``evidence`` (placeholder
         layout: one process of one thread, a pool of one; :func:`size_service` chooses them)."""
         by_class = {e.op_class: e for e in evidence}
+        self.check(evidence)
         unknown = sorted(set(self.steps) - set(rates))
         if unknown:
             raise ParameterError(f"service.steps: no traffic for classes {unknown}; classes: {sorted(rates)}")
@@ -144,6 +160,24 @@ class ServiceCheck:
             if value is not None:
                 recs.append(_rec(label, round(value / 2**20), "MiB"))
         return recs
+
+    def to_dict(self) -> dict[str, object]:
+        """The decision for the plan's JSON: layout, fleet, binding layer per class, memory (bytes)."""
+        s = self.sizing
+        if s is None:
+            return {"error": self.error}
+        return {
+            "replicas": s.replicas,
+            "cores": s.layout.cores,
+            "processes": s.layout.processes,
+            "threads": s.layout.threads,
+            "pool_per_process": s.layout.pool_size,
+            "constraint": s.constraint,
+            "binding": dict(s.binding),
+            "connections": s.connections,
+            "memory_request_bytes": s.memory_request,
+            "memory_limit_bytes": s.memory_limit,
+        }
 
     def tables(self) -> list[tuple[str, pd.DataFrame]]:
         """The report's tables: binding layer per class, and every target per scenario (ms)."""
