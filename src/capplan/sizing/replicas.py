@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 from capplan._validate import FloatArray, nonnegative, positive, probability, utilization_cap
 from capplan.errors import InfeasibleError, ParameterError
@@ -342,7 +342,10 @@ def replicas_for_availability(
     a = up / (up + down)
 
     def availability(n: int) -> float:
-        return float(stats.binom.sf(need - 1, n, a))
+        # P(Bin(n, a) >= need) = I_a(need, n - need + 1), the regularized incomplete beta function
+        # (Abramowitz & Stegun 26.5.24), as scipy.stats.binom.sf computes it, without loading
+        # scipy.stats.
+        return float(special.betainc(need, n - need + 1, a))
 
     n = smallest_satisfying(lambda m: availability(m) >= goal, need, limit=max_replicas, what="replicas")
     got = availability(n)
