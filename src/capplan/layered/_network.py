@@ -126,8 +126,16 @@ def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
     nn = np.ceil(np.maximum(n, 0.0))[:, None]
     p = np.clip(np.divide(mean[:, None], nn, out=np.zeros_like(nn), where=nn > 0), 0.0, 1.0)
     k = np.arange(width, dtype=np.float64)[None, :]
+    rest = nn - k
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_pmf = _log_choose(nn.tobytes(), width) + special.xlogy(k, p) + special.xlog1py(nn - k, -p)
+        # xlogy(k, p) is k log(p), and 0 where k = 0 (p not NaN); likewise xlog1py: the logs are
+        # taken once per row by the same functions and multiplied out, which gives the same numbers
+        log_p = special.xlogy(1.0, p)
+        log_q = special.xlog1py(1.0, -p)
+        known = ~np.isnan(p)
+        heads = np.where((k == 0) & known, 0.0, k * log_p)
+        tails = np.where((rest == 0) & known, 0.0, rest * log_q)
+        log_pmf = _log_choose(nn.tobytes(), width) + heads + tails
     return np.where(k <= nn, np.exp(log_pmf), 0.0)
 
 

@@ -149,16 +149,7 @@ def plan(
     database = None
     if pgbouncer is not None and postgres is not None and pool is not None and not classes.infeasible:
         database = _database(sla, pgbouncer, postgres, classes.total(), pool, query_time, pgbouncer_instances)
-        recs.append(
-            Recommendation(
-                "database",
-                database.database,
-                database.max_safe_replicas,
-                "max safe replicas",
-                database.binding,
-                database.method,
-            )
-        )
+        recs.append(_database_recommendation(database))
     if cache is not None:
         recs.extend(cache_recommendations(cache))
     scaling = None
@@ -318,6 +309,17 @@ def _database(
         write_qps=write,
         query_time=float(query_time or 0.0),
         pgbouncer_instances=instances,
+    )
+
+
+def _database_recommendation(database: DatabasePoolCheck) -> Recommendation:
+    return Recommendation(
+        "database",
+        database.database,
+        database.max_safe_replicas,
+        "max safe replicas",
+        database.binding,
+        database.method,
     )
 
 
