@@ -195,17 +195,14 @@ def sizing_calls() -> dict[str, Callable[[], object]]:
 
 
 def layered_solve() -> Callable[[], object]:
-    """One ``ServiceModel.solve()`` of the layout bench_layered_sizing.py's search chooses for
-    notebook 03's service (4 cores, 8 processes x 8 threads, pool 1; 56 replicas), at the load per
-    replica after losing one of 3 zones: the call every step of that search makes."""
-    import dataclasses  # noqa: PLC0415
+    """One ``ServiceModel.solve()``: the layout bench_layered_sizing.py's search chooses for notebook
+    03's service (4 cores, 8 processes x 8 threads, pool 1; 56 replicas) at the load per replica
+    after losing one of 3 zones, the model that benchmark times (found by one search, ~2-8 s)."""
+    from bench_layered_sizing import LIMITS, TARGETS, example_service  # noqa: PLC0415 - beside this script
+    from capplan.layered import size_service  # noqa: PLC0415
 
-    from bench_layered_sizing import example_service  # noqa: PLC0415 - beside this script
-    from capplan.layered import Pool, Workers  # noqa: PLC0415
-
-    layout = dataclasses.replace(example_service(), workers=Workers(8, 8), pools={"db": Pool(1)})
-    model = layout.scaled(1.0 / (56 * 2 / 3))
-    return model.solve
+    sized = size_service(example_service(), TARGETS, **LIMITS)  # type: ignore[arg-type]
+    return sized.model.scaled(sized.replicas / min(sized.scenarios.values())).solve
 
 
 def bench_sizing(table: Table, repeats: int) -> None:
