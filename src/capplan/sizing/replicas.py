@@ -239,7 +239,9 @@ def _replica_result(
     names = list(ups)
     models = fleet.model(np.full(len(names), lam), np.array([ups[n] for n in names]))
     util = np.atleast_1d(models.utilization)
-    quantiles = {q: np.atleast_1d(models.response_quantile(q)) for q in sorted(goals)}
+    levels = sorted(goals)  # every quantile of every scenario in one root search: rows are levels
+    table = np.reshape(models.response_quantile(np.array(levels)[:, None]), (len(levels), len(names)))
+    quantiles = {q: table[i] for i, q in enumerate(levels)}
     cases = {
         name: {
             **{f"p{q}": float(v[i]) for q, v in quantiles.items()},
