@@ -108,13 +108,13 @@ class _Replicas:
         found[util >= 1] = "stability (utilization < 1)"
         found[(found == "") & (util > cap * (1 + 1e-12))] = f"utilization <= {cap:.0%}"
         # The q-quantile exceeds t exactly when P(T <= t) < q: one CDF evaluation per target and
-        # element instead of a root search for the quantile.
-        for q, t in sorted(goals.items()):
-            todo = found == ""
-            if todo.any():
-                slow = np.zeros(util.shape, dtype=bool)
-                slow[todo] = np.atleast_1d(m.response_cdf(t))[todo] < q
-                found[slow] = f"{_label(q)} <= {t:g} s"
+        # element (all targets in one call, a row each) instead of a root search for the quantile.
+        levels = sorted(goals.items())
+        if (found == "").any():
+            times = np.array([t for _, t in levels])[:, None]
+            cdf = np.reshape(m.response_cdf(times), (len(levels), util.size))
+            for (q, t), row in zip(levels, cdf, strict=True):
+                found[(found == "") & (row < q)] = f"{_label(q)} <= {t:g} s"
         reasons[live] = found
         return reasons
 
