@@ -31,6 +31,8 @@ TARGETS = {
     "standard_operations": {0.5: 0.1, 0.95: 0.4, 0.99: 1.0, 0.999: 2.0},
     "batch_operations": {0.5: 5.0, 0.95: 15.0, 0.99: 30.0},
 }
+#: The fleet's limits: 70% CPU, N+1, one of 3 zones lost, PgBouncer's 3,000 client connections.
+LIMITS = {"max_utilization": {"cores": 0.7}, "spare": 1, "zones": 3, "max_connections": 3000}
 
 
 def example_service() -> ServiceModel:
@@ -52,8 +54,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat")
     args = parser.parse_args()
     service = example_service()
-    limits = {"max_utilization": {"cores": 0.7}, "spare": 1, "zones": 3, "max_connections": 3000}
-    runs = [size_service(service, TARGETS, **limits) for _ in range(1 if args.quick else 3)]  # type: ignore[arg-type]
+    runs = [size_service(service, TARGETS, **LIMITS) for _ in range(1 if args.quick else 3)]  # type: ignore[arg-type]
     sized = runs[-1]
     worst = sized.model.scaled(sized.replicas / min(sized.scenarios.values()))
     solve_times = []

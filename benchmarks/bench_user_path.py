@@ -18,7 +18,8 @@ What is measured (wall-clock seconds, medians of ``--repeats`` runs; the machine
   cache filled by ``python -m capplan.warmup``, the step ``make install`` runs, itself timed) and
   warm runs; goals <= 3 s first and <= 1 s warm; peak RSS of the process (``ru_maxrss`` from
   ``wait4``, goal <= 300 MB).
-* In this process, each sizing call after one warm-up call: ``size_replicas`` with exponential,
+* In this process, each sizing call after one warm-up call: one layered ``ServiceModel.solve()``
+  (the layout bench_layered_sizing.py chooses for notebook 03's service), ``size_replicas`` with exponential,
   lognormal and heavy-tailed (Lomax, tail index 2.5) service, ``size_pool`` and ``size_cache``
   (the bundled access trace's Zipf fit, as the plan sizes it); goal <= 50 ms each.
 * The plan's time split under cProfile (one run in a fresh interpreter, warm numba cache):
@@ -176,6 +177,7 @@ def sizing_calls() -> dict[str, Callable[[], object]]:
             return size_cache(popularity, 5000.0, backend_latency=0.020, hit_latency=0.001, sla=sla)
 
     return {
+        "layered solve, notebook 03's service, 8 x 8 workers": layered_solve(),
         "size_replicas, exponential 40 ms": lambda: size_replicas(
             2000.0, targets, service_time=0.040, **common
         ),
@@ -190,6 +192,17 @@ def sizing_calls() -> dict[str, Callable[[], object]]:
         ),
         "size_cache, bundled trace's Zipf fit, 5000/s": cache,
     }
+
+
+def layered_solve() -> Callable[[], object]:
+    """One ``ServiceModel.solve()``: the layout bench_layered_sizing.py's search chooses for notebook
+    03's service (4 cores, 8 processes x 8 threads, pool 1; 56 replicas) at the load per replica
+    after losing one of 3 zones, the model that benchmark times (found by one search, ~2-8 s)."""
+    from bench_layered_sizing import LIMITS, TARGETS, example_service  # noqa: PLC0415 - beside this script
+    from capplan.layered import size_service  # noqa: PLC0415
+
+    sized = size_service(example_service(), TARGETS, **LIMITS)  # type: ignore[arg-type]
+    return sized.model.scaled(sized.replicas / min(sized.scenarios.values())).solve
 
 
 def bench_sizing(table: Table, repeats: int) -> None:

@@ -51,6 +51,7 @@ def bisect_decreasing(
         f_lo[active] = fn(lo[active], active) - target[active]
         f_hi[active] = fn(hi[active], active) - target[active]
     side = np.zeros(lo.shape, dtype=np.int8)  # which end moved last: +1 lo, -1 hi
+    flat = np.zeros(lo.shape, dtype=bool)  # the target is met exactly on a stretch below hi
     for step in range(iterations):
         if not active.any():
             break
@@ -58,9 +59,21 @@ def bisect_decreasing(
         with np.errstate(divide="ignore", invalid="ignore"):
             x = b - fb * (b - a) / (fb - fa)
         mid = 0.5 * (a + b)
-        margin = 1e-9 * (b - a)  # a secant on an end (f exactly at the target there) moves nothing
-        x = np.where((step % 3 == 2) | ~((x > a + margin) & (x < b - margin)), mid, x)
+        margin = 1e-9 * (b - a)
+        # A secant within the margin of an end steps just inside that end (at least one ulp): the
+        # root is most likely there, and the step either collapses the bracket onto it or moves
+        # that end by a hair (a secant pinned to an end would otherwise leave only the bisection
+        # steps, ~50 of them, to close the bracket).  Where the upper end sits exactly on the
+        # target, that is tried once: an exact hit again means a flat stretch, which bisects.
+        near_b = (x >= b - margin) & ((fb != 0.0) | ~flat[active])
+        near_a = (x <= a + margin) & (fa != 0.0)
+        inside = (x > a + margin) & (x < b - margin)
+        x = np.where(near_b, np.minimum(b - margin, np.nextafter(b, a)), x)
+        x = np.where(near_a & ~near_b, np.maximum(a + margin, np.nextafter(a, b)), x)
+        bisect = (step % 3 == 2) | ~(inside | near_a | near_b)
+        x = np.where(bisect, mid, x)
         fx = fn(x, active) - target[active]
+        flat[np.flatnonzero(active)[near_b & ~bisect & (fb == 0.0) & (fx == 0.0)]] = True
         above = fx > 0
         moved = np.where(above, 1, -1).astype(np.int8)
         repeat = moved == side[active]

@@ -79,6 +79,14 @@ def _simulation() -> None:
     simulate_queue(6.0, lognormal(1.0, 1.0), 8, 10_000, seed=1, keep="stats")
 
 
+def _queueing() -> None:
+    from capplan.queueing import erlang  # noqa: PLC0415
+
+    for formula in (erlang.erlang_b, erlang.erlang_c):  # the scalar kernel, then the ufunc
+        formula(8, 5.0)
+        formula(np.array([8.0, 16.0]), np.array([5.0, 12.0]))
+
+
 def _layered() -> None:
     from capplan import layered as ly  # noqa: PLC0415
 
@@ -91,6 +99,7 @@ def _layered() -> None:
 
 #: What gets compiled, in the order the bundled plan needs it.
 PARTS: dict[str, Callable[[], None]] = {
+    "queueing": _queueing,
     "autoscaling": _autoscaling,
     "caches": _caches,
     "simulation": _simulation,

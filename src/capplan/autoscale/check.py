@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from capplan._validate import positive
 from capplan.autoscale.fluid import Workload
@@ -57,6 +56,8 @@ def check_fluid(
     tl = simulate(
         pod, Schedule(np.ones(pod.rate.size, dtype=np.int64)), workload, sla=dict.fromkeys(quantiles, 1.0)
     ).timeline
+    from scipy import stats  # noqa: PLC0415 - slow to import; only this check needs it
+
     scv = workload.service_scv
     service = (
         stats.gamma(1.0 / scv, scale=workload.service_time * scv) if scv > 0 else float(workload.service_time)

@@ -28,6 +28,7 @@ first, then the queue ahead (for one exponential server this is MVA's ``S E[K]``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,18 +109,33 @@ class NetworkState:
     wait_prob: dict[str, FloatArray]  # P(a visit waits), keyed as _waits returns them
 
 
+@functools.lru_cache(maxsize=32)
+def _log_choose(counts: bytes, width: int) -> FloatArray:
+    """``log C(n, k)`` for the rows ``n`` (float64 bytes) and ``k = 0..width-1``; the counts stay
+    the same over the fixed-point iterations, so this is computed once per solve."""
+    nn = np.frombuffer(counts, dtype=np.float64)[:, None]
+    k = np.arange(width, dtype=np.float64)[None, :]
+    rest = np.maximum(nn - k, 0.0)
+    out = special.gammaln(nn + 1.0) - special.gammaln(k + 1.0) - special.gammaln(rest + 1.0)
+    out.flags.writeable = False
+    return np.asarray(out)
+
+
 def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
     """Rows of the Binomial(ceil(n), mean/ceil(n)) pmf on 0..width-1."""
     nn = np.ceil(np.maximum(n, 0.0))[:, None]
     p = np.clip(np.divide(mean[:, None], nn, out=np.zeros_like(nn), where=nn > 0), 0.0, 1.0)
     k = np.arange(width, dtype=np.float64)[None, :]
+    rest = nn - k
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_pmf = (
-            special.gammaln(nn + 1.0)
-            - special.gammaln(k + 1.0)
-            - special.gammaln(np.maximum(nn - k, 0.0) + 1.0)
-            + special.xlogy(k, p) + special.xlog1py(nn - k, -p)
-        )  # fmt: skip
+        # xlogy(k, p) is k log(p), and 0 where k = 0 (p not NaN); likewise xlog1py: the logs are
+        # taken once per row by the same functions and multiplied out, which gives the same numbers
+        log_p = special.xlogy(1.0, p)
+        log_q = special.xlog1py(1.0, -p)
+        known = ~np.isnan(p)
+        heads = np.where((k == 0) & known, 0.0, k * log_p)
+        tails = np.where((rest == 0) & known, 0.0, rest * log_q)
+        log_pmf = _log_choose(nn.tobytes(), width) + heads + tails
     return np.where(k <= nn, np.exp(log_pmf), 0.0)
 
 

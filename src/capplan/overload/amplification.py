@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import optimize
 
 from capplan._validate import FloatArray, integer_count, nonnegative, positive
 from capplan.errors import ParameterError
@@ -174,6 +173,8 @@ class RetryAmplification:
         i = int(np.argmax(lam))
         if i >= x.size - 2 or lam[i] <= self.recovery_load:  # rising to the end: no bistable region
             return self.recovery_load, self.capacity
+        from scipy import optimize  # noqa: PLC0415 - scipy.optimize is slow to import; load on use
+
         res = optimize.minimize_scalar(
             lambda v: -float(self.first_attempt_rate(v)),
             bounds=(float(x[i - 1]), float(x[i + 1])),
@@ -219,6 +220,8 @@ class RetryAmplification:
 
     def _roots(self, lam: float, x: FloatArray, curve: FloatArray) -> list[float]:
         """Attempt rates below capacity where ``lam(x) = lam`` (grid sign changes, then brentq)."""
+        from scipy import optimize  # noqa: PLC0415 - see _edge
+
         g = np.concatenate([[-lam], curve - lam])  # lam(0) = 0
         xs = np.concatenate([[0.0], x])
         out = []

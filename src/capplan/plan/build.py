@@ -156,30 +156,13 @@ def plan(
     database = None
     if pgbouncer is not None and postgres is not None and pool is not None and not classes.infeasible:
         database = _database(sla, pgbouncer, postgres, classes.total(), pool, query_time, pgbouncer_instances)
-        recs.append(
-            Recommendation(
-                "database",
-                database.database,
-                database.max_safe_replicas,
-                "max safe replicas",
-                database.binding,
-                database.method,
-            )
-        )
+        recs.append(_database_recommendation(database))
     layered = None
     if service is not None:
         limit = None if pgbouncer is None else pgbouncer.max_client_conn * pgbouncer_instances
-        layered = size_layers(
-            service,
-            sla,
-            group,
-            items,
-            {k: rate * share for k, share in shares.items()},
-            {"redundancy": redundancy, "zones": zones},
-            cap,
-            memory,
-            limit,
-        )
+        failures = {"redundancy": redundancy, "zones": zones}
+        rates_by_class = {k: rate * share for k, share in shares.items()}
+        layered = size_layers(service, sla, group, items, rates_by_class, failures, cap, memory, limit)
         recs.extend(layered.recommendations())
     if cache is not None:
         recs.extend(cache_recommendations(cache))
@@ -341,6 +324,17 @@ def _database(
         write_qps=write,
         query_time=float(query_time or 0.0),
         pgbouncer_instances=instances,
+    )
+
+
+def _database_recommendation(database: DatabasePoolCheck) -> Recommendation:
+    return Recommendation(
+        "database",
+        database.database,
+        database.max_safe_replicas,
+        "max safe replicas",
+        database.binding,
+        database.method,
     )
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from capplan.profiles import demand as _demand
-from capplan.profiles import tables as _tables
-from capplan.profiles import whatif as _whatif
+import capplan.profiles.demand as _demand
+import capplan.profiles.tables as _tables
+import capplan.profiles.whatif as _whatif
 from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher
 from capplan.profiles.stacks import Stacks

@@ -19,24 +19,29 @@ with ``Q`` the regularized upper incomplete gamma function.  Three ingredients k
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 from collections.abc import Callable
 from typing import Any, cast
 
+import llvmlite.binding
 import numba
 import numpy as np
+from numba import types
 from numba.extending import get_cython_function_address
 from numpy.typing import ArrayLike
 
 __all__ = ["log_erlang_b", "log_erlang_b_ufunc", "log_erlang_c", "log_erlang_c_ufunc"]
 
-_gammaincc_addr = get_cython_function_address("scipy.special.cython_special", "gammaincc")
-# cython_special exports ``double gammaincc(double, double, int skip_dispatch)``.
-_gammaincc = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_int)(
-    _gammaincc_addr
+# cython_special exports ``double gammaincc(double, double, int skip_dispatch)``.  The kernels call
+# it by a symbol name registered with the JIT linker in each process (not by a ctypes pointer,
+# whose address numba would bake into the machine code), so their compiled code can be cached on
+# disk like every other kernel.
+_GAMMAINCC = "capplan_scipy_gammaincc"
+llvmlite.binding.add_symbol(
+    _GAMMAINCC, get_cython_function_address("scipy.special.cython_special", "gammaincc")
 )
+_gammaincc: Any = types.ExternalFunction(_GAMMAINCC, types.float64(types.float64, types.float64, types.intc))
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Far-overload threshold, in standard deviations of Poisson(a) above c.  Below it SciPy's
@@ -45,7 +50,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _FAR_SIGMAS = 8.0
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _stirlerr(n: float) -> float:
     """log(n!) - [(n + 1/2) log n - n + log(2 pi)/2]  (Loader 2000, sec. 2)."""
     if n <= 15.0:
@@ -65,7 +70,7 @@ def _stirlerr(n: float) -> float:
     return (s0 - (s1 - (s2 - (s3 - s4 / nn) / nn) / nn) / nn) / n
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _bd0(x: float, mu: float) -> float:
     """x log(x/mu) + mu - x, without cancellation when x is close to mu (Loader 2000)."""
     if abs(x - mu) < 0.1 * (x + mu):
@@ -87,14 +92,14 @@ def _bd0(x: float, mu: float) -> float:
     return x * math.log(x / mu) + mu - x
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _log_poisson_pmf(k: float, mu: float) -> float:
     if k == 0.0:
         return -mu
     return -_stirlerr(k) - _bd0(k, mu) - _HALF_LOG_2PI - 0.5 * math.log(k)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def log_erlang_b(c: float, a: float) -> float:
     """log B(c, a) for integer ``c >= 1`` and ``a >= 0`` (``-inf`` when ``a == 0``)."""
     if a == 0.0:
@@ -117,7 +122,7 @@ def log_erlang_b(c: float, a: float) -> float:
     return _log_poisson_pmf(c, a) - math.log(q)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def log_erlang_c(c: float, a: float) -> float:
     """log C(c, a); ``0`` (C = 1) when ``a >= c``."""
     if a >= c:
@@ -141,13 +146,13 @@ _vectorize = cast(Callable[..., Callable[[_Scalar2], np.ufunc]], numba.vectorize
 _SIGNATURES = ["float64(float64, float64)"]
 
 
-# The kernels call SciPy through a ctypes pointer, which numba cannot cache on disk, so each
-# process compiles them.  Building the ufuncs on first use keeps that (~2 s) out of
-# ``import capplan`` for the commands and scripts that never evaluate an Erlang formula.
+# The ufuncs are compiled once into numba's on-disk cache (``python -m capplan.warmup``) and built
+# from it on first use, which keeps even that load out of the commands that never evaluate an
+# Erlang formula.
 @functools.cache
 def _ufunc(which: str) -> np.ufunc:
     kernel = _log_erlang_b_elementwise if which == "b" else _log_erlang_c_elementwise
-    return _vectorize(_SIGNATURES, nopython=True)(kernel)
+    return _vectorize(_SIGNATURES, nopython=True, cache=True)(kernel)
 
 
 def log_erlang_b_ufunc(servers: ArrayLike, offered_load: ArrayLike) -> Any:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from capplan.queueing.phasetype import GammaMixture
 
@@ -36,6 +35,8 @@ def gimc_sigma(laplace: Callable[[float], float], rate: float, arrival_scv: floa
     clear of the trivial root at 1: ``delta`` is below the second-order turning point
     ``2 rho (1 - rho)/(1 + c_a^2)``.
     """
+    from scipy import optimize  # noqa: PLC0415 - scipy.optimize is slow to import; load on use
+
     delta = 0.1 * rho * (1.0 - rho) / (1.0 + arrival_scv)
 
     def gap(sigma: float) -> float:

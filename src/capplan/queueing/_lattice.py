@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from capplan._validate import FloatArray
 
@@ -119,6 +119,8 @@ def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
 
     def gap(eta: float) -> float:
         return float(eta * service + servers * np.log(_laplace(parts, eta)))
+
+    from scipy import optimize  # noqa: PLC0415 - scipy.optimize is slow to import; load on use
 
     hi = 1.0 / service
     while gap(hi) <= 0.0:

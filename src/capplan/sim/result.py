@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from capplan.errors import ParameterError
 from capplan.sim.kernel import BLOCKED, RENEGED, SERVED, SUMS_COLUMNS
@@ -258,6 +257,8 @@ class SimulationResult:
         extra = [float(q) for q in quantiles]
         if any(not 0 < q < 1 for q in extra):
             raise ParameterError(f"quantiles must lie in (0, 1), got {list(quantiles)!r}")
+        from scipy import stats  # noqa: PLC0415 - slow to import; only the intervals need it
+
         levels = tuple(sorted({*SUMMARY_QUANTILES, *extra}))
         pooled, batch, units = self._estimates(levels)
         stationary = self.spec.rate_function is None and self.spec.slowdown is None

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from capplan._validate import nonnegative, positive
 from capplan.errors import ParameterError
@@ -36,6 +35,8 @@ def service_distribution(service: Any) -> Any:
     if hi <= lo:
         raise ParameterError("service samples are all equal: give the constant as service_time with scv 0")
     edges = np.geomspace(lo, hi * (1 + 1e-9), _HISTOGRAM_BINS + 1)
+    from scipy import stats  # noqa: PLC0415 - slow to import; only samples need it
+
     return stats.rv_histogram(np.histogram(samples, bins=edges), density=False)
 
 
