@@ -1,0 +1,109 @@
+"""A program with known work per request, for profiling tests of capplan.layered.anatomy.
+
+Two request classes run alternately on the main thread:
+
+* ``handle_checkout``: a CPU loop of ``CPU_CHECKOUT`` s (wall clock), ``time.sleep(SLEEP)``, and a
+  round trip through ``fakedb.query`` to a local server that answers after ``DB_DELAY`` s;
+* ``handle_search``: a CPU loop of ``CPU_SEARCH`` s and an HTTP GET (``http.client``) to a local
+  server that answers after ``HTTP_DELAY`` s.
+
+Each phase is also timed in-process (``time.perf_counter``); the sums per class and phase and the
+request counts are written as JSON to the path given as the first argument; an optional second
+argument is the number of requests of each class (default ``REQUESTS``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections import defaultdict
+
+import fakedb
+
+CPU_CHECKOUT, SLEEP, DB_DELAY = 0.008, 0.012, 0.020
+CPU_SEARCH, HTTP_DELAY = 0.004, 0.010
+REQUESTS = 60
+TIMES: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+
+class DbHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        while self.rfile.readline():
+            time.sleep(DB_DELAY)
+            self.wfile.write(b"ok\n")
+
+
+class HttpHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        time.sleep(HTTP_DELAY)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def burn(seconds: float) -> int:
+    """Busy-loop for ``seconds`` of wall-clock time."""
+    deadline = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < deadline:
+        n += 1
+    return n
+
+
+def timed(cls: str, phase: str, start: float) -> None:
+    TIMES[cls][phase] += time.perf_counter() - start
+
+
+def handle_checkout(conn: socket.socket, reader: socket.SocketIO) -> None:
+    t = time.perf_counter()
+    burn(CPU_CHECKOUT)
+    timed("checkout", "cpu", t)
+    t = time.perf_counter()
+    time.sleep(SLEEP)
+    timed("checkout", "sleep", t)
+    t = time.perf_counter()
+    fakedb.query(conn, reader)
+    timed("checkout", "db", t)
+
+
+def handle_search(http_conn: http.client.HTTPConnection) -> None:
+    t = time.perf_counter()
+    burn(CPU_SEARCH)
+    timed("search", "cpu", t)
+    t = time.perf_counter()
+    http_conn.request("GET", "/")
+    http_conn.getresponse().read()
+    timed("search", "downstream", t)
+
+
+def main() -> None:
+    db = socketserver.ThreadingTCPServer(("127.0.0.1", 0), DbHandler)
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HttpHandler)
+    for server in (db, web):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = socket.create_connection(("127.0.0.1", db.server_address[1]))
+    reader = conn.makefile("rb")
+    http_conn = http.client.HTTPConnection("127.0.0.1", web.server_address[1])
+    requests = int(sys.argv[2]) if len(sys.argv) > 2 else REQUESTS
+    for _ in range(requests):
+        handle_checkout(conn, reader)  # type: ignore[arg-type]
+        handle_search(http_conn)
+    result = {"requests": {"checkout": requests, "search": requests}, "seconds": TIMES}
+    with open(sys.argv[1], "w") as out:
+        json.dump(result, out)
+
+
+if __name__ == "__main__":
+    main()
