@@ -10,7 +10,9 @@ machine a 12 ms sleep takes 12-13 ms, so the nominal durations are not the refer
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,15 +48,21 @@ APP = str(DATA / "app.py")
 RATE = 250.0
 CLASSES = {"handle_checkout": "checkout", "handle_search": "search"}
 RESOURCES = {"fakedb": "hold:db"}
-# the program's phases and the anatomy part each should land in
-PARTS = {
-    "checkout": {"cpu": "cpu", "sleep": "wait:sleep", "db": "hold:db"},
-    "search": {"cpu": "cpu", "downstream": "wait:downstream"},
-}
-# Tolerance of a share: 4 binomial standard errors (sampling) plus 0.03 for work the profile puts
-# in another part than the program's timer does: the CPU of encoding a query and of the socket
-# send is inside the timed "db"/"downstream" phase but is CPU in the profile, and the GIL
-# hand-over from the local servers' threads delays the wake-up after a wait.
+
+
+def _load_app() -> Any:
+    spec = importlib.util.spec_from_file_location("anatomy_app", APP)
+    assert spec is not None and spec.loader is not None
+    sys.path.insert(0, str(DATA))  # app.py imports fakedb from its directory
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+APP_MODULE = _load_app()
+# Tolerance of a share: 4 binomial standard errors (sampling) plus 0.03 for what the program's
+# clocks and the sampler see differently: py-spy pauses the process to unwind native stacks, and
+# the wake-up after a wait waits for the interpreter lock held by the local servers' threads.
 SHARE_SLACK = 0.03
 # Seconds per request: 4 Poisson standard errors plus 15 %: py-spy's achieved sampling rate falls
 # below the nominal one when the machine is loaded (5-10 % measured here), and seconds are
@@ -111,13 +119,15 @@ def _check_shares(a: Anatomy, expected: Mapping[str, Mapping[str, float]]) -> li
 def _timed_shares(
     timings: Mapping[str, Any], merge: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, float]]:
+    """Share of each part in the program's own timing (``app.reference``); ``merge`` moves a part
+    into another."""
     out: dict[str, dict[str, float]] = {}
-    for cls, phases in timings["seconds"].items():
-        total = sum(phases.values())
+    for cls, parts in APP_MODULE.reference(timings).items():
+        total = sum(parts.values())
         shares: dict[str, float] = {}
-        for phase, sec in phases.items():
-            part = (merge or {}).get(f"{cls}.{phase}", PARTS[cls][phase])
-            shares[part] = shares.get(part, 0.0) + sec / total
+        for part, sec in parts.items():
+            into = (merge or {}).get(f"{cls}.{part}", part)
+            shares[into] = shares.get(into, 0.0) + sec / total
         out[cls] = shares
     return out
 
@@ -128,13 +138,11 @@ def test_native_profile_split_matches_timed_phases(native: tuple[Profile, dict[s
     errors = _check_shares(a, _timed_shares(timings))
     print(f"share errors: median {sorted(errors)[len(errors) // 2]:.4f}, max {max(errors):.4f}")
     table = a.to_frame().set_index(["class", "part"])
-    for cls, phases in timings["seconds"].items():
-        n = timings["requests"][cls]
-        for phase, sec in phases.items():
-            row = table.loc[(cls, PARTS[cls][phase])]
-            expected = sec / n
+    for cls, parts in APP_MODULE.reference(timings).items():
+        for part, expected in parts.items():
+            row = table.loc[(cls, part)]
             got, se = float(row["per_request_s"]), float(row["per_request_se"])
-            assert abs(got - expected) <= 4 * se + SECONDS_SLACK * expected, (cls, phase, got, expected)
+            assert abs(got - expected) <= 4 * se + SECONDS_SLACK * expected, (cls, part, got, expected)
     # samples outside the handlers (the local servers' threads) are not in any class
     assert a.unattributed_s > 0
     assert not any("native frames" in n for n in a.notes)
@@ -145,7 +153,7 @@ def test_python_frames_only_count_c_level_sleep_as_cpu(python_only: tuple[Profil
     module documents), while waits inside Python-level socket reads are still found."""
     profile, timings = python_only
     a = anatomy_from_profile(profile, CLASSES, requests=timings["requests"], resources=RESOURCES)
-    _check_shares(a, _timed_shares(timings, merge={"checkout.sleep": "cpu"}))
+    _check_shares(a, _timed_shares(timings, merge={"checkout.wait:sleep": "cpu"}))
     assert any("no native frames" in n for n in a.notes)
 
 
@@ -309,38 +317,57 @@ MIX = DATA / "cpu_mix.py"
 MATRIX_MIB = 600 * 600 * 8 / 2**20  # one float64 600 x 600 matrix of numpy_heavy(600)
 
 
+# One BLAS thread: scalene attributes CPU by signals delivered to the main thread, and BLAS
+# worker threads' CPU lands unevenly on whatever the main thread is doing.
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 @pytest.fixture(scope="module")
 def scalene_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """scalene with memory profiling (no --cpu-only) on cpu_mix.py."""
+    """scalene --cpu-only on cpu_mix.py."""
     out = tmp_path_factory.mktemp("scalene") / "mix.json"
-    cpu_only = profiler_command([sys.executable, str(MIX)], out, tool="scalene")
-    command = [arg for arg in cpu_only if arg != "--cpu-only"]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    record([sys.executable, str(MIX)], tool="scalene", out=out, quiet=True, timeout=300, env=ONE_BLAS_THREAD)
     return out
 
 
 def test_scalene_native_share_of_numpy_and_pure_python(scalene_json: Path) -> None:
-    """numpy_heavy spends its CPU in BLAS, pure_python in bytecode.
+    """numpy_heavy spends its CPU in BLAS, pure_python in bytecode, and scalene says so.
 
-    Thresholds from five runs on this machine: numpy_heavy's native share 0.55-0.81, pure_python's
-    0.14-0.19 (scalene charges signal-delivery delays to native code, so pure Python shows some).
+    Over fifteen runs on this shared 2-core machine numpy_heavy's native share was 0.42-0.81 and
+    pure_python's 0.14-0.55, in every run below numpy_heavy's (by 0.09 at least): scalene charges
+    the delay of its timer signal to native code, and a loaded machine delays it, so pure Python
+    shows native time that grows with the load.  The test checks the order and loose bounds.
     """
     split = cpu_split(scalene_json)
     table = split.to_frame().set_index("function")
     numpy_share = _cell(table, "numpy_heavy", "native_share")
     python_share = _cell(table, "pure_python", "native_share")
-    assert numpy_share > 0.4
-    assert python_share < 0.35
-    assert numpy_share > python_share + 0.2
+    print(f"native shares: numpy_heavy {numpy_share:.3f}, pure_python {python_share:.3f}")
+    assert numpy_share > 0.35
+    assert python_share < 0.6
+    assert numpy_share > python_share
     assert cpu_split(scalene_json, functions=["numpy_heavy"]).gil_free == pytest.approx(numpy_share)
     # the request-wide figure lies between the two functions' shares
     assert python_share <= split.gil_free <= numpy_share
-    # memory: numpy_heavy allocates 600 x 600 float64 matrices, pure_python nothing sizeable
-    # (scalene samples allocations, so its peak is within a sampling interval of the truth)
-    assert _cell(table, "numpy_heavy", "peak_mb") >= 0.9 * MATRIX_MIB
-    assert _cell(table, "pure_python", "peak_mb") < 0.5
+    assert table["peak_mb"].isna().all()  # --cpu-only: no memory figures
     with pytest.raises(ProfileError, match=r"mix\.json: functions \['nope'\] are not in the profile"):
         cpu_split(scalene_json, functions=["nope"])
+
+
+def test_scalene_memory_per_function(tmp_path: Path) -> None:
+    """With memory profiling (no --cpu-only): numpy_heavy allocates 600 x 600 float64 matrices,
+    pure_python nothing sizeable.  scalene samples allocations, so its peak is within a sampling
+    interval of the truth: at least 0.9 of one matrix measured here (3.4-3.6 MB for 2.75 MiB)."""
+    out = tmp_path / "mem.json"
+    cpu_only = profiler_command([sys.executable, str(MIX)], out, tool="scalene")
+    command = [arg for arg in cpu_only if arg != "--cpu-only"]
+    subprocess.run(
+        command, check=True, capture_output=True, timeout=300, env={**os.environ, **ONE_BLAS_THREAD}
+    )
+    table = cpu_split(out).to_frame().set_index("function")
+    assert _cell(table, "numpy_heavy", "peak_mb") >= 0.9 * MATRIX_MIB
+    assert _cell(table, "pure_python", "peak_mb") < 0.5
+    assert cpu_split(out).max_footprint_mb is not None
 
 
 def test_cpu_split_refuses_a_pyspy_file(native: tuple[Profile, dict[str, Any]]) -> None:

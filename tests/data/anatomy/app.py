@@ -7,9 +7,11 @@ Two request classes run alternately on the main thread:
 * ``handle_search``: a CPU loop of ``CPU_SEARCH`` s and an HTTP GET (``http.client``) to a local
   server that answers after ``HTTP_DELAY`` s.
 
-Each phase is also timed in-process (``time.perf_counter``); the sums per class and phase and the
-request counts are written as JSON to the path given as the first argument; an optional second
-argument is the number of requests of each class (default ``REQUESTS``).
+Each phase is also timed in-process: its wall time (``time.perf_counter``) and the CPU time the
+thread spent in it (``time.thread_time``: encoding a query, parsing a reply).  The sums per class
+and phase (``seconds``, ``cpu_seconds``) and the request counts are written as JSON to the path
+given as the first argument; an optional second argument is the number of requests of each class
+(default ``REQUESTS``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from typing import Any
 
 import fakedb
 
 CPU_CHECKOUT, SLEEP, DB_DELAY = 0.008, 0.012, 0.020
 CPU_SEARCH, HTTP_DELAY = 0.004, 0.010
 REQUESTS = 60
+#: The anatomy part each phase should land in.
+PARTS = {
+    "checkout": {"cpu": "cpu", "sleep": "wait:sleep", "db": "hold:db"},
+    "search": {"cpu": "cpu", "downstream": "wait:downstream"},
+}
 TIMES: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+CPU_TIMES: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
 
 class DbHandler(socketserver.StreamRequestHandler):
@@ -62,30 +71,61 @@ def burn(seconds: float) -> int:
     return n
 
 
-def timed(cls: str, phase: str, start: float) -> None:
-    TIMES[cls][phase] += time.perf_counter() - start
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.thread_time()
+
+
+def timed(cls: str, phase: str, start: tuple[float, float]) -> None:
+    wall, cpu = clocks()
+    TIMES[cls][phase] += wall - start[0]
+    CPU_TIMES[cls][phase] += cpu - start[1]
 
 
 def handle_checkout(conn: socket.socket, reader: socket.SocketIO) -> None:
-    t = time.perf_counter()
+    t = clocks()
     burn(CPU_CHECKOUT)
     timed("checkout", "cpu", t)
-    t = time.perf_counter()
+    t = clocks()
     time.sleep(SLEEP)
     timed("checkout", "sleep", t)
-    t = time.perf_counter()
+    t = clocks()
     fakedb.query(conn, reader)
     timed("checkout", "db", t)
 
 
 def handle_search(http_conn: http.client.HTTPConnection) -> None:
-    t = time.perf_counter()
+    t = clocks()
     burn(CPU_SEARCH)
     timed("search", "cpu", t)
-    t = time.perf_counter()
+    t = clocks()
     http_conn.request("GET", "/")
     http_conn.getresponse().read()
     timed("search", "downstream", t)
+
+
+def programmed() -> dict[str, dict[str, float]]:
+    """Seconds per request of each part, as programmed."""
+    return {
+        "checkout": {"cpu": CPU_CHECKOUT, "wait:sleep": SLEEP, "hold:db": DB_DELAY},
+        "search": {"cpu": CPU_SEARCH, "wait:downstream": HTTP_DELAY},
+    }
+
+
+def reference(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Seconds per request of each part as this program timed them (``result`` is its JSON): a
+    phase's wall time, except that the CPU the thread spent inside a waiting phase (encoding the
+    query, parsing the reply) is CPU."""
+    out: dict[str, dict[str, float]] = {}
+    for cls, phases in result["seconds"].items():
+        n = result["requests"][cls]
+        parts: dict[str, float] = defaultdict(float)
+        for phase, wall in phases.items():
+            part = PARTS[cls][phase]
+            moved = 0.0 if part == "cpu" else result["cpu_seconds"][cls][phase]
+            parts[part] += (wall - moved) / n
+            parts["cpu"] += moved / n
+        out[cls] = dict(parts)
+    return out
 
 
 def main() -> None:
@@ -100,7 +140,11 @@ def main() -> None:
     for _ in range(requests):
         handle_checkout(conn, reader)  # type: ignore[arg-type]
         handle_search(http_conn)
-    result = {"requests": {"checkout": requests, "search": requests}, "seconds": TIMES}
+    result = {
+        "requests": {"checkout": requests, "search": requests},
+        "seconds": TIMES,
+        "cpu_seconds": CPU_TIMES,
+    }
     with open(sys.argv[1], "w") as out:
         json.dump(result, out)
 

@@ -3,8 +3,9 @@ a request's CPU that can run outside the interpreter lock (``ServiceModel.gil_fr
 
 scalene 2.x reports per function (``files[path].functions[]``) ``n_cpu_percent_python``,
 ``n_cpu_percent_c`` and ``n_sys_percent`` as percent of the elapsed wall time (self time; see
-:mod:`capplan.profiles.scalene`), and, when run without ``--cpu-only``, ``n_peak_mb``,
-``n_avg_mb`` and ``n_malloc_mb``.  The estimate
+:mod:`capplan.profiles.scalene`), and ``n_peak_mb``, ``n_avg_mb`` and ``n_malloc_mb``, which
+mean something only without ``--cpu-only`` (the top-level ``"memory"`` is then true; under
+``--cpu-only`` they are written as zeros and read here as NaN).  The estimate
 
 .. math:: g = \frac{\text{native}}{\text{python} + \text{native}}
 
@@ -13,8 +14,9 @@ extensions that do not release it) counts as lock-free here.  System time is rep
 out of :math:`g`: under scalene it is mostly scalene's own signal handling (a CPU-bound test
 program shows 0.2-0.7 s of system time under scalene and 0.03 s without it).  scalene's split of
 native and Python time is itself statistical (its timer signals are delivered between bytecodes,
-and the delay is charged to native code), so on a busy machine pure-Python code shows some native
-time.
+and the delay is charged to native code), so on a busy machine pure-Python code shows native time
+that grows with the load: 0.14-0.55 of a pure-Python loop's CPU on a shared 2-core machine, where
+a numpy matrix-product loop showed 0.42-0.81.  Profile on a quiet machine for this figure.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from typing import Any
 
 import pandas as pd
 
-from capplan._sources import read_text_source
 from capplan.profiles import ProfileError, module_of
-from capplan.profiles.detect import _decode
-from capplan.profiles.scalene import _program_root, _relative
+from capplan.profiles.detect import decode_json, read_profile_file
+from capplan.profiles.scalene import _program_root, _relative, scalene_functions
 
 __all__ = ["CpuSplit", "cpu_split"]
 
@@ -74,26 +75,17 @@ def _number(fn: dict[str, Any], key: str, where: str, default: float | None = No
 
 
 def _rows(doc: dict[str, Any], source: str, elapsed: float) -> list[dict[str, Any]]:
-    files = doc.get("files")
-    if not isinstance(files, dict):
-        raise ProfileError(f"{source}: files: missing or not an object (is it scalene JSON?)")
     root = _program_root(doc)
+    memory = doc.get("memory") is not False  # scalene writes "memory": false under --cpu-only
     rows = []
-    for path, entry in files.items():
-        funcs = entry.get("functions") if isinstance(entry, dict) else None
-        if not isinstance(funcs, list):
-            raise ProfileError(f"{source}: files[{path!r}].functions: missing or not a list")
-        for k, fn in enumerate(funcs):
-            where = f"{source}: files[{path!r}].functions[{k}]"
-            if not isinstance(fn, dict) or not isinstance(fn.get("line"), str):
-                raise ProfileError(f"{where}: expected an object with the function name in 'line'")
-            file = _relative(str(path), root)
-            row: dict[str, Any] = {"function": fn["line"], "module": module_of(file), "file": file}
-            for col, key in _FIELDS.items():
-                row[col] = _number(fn, key, where, 0.0 if key == "n_sys_percent" else None) / 100 * elapsed
-            for col, key in _MEMORY.items():
-                row[col] = _number(fn, key, where) if key in fn else math.nan
-            rows.append(row)
+    for where, path, fn in scalene_functions(doc, source):
+        file = _relative(path, root)
+        row: dict[str, Any] = {"function": fn["line"], "module": module_of(file), "file": file}
+        for col, key in _FIELDS.items():
+            row[col] = _number(fn, key, where, 0.0 if key == "n_sys_percent" else None) / 100 * elapsed
+        for col, key in _MEMORY.items():
+            row[col] = _number(fn, key, where) if memory and key in fn else math.nan
+        rows.append(row)
     return rows
 
 
@@ -114,16 +106,8 @@ def cpu_split(scalene_json: str | os.PathLike[str], *, functions: Iterable[str] 
         Not scalene JSON, a malformed function entry (naming the key), no CPU time in the chosen
         functions, or a function name that is not in the file.
     """
-    source, text = read_text_source(
-        scalene_json,
-        is_text=lambda _s: False,
-        caller="cpu_split",
-        text_label="<text>",
-        expects="a path to a scalene JSON file",
-        what="a scalene JSON file",
-        error=ProfileError,
-    )
-    doc = _decode(text, source) if text.lstrip().startswith("{") else None
+    source, text = read_profile_file(scalene_json, caller="cpu_split")
+    doc = decode_json(text, source) if text.lstrip().startswith("{") else None
     if not isinstance(doc, dict) or "elapsed_time_sec" not in doc:
         raise ProfileError(f"{source}: not scalene JSON (no elapsed_time_sec); record with scalene run -o")
     elapsed = _number(doc, "elapsed_time_sec", source)
@@ -144,7 +128,7 @@ def cpu_split(scalene_json: str | os.PathLike[str], *, functions: Iterable[str] 
         raise ProfileError(f"{source}: empty profile (no CPU time in the chosen functions)")
     busy = float(chosen["python_s"].sum() + chosen["native_s"].sum())
     gil_free = float(chosen["native_s"].sum()) / busy if busy > 0 else 0.0
-    peak = doc.get("max_footprint_mb")
+    peak = doc.get("max_footprint_mb") if doc.get("memory") is not False else None
     return CpuSplit(
         table.sort_values("cpu_s", ascending=False, ignore_index=True),
         gil_free,

@@ -13,7 +13,9 @@ the binomial standard error :math:`\\sqrt{p(1-p)/n}`.
 Record with ``--native`` as well: without native frames a C call made directly from Python code
 (``time.sleep``, ``sock.recv``, ``lock.acquire``, psycopg2's ``execute``) shows only its Python
 caller's line, which cannot be told from CPU work on that line, so it counts as CPU.  A thread
-that is runnable but waiting for a core is sampled as CPU.
+that is runnable but waiting for a core is sampled as CPU.  An event loop awaits outside the
+handler's frames (the loop's thread is in ``selectors`` with no coroutine on its stack), so a
+coroutine's awaits are not charged to its class; only blocking calls inside a handler are.
 """
 
 from __future__ import annotations
