@@ -6,7 +6,8 @@ round trip and an HTTP call; every phase also timed in-process) ``--runs`` times
 absolute error of the recovered shares against
 
 * the program's own timing of each phase (what actually happened on this busy machine; the CPU
-  its thread spent inside a waiting phase, encoding a query or parsing a reply, counts as CPU), and
+  work inside a waiting phase, encoding a query or parsing a reply, counts as CPU: see
+  ``reference`` in the program), and
 * the programmed durations (what the program was told to do),
 
 and the relative error of the seconds per request against the timed phases.

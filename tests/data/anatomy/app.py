@@ -112,16 +112,23 @@ def programmed() -> dict[str, dict[str, float]]:
 
 
 def reference(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Seconds per request of each part as this program timed them (``result`` is its JSON): a
-    phase's wall time, except that the CPU the thread spent inside a waiting phase (encoding the
-    query, parsing the reply) is CPU."""
+    """Seconds per request of each part as this program timed them (``result`` is its JSON).
+
+    A phase's wall time, except for the CPU work inside a waiting phase (encoding the query,
+    parsing the reply), which is CPU.  A sampling profiler counts a thread as running while it is
+    runnable, so that work takes its thread-clock time stretched as much as the CPU loop's was
+    (the loop's wall time over its thread-clock time: 1 on an idle machine, more when the thread
+    waits for a core).
+    """
     out: dict[str, dict[str, float]] = {}
     for cls, phases in result["seconds"].items():
         n = result["requests"][cls]
+        cpu = result["cpu_seconds"][cls]
+        stretch = phases["cpu"] / cpu["cpu"] if cpu["cpu"] > 0 else 1.0
         parts: dict[str, float] = defaultdict(float)
         for phase, wall in phases.items():
             part = PARTS[cls][phase]
-            moved = 0.0 if part == "cpu" else result["cpu_seconds"][cls][phase]
+            moved = 0.0 if part == "cpu" else min(wall, cpu[phase] * stretch)
             parts[part] += (wall - moved) / n
             parts["cpu"] += moved / n
         out[cls] = dict(parts)

@@ -58,6 +58,30 @@ def _class_of(stack: list[Frame], entries: list[Entry], hits: set[str]) -> str |
     return None
 
 
+Tally = dict[tuple[str, Resource], float]
+
+
+def _tally(
+    prof: Profile, entries: list[Entry], classifier: Classifier
+) -> tuple[Tally, Tally, set[str], float]:
+    """Seconds and samples per ``(class, resource)``, the entry keys seen, and the seconds under
+    no entry."""
+    seconds: Tally = defaultdict(float)
+    samples: Tally = defaultdict(float)
+    hits: set[str] = set()
+    unattributed = 0.0
+    for i, idx in enumerate(prof.stacks):
+        stack = [prof.frames[j] for j in idx]
+        name = _class_of(stack, entries, hits)
+        if name is None:
+            unattributed += float(prof.seconds[i])
+            continue
+        part = (name, classifier.classify(stack))
+        seconds[part] += float(prof.seconds[i])
+        samples[part] += float(prof.samples[i])
+    return seconds, samples, hits, unattributed
+
+
 def anatomy_from_profile(
     profile: Profile | str | Path,
     classes: Mapping[str, str],
@@ -102,20 +126,7 @@ def anatomy_from_profile(
             "wall-clock profile (py-spy record --idle --native); use cpu_split() for scalene"
         )
     entries = _entries(classes)
-    classifier = Classifier(resources, defaults=defaults)
-    seconds: dict[tuple[str, Resource], float] = defaultdict(float)
-    samples: dict[tuple[str, Resource], float] = defaultdict(float)
-    hits: set[str] = set()
-    unattributed = 0.0
-    for i, idx in enumerate(prof.stacks):
-        stack = [prof.frames[j] for j in idx]
-        name = _class_of(stack, entries, hits)
-        if name is None:
-            unattributed += float(prof.seconds[i])
-            continue
-        part = (name, classifier.classify(stack))
-        seconds[part] += float(prof.seconds[i])
-        samples[part] += float(prof.samples[i])
+    seconds, samples, hits, unattributed = _tally(prof, entries, Classifier(resources, defaults=defaults))
     missing = [k for k, _, _ in entries if k not in hits]
     if missing:
         raise ProfileError(
