@@ -27,6 +27,13 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from capplan.demo.database import (
+    Database,
+    DatabaseSettings,
+    DatabaseUnavailableError,
+    find_binaries,
+    running_database,
+)
 from capplan.errors import ParameterError
 from capplan.layered import Pool, ServiceModel, Workers, anatomy_from_profile, cpu_split
 from capplan.layered.anatomy import (
@@ -222,6 +229,45 @@ def test_errors_name_the_file_and_key(native: tuple[Profile, dict[str, Any]], tm
 def test_a_scalene_profile_is_refused(scalene_json: Path) -> None:
     with pytest.raises(ProfileError, match=r"scalene profile holds CPU samples only"):
         anatomy_from_profile(scalene_json, {"numpy_heavy": "x"}, requests={"x": 1})
+
+
+# -- a real PostgreSQL through psycopg ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def database() -> Iterator[Database]:
+    try:
+        find_binaries()
+    except DatabaseUnavailableError as exc:
+        pytest.skip(str(exc))
+    with running_database(DatabaseSettings(server_connections=2)) as db:
+        yield db
+
+
+def test_psycopg_waits_are_the_db_pool_by_default(database: Database, tmp_path: Path) -> None:
+    """``tests/data/anatomy/pg_app.py``: 6 ms CPU loop, then ``SELECT pg_sleep(0.015)`` through
+    PgBouncer with psycopg 3, recorded with --idle --native.  The default map alone (no
+    ``resources=``) puts the query's wait in ``hold:db``, with the seconds per request of the
+    program's own timing (tolerance as in the first test).  The CPU share is not held to the
+    share tolerance here: PostgreSQL and PgBouncer share the 2 cores with the program, and
+    psycopg's protocol code waits for a core more than the CPU loop does (its sampled CPU ran up
+    to 5 ms per request above the stretched thread clock in four runs)."""
+    timings = tmp_path / "pg.json"
+    profile = record(
+        [sys.executable, str(DATA / "pg_app.py"), database.dsn, str(timings)],
+        out=tmp_path / "pg.txt",
+        fmt="raw",
+        rate=RATE,
+        idle=True,
+        native=True,
+        quiet=True,
+        timeout=180,
+    )
+    result = json.loads(timings.read_text())
+    a = anatomy_from_profile(profile, {"handle_order": "order"}, requests=result["requests"])
+    table = a.to_frame().set_index("part")
+    assert {p for p in table.index if not p.startswith("queue:")} == {"cpu", "hold:db"}
+    expected = APP_MODULE.reference(result, {"order": {"cpu": "cpu", "db": "hold:db"}})["order"]["hold:db"]
+    got, se = _cell(table, "hold:db", "per_request_s"), _cell(table, "hold:db", "per_request_se")
+    assert abs(got - expected) <= 4 * se + SECONDS_SLACK * expected, (got, expected, se)
 
 
 # -- the classifier's rules on stacks as py-spy --native writes them ----------------------------------

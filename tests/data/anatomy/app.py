@@ -111,8 +111,11 @@ def programmed() -> dict[str, dict[str, float]]:
     }
 
 
-def reference(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Seconds per request of each part as this program timed them (``result`` is its JSON).
+def reference(
+    result: dict[str, Any], parts_of: dict[str, dict[str, str]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Seconds per request of each part as this program timed them (``result`` is its JSON;
+    ``parts_of`` maps each class's phases to parts, :data:`PARTS` by default).
 
     A phase's wall time, except for the CPU work inside a waiting phase (encoding the query,
     parsing the reply), which is CPU.  A sampling profiler counts a thread as running while it is
@@ -127,7 +130,7 @@ def reference(result: dict[str, Any]) -> dict[str, dict[str, float]]:
         stretch = phases["cpu"] / cpu["cpu"] if cpu["cpu"] > 0 else 1.0
         parts: dict[str, float] = defaultdict(float)
         for phase, wall in phases.items():
-            part = PARTS[cls][phase]
+            part = (parts_of or PARTS)[cls][phase]
             moved = 0.0 if part == "cpu" else min(wall, cpu[phase] * stretch)
             parts[part] += (wall - moved) / n
             parts["cpu"] += moved / n
