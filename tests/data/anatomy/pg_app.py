@@ -13,20 +13,12 @@ import sys
 import time
 
 import psycopg
+from app import burn
 
 CPU_ORDER, DB_SLEEP = 0.006, 0.015
 REQUESTS = 80
 TIMES = {"cpu": 0.0, "db": 0.0}
 CPU_TIMES = {"cpu": 0.0, "db": 0.0}
-
-
-def burn(seconds: float) -> int:
-    """Busy-loop for ``seconds`` of wall-clock time."""
-    deadline = time.perf_counter() + seconds
-    n = 0
-    while time.perf_counter() < deadline:
-        n += 1
-    return n
 
 
 def handle_order(conn: psycopg.Connection[tuple[object, ...]]) -> None:
