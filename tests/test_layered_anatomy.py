@@ -201,6 +201,10 @@ def test_model_from_the_anatomy(native: tuple[Profile, dict[str, Any]]) -> None:
         assert cls.cpu == pytest.approx(parts["cpu"])
         assert cls.held("db") == pytest.approx(parts.get("hold:db", 0.0))
         assert cls.waits == pytest.approx(sum(v for p, v in parts.items() if p.startswith("wait:")))
+    # steps: CPU, then the pool hold, then the waits (the profile does not record their order)
+    kinds = [type(step).__name__ for step in model.classes[0].steps]
+    assert kinds == ["Cpu", "Hold", "Wait"]
+    assert "hold:db" in a._repr_html_() and "checkout: cpu=" in repr(a)
     # at these rates no layer is near saturation: a request's mean response is at least its demand
     result = model.solve()
     for cls in model.classes:
