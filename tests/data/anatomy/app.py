@@ -7,6 +7,8 @@ Two request classes run alternately on the main thread:
 * ``handle_search``: a CPU loop of ``CPU_SEARCH`` s and an HTTP GET (``http.client``) to a local
   server that answers after ``HTTP_DELAY`` s.
 
+Both servers run in a child process (py-spy records only this one).
+
 Each phase is also timed in-process: its wall time (``time.perf_counter``) and the CPU time the
 thread spent in it (``time.thread_time``: encoding a query, parsing a reply).  The sums per class
 and phase (``seconds``, ``cpu_seconds``) and the request counts are written as JSON to the path
@@ -19,12 +21,14 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
+import multiprocessing
 import socket
 import socketserver
 import sys
 import threading
 import time
 from collections import defaultdict
+from multiprocessing.connection import Connection
 from typing import Any
 
 import fakedb
@@ -138,18 +142,30 @@ def reference(
     return out
 
 
-def main() -> None:
+def serve(ports: Connection) -> None:
+    """Run both local servers (in a child process, so that their threads do not compete with the
+    profiled requests for this process's interpreter lock) and send their ports back."""
     db = socketserver.ThreadingTCPServer(("127.0.0.1", 0), DbHandler)
     web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HttpHandler)
     for server in (db, web):
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    conn = socket.create_connection(("127.0.0.1", db.server_address[1]))
+    ports.send((db.server_address[1], web.server_address[1]))
+    threading.Event().wait()
+
+
+def main() -> None:
+    here, there = multiprocessing.Pipe()
+    servers = multiprocessing.Process(target=serve, args=(there,), daemon=True)
+    servers.start()
+    db_port, web_port = here.recv()
+    conn = socket.create_connection(("127.0.0.1", db_port))
     reader = conn.makefile("rb")
-    http_conn = http.client.HTTPConnection("127.0.0.1", web.server_address[1])
+    http_conn = http.client.HTTPConnection("127.0.0.1", web_port)
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else REQUESTS
     for _ in range(requests):
         handle_checkout(conn, reader)  # type: ignore[arg-type]
         handle_search(http_conn)
+    servers.terminate()
     result = {
         "requests": {"checkout": requests, "search": requests},
         "seconds": TIMES,
