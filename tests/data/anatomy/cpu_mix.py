@@ -1,5 +1,6 @@
 """Two functions for scalene tests of capplan.layered.anatomy.cpu_split: ``numpy_heavy`` spends
-its time in BLAS matrix products (native code), ``pure_python`` in a bytecode loop."""
+its time in BLAS matrix products (native code, each product long against scalene's 10 ms sampling
+interval), ``pure_python`` in a bytecode loop."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 def numpy_heavy(n: int) -> float:
     a = np.random.default_rng(0).random((n, n))
-    for _ in range(8):
+    for _ in range(2):
         a = a @ a
         a /= a.max()
     return float(a.sum())
@@ -22,6 +23,6 @@ def pure_python(n: int) -> int:
 
 
 if __name__ == "__main__":
-    for _ in range(3):
-        numpy_heavy(600)
-        pure_python(1_500_000)
+    for _ in range(2):
+        numpy_heavy(900)
+        pure_python(2_000_000)

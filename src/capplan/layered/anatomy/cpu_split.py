@@ -15,8 +15,9 @@ out of :math:`g`: under scalene it is mostly scalene's own signal handling (a CP
 program shows 0.2-0.7 s of system time under scalene and 0.03 s without it).  scalene's split of
 native and Python time is itself statistical (its timer signals are delivered between bytecodes,
 and the delay is charged to native code), so on a busy machine pure-Python code shows native time
-that grows with the load: 0.14-0.60 of a pure-Python loop's CPU on a shared 2-core machine, where
-a numpy matrix-product loop showed 0.42-0.81.  Profile on a quiet machine for this figure.
+that grows with the load: 0.10-0.60 of a pure-Python loop's CPU on a shared 2-core machine, where
+short numpy matrix products showed 0.42-0.81 and long ones (900 x 900) 0.84-1.00.  Profile on a
+quiet machine for this figure.
 """
 
 from __future__ import annotations
