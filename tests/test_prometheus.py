@@ -17,6 +17,7 @@ Skipped only when the ``prometheus`` binary is missing or cannot start (the reas
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import socket
@@ -84,12 +85,24 @@ def _live(service_port: int, workdir: Path, binary: str) -> Iterator[Live]:
     loaders = [threading.Thread(target=_load, args=(service_port, stop), daemon=True) for _ in range(2)]
     for t in loaders:
         t.start()
+    try:
+        with prometheus_scraping(service_port, workdir, binary) as url:
+            at = _wait_for_samples(url)
+            yield Live(url=url, service_port=service_port, at=at)
+    finally:
+        stop.set()
+
+
+@contextlib.contextmanager
+def prometheus_scraping(target_port: int, workdir: Path, binary: str) -> Iterator[str]:
+    """A real Prometheus scraping ``127.0.0.1:target_port`` every second; yields its URL once ready
+    (skips the test when it cannot start) and stops it after."""
     prom_port = _free_port()
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{service_port}']\n"
+        f"      - targets: ['127.0.0.1:{target_port}']\n"
     )
     log_path = workdir / "prometheus.log"
     log = log_path.open("wb")
@@ -106,10 +119,8 @@ def _live(service_port: int, workdir: Path, binary: str) -> Iterator[Live]:
     url = f"http://127.0.0.1:{prom_port}"
     try:
         _wait_ready(proc, url, log_path)
-        at = _wait_for_samples(url)
-        yield Live(url=url, service_port=service_port, at=at)
+        yield url
     finally:
-        stop.set()
         proc.terminate()
         try:
             proc.wait(timeout=10)

@@ -13,7 +13,7 @@ from capplan.profiles.model import Profile
 from capplan.profiles.scalene import parse_scalene
 from capplan.profiles.speedscope import SCHEMA, parse_speedscope
 
-__all__ = ["Format", "detect_format", "load_profile"]
+__all__ = ["Format", "decode_json", "detect_format", "load_profile", "read_profile_file"]
 
 Format = Literal["speedscope", "collapsed", "scalene"]
 
@@ -31,7 +31,8 @@ def detect_format(text: str, doc: Any = None) -> Format | None:
     return None
 
 
-def _decode(text: str, source: str) -> Any:
+def decode_json(text: str, source: str) -> Any:
+    """The decoded JSON of a profile file's text; :class:`ProfileError` with line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -40,6 +41,19 @@ def _decode(text: str, source: str) -> Any:
         ) from None
     except RecursionError:
         raise ProfileError(f"{source}: JSON nested too deeply") from None
+
+
+def read_profile_file(path: str | os.PathLike[str], caller: str = "load_profile") -> tuple[str, str]:
+    """``(source, text)`` of a profile file; :class:`ProfileError` naming the file otherwise."""
+    return read_text_source(
+        path,
+        is_text=lambda _s: False,
+        caller=caller,
+        text_label="<text>",
+        expects="a path to a profile file",
+        what="a profile file",
+        error=ProfileError,
+    )
 
 
 def load_profile(
@@ -70,15 +84,7 @@ def load_profile(
         One message naming the file and the line (raw, invalid JSON) or key (JSON) at fault:
         missing or unreadable file, truncated or foreign JSON, an empty profile, a malformed line.
     """
-    source, text = read_text_source(
-        path,
-        is_text=lambda _s: False,
-        caller="load_profile",
-        text_label="<text>",
-        expects="a path to a profile file",
-        what="a profile file",
-        error=ProfileError,
-    )
+    source, text = read_profile_file(path)
     if format not in (None, "speedscope", "collapsed", "scalene"):
         raise ProfileError(f"format must be 'speedscope', 'collapsed' or 'scalene', got {format!r}")
     if not text.strip():
@@ -86,7 +92,7 @@ def load_profile(
     is_json = text.lstrip().startswith(("{", "["))
     if format == "collapsed" or (format is None and not is_json):
         return parse_collapsed(text, source, rate=rate)
-    doc = _decode(text, source)
+    doc = decode_json(text, source)
     kind = format or detect_format(text, doc)
     if kind is None or not isinstance(doc, dict):
         keys = sorted(doc)[:6] if isinstance(doc, dict) else type(doc).__name__

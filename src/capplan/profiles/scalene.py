@@ -30,6 +30,7 @@ print them, so the two tools' profiles of one program name the same functions al
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -37,7 +38,7 @@ from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import Frame
 from capplan.profiles.model import Profile
 
-__all__ = ["SCALENE_DEFAULT_INTERVAL", "parse_scalene"]
+__all__ = ["SCALENE_DEFAULT_INTERVAL", "parse_scalene", "scalene_functions"]
 
 #: scalene's default CPU sampling interval (``--cpu-sampling-rate``), seconds.
 SCALENE_DEFAULT_INTERVAL = 0.01
@@ -51,12 +52,12 @@ def _num(value: Any, where: str) -> float:
     return float(value)
 
 
-def _functions(doc: dict[str, Any], source: str) -> list[tuple[str, str, int | None, float]]:
-    """``(name, file, def line, self percent of wall time)`` for every reported function."""
+def scalene_functions(doc: dict[str, Any], source: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(where, path, entry)`` for every ``files[path].functions[k]`` entry of scalene JSON, each
+    checked to be an object with the function's name in ``line``; ``where`` names it for errors."""
     files = doc.get("files")
     if not isinstance(files, dict):
         raise ProfileError(f"{source}: files: missing or not an object")
-    out = []
     for path, entry in files.items():
         here = f"{source}: files[{path!r}]"
         funcs = entry.get("functions") if isinstance(entry, dict) else None
@@ -66,13 +67,20 @@ def _functions(doc: dict[str, Any], source: str) -> list[tuple[str, str, int | N
             at = f"{here}.functions[{k}]"
             if not isinstance(fn, dict) or not isinstance(fn.get("line"), str):
                 raise ProfileError(f"{at}: expected an object with the function name in 'line'")
-            lineno = fn.get("lineno")
-            if lineno is not None and (not isinstance(lineno, int) or isinstance(lineno, bool)):
-                raise ProfileError(f"{at}.lineno: expected an integer, got {lineno!r}")
-            pct = _num(fn.get("n_cpu_percent_python"), f"{at}.n_cpu_percent_python") + _num(
-                fn.get("n_cpu_percent_c"), f"{at}.n_cpu_percent_c"
-            )
-            out.append((fn["line"], str(path), lineno, pct))
+            yield at, str(path), fn
+
+
+def _functions(doc: dict[str, Any], source: str) -> list[tuple[str, str, int | None, float]]:
+    """``(name, file, def line, self percent of wall time)`` for every reported function."""
+    out = []
+    for at, path, fn in scalene_functions(doc, source):
+        lineno = fn.get("lineno")
+        if lineno is not None and (not isinstance(lineno, int) or isinstance(lineno, bool)):
+            raise ProfileError(f"{at}.lineno: expected an integer, got {lineno!r}")
+        pct = _num(fn.get("n_cpu_percent_python"), f"{at}.n_cpu_percent_python") + _num(
+            fn.get("n_cpu_percent_c"), f"{at}.n_cpu_percent_c"
+        )
+        out.append((fn["line"], path, lineno, pct))
     return out
 
 
