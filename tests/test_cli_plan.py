@@ -67,6 +67,20 @@ def test_check_measured_percentiles_against_targets(capsys: pytest.CaptureFixtur
     assert "measured p99 350 ms, target 1000 ms: ok" in capsys.readouterr().out
 
 
+def test_check_measured_p99_9_matches_the_sla_key_by_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 99.9 / 100 is 0.9990000000000001, the SLA's p99.9 key is 0.999: the two must meet. Only the
+    # p99.9 (5000 ms against standard_operations' 2000 ms) misses here, so the check must fail on it.
+    text = Path(LOCUST).read_text().replace(",350,560,920,1300", ",350,5000,5100,5200")
+    stats = tmp_path / "stats.csv"
+    stats.write_text(text)
+    assert main(["check", *SLA_FILES, "--measured", f"standard_operations={stats}"]) == 1
+    out = capsys.readouterr().out
+    assert "standard_operations: measured p99.9 5000 ms > 2000 ms" in out
+    assert "not checked" not in out
+
+
 def test_loadtest_evidence_is_a_fitted_distribution(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["plan", *SLA_FILES, "--loadtest", f"standard_operations={LOCUST}"]
     assert main([*argv, "--mix", "standard_operations=10%", "--format", "json"]) == 0

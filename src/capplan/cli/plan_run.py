@@ -36,7 +36,7 @@ from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
-from capplan.units import parse_percent
+from capplan.units import parse_percent, percentile_quantile
 
 __all__ = ["build_from_args", "measured_percentiles", "run_check", "run_plan"]
 
@@ -55,7 +55,7 @@ def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.
     head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
     if "Request Count" in head:
         row = _locust_row(path)
-        spectrum = {float(c[1:]) / 100: float(row[c]) for c in row.index if _is_percentile(c)}
+        spectrum = {_column_quantile(c): float(row[c]) for c in row.index if _is_percentile(c)}
         return spectrum, float(row["requests"])
     samples: NDArray[np.float64] = read_latency_csv(path)["latency"].to_numpy(dtype=float)
     return samples
@@ -75,6 +75,11 @@ def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
 
 def _is_percentile(column: str) -> bool:
     return column.startswith("p") and column[1:].replace(".", "", 1).isdigit()
+
+
+def _column_quantile(column: str) -> float:
+    """``p99.9`` -> 0.999 (the key an SLA target has, see :func:`percentile_quantile`); ``p100`` -> 1."""
+    return 1.0 if column == "p100" else percentile_quantile(float(column[1:]))
 
 
 def _locust_row(path: str) -> Any:
