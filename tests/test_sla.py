@@ -460,11 +460,22 @@ def test_percentile_targets_must_not_decrease() -> None:
     assert "0.5" in message
 
 
-@pytest.mark.parametrize("key", ["p100", "median", "p0", "P99", "p-5", "p99.9.9", "p", "p 99"])
+@pytest.mark.parametrize(
+    "key",
+    ["p100", "median", "p0", "P99", "p-5", "p99.9.9", "p", "p 99", "p99.99999999999999", "p100.0", "p1e400"],
+)
 def test_unknown_percentile_key(key: str) -> None:
     message = sla_error(latency_doc(f"{key}: '5ms'"))
     assert f"{LATENCY_PATH}.{key}" in message
     assert "percentile" in message
+
+
+def test_percentile_key_that_rounds_to_quantile_1_names_the_key() -> None:
+    # 99.99999999999999 / 100 is 0.9999999999999999, which the 12-digit key rounds to 1.0: the
+    # maximum, not a percentile target.
+    message = sla_error(latency_doc("p50: '5ms'", "p99.99999999999999: '100ms'"))
+    assert f"{LATENCY_PATH}.p99.99999999999999" in message
+    assert "quantile 1.0" in message
 
 
 def test_integer_percentile_key() -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from capplan._sources import read_text_source
 from capplan.errors import SLAError, UnitError
-from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size
+from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size, percentile_quantile
 
 __all__ = [
     "AvailabilityTarget",
@@ -202,13 +202,15 @@ def parse_latency(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list
             rows: list[tuple[float, float, str]] = []
             for key, value in ctx.mapping(targets, here).items():
                 m = _PERCENTILE_KEY.match(key)
-                q = float(m.group(1)) if m else math.nan
-                if not (0.0 < q < 100.0):
+                try:
+                    quantile = percentile_quantile(float(m.group(1)) if m else math.nan)
+                except UnitError as exc:
+                    detail = f" ({exc})" if m else ""
                     raise ctx.error(
                         (*here, key),
-                        "unknown percentile key; expected p<number> with 0 < number < 100, e.g. p50, p99.9",
-                    )
-                quantile = round(q / 100.0, 12)
+                        "unknown percentile key; expected p<number> with 0 < number < 100, "
+                        f"e.g. p50, p99.9{detail}",
+                    ) from None
                 twin = next((k for qq, _, k in rows if qq == quantile), None)
                 if twin is not None:
                     raise ctx.error((*here, key), f"the same percentile as {twin}")
