@@ -91,6 +91,35 @@ def test_loadtest_evidence_is_a_fitted_distribution(capsys: pytest.CaptureFixtur
     assert evidence["mean_s"] == pytest.approx(0.073, rel=0.25)
 
 
+def _locust_with(tmp_path: Path, percentiles: str) -> Path:
+    """The bundled Locust stats with its percentile columns (50% ... 100%) replaced."""
+    old = ",46,71,93,110,170,220,300,350,560,920,1300"
+    path = tmp_path / "stats.csv"
+    path.write_text(Path(LOCUST).read_text().replace(old, "," + percentiles))
+    return path
+
+
+def test_loadtest_evidence_with_tied_percentiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Locust rounds response times, so neighbouring percentiles often tie; a tie is one bucket
+    # bound holding the larger quantile, and a file whose percentiles all tie is a constant.
+    argv = ["plan", *SLA_FILES, "--mix", "standard_operations=10%", "--format", "json"]
+    tied = _locust_with(tmp_path, "46,71,93,110,170,220,350,350,560,1300,1300")
+    assert main([*argv, "--loadtest", f"standard_operations={tied}"]) == 0
+    evidence = json.loads(capsys.readouterr().out)["evidence"][0]
+    assert evidence["distribution"] in ("gamma", "lognorm")
+    assert evidence["mean_s"] == pytest.approx(0.073, rel=0.25)
+    flat = _locust_with(tmp_path, ",".join(["1000"] * 11))
+    assert main([*argv, "--loadtest", f"standard_operations={flat}"]) == 0
+    evidence = json.loads(capsys.readouterr().out)["evidence"][0]
+    assert (evidence["mean_s"], evidence["scv"]) == (1.0, 0.0)
+    assert "every percentile is 1000 ms, taken as a constant service time" in evidence["source"]
+    zero = _locust_with(tmp_path, ",".join(["0"] * 11))
+    assert main([*argv, "--loadtest", f"standard_operations={zero}"]) == 2
+    assert (
+        f"{zero}: cannot fit a service-time distribution: every percentile is 0 ms" in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

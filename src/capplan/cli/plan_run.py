@@ -65,12 +65,34 @@ def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
     """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
     source = f"{path}, response times taken as service times (right only at low utilization)"
     times = _response_times(path)
-    if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
-        spectrum, requests = times
-        levels = np.array(sorted(spectrum))
-        le = np.array([spectrum[q] for q in levels])
-        return best_fit(op_class, le=le, counts=levels * requests, source=source)
-    return best_fit(op_class, times, source=source)
+    try:
+        if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
+            return _spectrum_evidence(op_class, path, source, *times)
+        return best_fit(op_class, times, source=source)
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: cannot fit a service-time distribution: {exc}") from None
+
+
+def _spectrum_evidence(
+    op_class: str, path: str, source: str, spectrum: dict[float, float], requests: float
+) -> ServiceEvidence:
+    """Fit to a percentile spectrum; tied percentiles (p98 = p99 = 300 ms) are one bucket bound
+    holding the larger quantile, and a spectrum of one value is a constant service time."""
+    bounds: dict[float, float] = {}
+    for q, value in spectrum.items():
+        if np.isfinite(value):
+            bounds[value] = max(q, bounds.get(value, 0.0))
+    if not bounds:
+        raise ParameterError("no percentile values (all N/A)")
+    if len(bounds) == 1:
+        (value,) = bounds
+        if value <= 0:
+            raise ParameterError(f"every percentile is {value * 1e3:g} ms")
+        note = f"every percentile is {value * 1e3:g} ms, taken as a constant service time"
+        return ServiceEvidence(op_class, value, 0.0, f"{source}; {note}")
+    le = np.array(sorted(bounds))
+    counts = np.array([bounds[v] for v in le]) * requests
+    return best_fit(op_class, le=le, counts=counts, source=source)
 
 
 def _is_percentile(column: str) -> bool:
