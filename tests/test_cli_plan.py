@@ -120,6 +120,34 @@ def test_loadtest_evidence_with_tied_percentiles(tmp_path: Path, capsys: pytest.
     )
 
 
+def test_plan_profile_within_scopes_the_demand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A py-spy raw (collapsed) profile at 100 Hz: 300 samples of imports at start-up, 100 inside
+    # the handler while serving 1000 requests. Whole profile: 4 s / 1000 = 4 ms per request;
+    # within the handler: 1 s / 1000 = 1 ms.
+    raw = tmp_path / "app.txt"
+    raw.write_text(
+        "MainThread (1);<module> (app.py:1);_find_and_load (<frozen importlib._bootstrap>:1) 300\n"
+        "MainThread (1);<module> (app.py:1);serve (app.py:20);handle_request (app.py:10) 100\n"
+    )
+    argv = [
+        "plan",
+        *SLA_FILES,
+        "--profile",
+        f"standard_operations={raw}",
+        "--requests",
+        "standard_operations=1000",
+    ]
+    argv += ["--mix", "standard_operations=20%", "--format", "json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["evidence"][0]["mean_s"] == pytest.approx(0.004)
+    assert main([*argv, "--within", "standard_operations=app:handle_request"]) == 0
+    evidence = json.loads(capsys.readouterr().out)["evidence"][0]
+    assert evidence["mean_s"] == pytest.approx(0.001)
+    assert f"{raw} within app:handle_request: 1000 requests" in evidence["source"]
+    assert main([*argv, "--within", "critical_operations=app:handle_request"]) == 2
+    assert "--within: no --profile for critical_operations" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

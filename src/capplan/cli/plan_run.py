@@ -118,10 +118,15 @@ def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
     out += [ServiceEvidence(c, s, 1.0, "stated") for c, s in stated.items()]
     profiles = class_values(args.profile, "--profile", str)
     requests = class_values(args.requests, "--requests", float)
+    within = class_values(args.within, "--within", str)
+    unused = sorted(set(within) - set(profiles))
+    if unused:
+        raise ParameterError(f"--within: no --profile for {', '.join(unused)}")
     for op_class, path in profiles.items():
         if op_class not in requests:
             raise ParameterError(f"--requests: give {op_class}=N, the requests served while profiling {path}")
-        out.append(from_profile(load_profile(path), op_class, requests=requests[op_class]))
+        profile = load_profile(path)
+        out.append(from_profile(profile, op_class, requests=requests[op_class], within=within.get(op_class)))
     out += [_loadtest_evidence(c, p) for c, p in class_values(args.loadtest, "--loadtest", str).items()]
     return out
 
