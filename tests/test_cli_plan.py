@@ -208,6 +208,70 @@ def test_plan_inputs_errors_name_file_and_key_path(tmp_path: Path, body: str, me
     assert str(path) in str(info.value)
 
 
+_EV = "  evidence: {critical_operations: {service_time: 40ms}}\n"
+_CACHE = "  cache: {trace: %s, backend_latency: 20ms, request_rate: %s}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "message"),
+    [
+        # 1e300 hung the cache search for minutes; 1e100 printed a pool of 2.5e96 connections
+        (
+            _EV + _CACHE % (DATA / "access_trace.csv.gz", "1e300"),
+            "cache.request_rate",
+            "(0, 1e+09] requests/s",
+        ),
+        (_EV + _CACHE % (DATA / "access_trace.csv.gz", "1e100"), "cache.request_rate", "(0, 1e+09]"),
+        (_EV + _CACHE % (DATA / "access_trace.csv.gz", "0"), "cache.request_rate", "(0, 1e+09]"),
+        (_EV + "  workers_per_replica: 1e20\n", "workers_per_replica", "[1, 100000]"),
+        (
+            "  evidence: {critical_operations: {service_time: 40ms, scv: 1e308}}\n",
+            "evidence.critical_operations.scv",
+            "[0, 10000]",
+        ),
+        (
+            "  evidence: {critical_operations: {service_time: 1e9s}}\n",
+            "evidence.critical_operations.service_time",
+            "(0, 3600] s",
+        ),
+        (
+            "  evidence: {critical_operations: {service_time: .nan}}\n",
+            "evidence.critical_operations.service_time",
+            "(0, 3600] s",
+        ),
+        (_EV + "  mix: {critical_operations: 1.5}\n", "mix.critical_operations", "[0, 1]"),
+        (_EV + "  replicas: {zones: 0}\n", "replicas.zones", "[1, 1000]"),
+        (_EV + "  replicas: {mtbf: 1e30h}\n", "replicas.mtbf", "(0, 3.1536e+09] s"),
+        (_EV + "  memory: {per_worker: 1e30}\n", "memory.per_worker", "[0, 1.09951e+12] bytes"),
+        (_EV + "  service: {cores: 4, processes: [1e9]}\n", "service.processes", "[1, 100000]"),
+        (
+            _EV + "  service: {cores: 4, steps: {critical_operations: [{cpu: 1ms, scv: 1e308}]}}\n",
+            "service.steps.critical_operations[0].scv",
+            "[0, 10000]",
+        ),
+        (
+            _EV
+            + "  service: {cores: 4, steps: {critical_operations: [{repeat: 1e20, steps: [{cpu: 1ms}]}]}}\n",
+            "service.steps.critical_operations[0].repeat",
+            "[1, 10000]",
+        ),
+        (
+            _EV + "  service: {cores: 4, steps: {critical_operations: "
+            "[{repeat: 1000, steps: [{repeat: 1000, steps: [{cpu: 1ms}]}]}]}}\n",
+            "service.steps.critical_operations[0].repeat",
+            "1000 steps x 1000 is over 100000 steps",
+        ),
+    ],
+)
+def test_plan_inputs_out_of_range_name_file_field_and_range(
+    tmp_path: Path, body: str, key: str, message: str
+) -> None:
+    path = _inputs(tmp_path, body)
+    with pytest.raises(PlanInputError, match=re.escape(message)) as info:
+        load_plan_inputs(path)
+    assert f"{path}: capacity_plan.{key}: " in str(info.value)
+
+
 def test_help_names_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--help"])
