@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 from numpy.typing import NDArray
 
+from capplan._sources import read_path
 from capplan.autoscale import from_csv, load_hpa
 from capplan.cli._common import (
     EXIT_MISS,
@@ -43,8 +43,8 @@ __all__ = ["build_from_args", "measured_percentiles", "run_check", "run_plan"]
 
 def _is_plan_inputs(path: str) -> bool:
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        document = yaml.safe_load(read_path(path, what="a YAML file", error=ParameterError))
+    except (ParameterError, yaml.YAMLError):
         return False  # load_sla reports it properly
     return isinstance(document, Mapping) and ROOT_KEY in document
 
@@ -52,7 +52,7 @@ def _is_plan_inputs(path: str) -> bool:
 def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.float64]:
     """A Locust stats CSV's percentile spectrum ``{quantile: seconds}`` (Aggregated row) with its
     request count, or a latency log's samples in seconds."""
-    head = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    head = read_path(path, what="a Locust stats CSV or a latency CSV", error=ParameterError).split("\n", 1)[0]
     if "Request Count" in head:
         row = _locust_row(path)
         spectrum = {_column_quantile(c): float(row[c]) for c in row.index if _is_percentile(c)}
@@ -198,7 +198,10 @@ def run_plan(args: argparse.Namespace) -> int:
 def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, float]:
     """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV, a latency CSV or a
     k6 JSON summary (``op_class``'s submetric, see :func:`capplan.measurements.k6.k6_percentiles`)."""
-    if Path(path).read_text(encoding="utf-8").lstrip().startswith("{"):
+    text = read_path(
+        path, what="a Locust stats CSV, a latency CSV or a k6 JSON summary", error=ParameterError
+    )
+    if text.lstrip().startswith("{"):
         return k6_percentiles(read_k6_summary(path), op_class)
     times = _response_times(path)
     if isinstance(times, tuple):

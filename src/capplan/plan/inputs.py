@@ -66,6 +66,7 @@ from typing import Any
 
 import yaml
 
+from capplan._sources import read_path
 from capplan.autoscale import from_csv, load_hpa
 from capplan.caches import CatalogFractionWarning, fit_zipf
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
@@ -205,10 +206,9 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     """Read a plan-inputs YAML file (see the module docstring) and every file it names."""
     file = Path(path)
     label = str(path)
+    text = read_path(file, what="a plan-inputs YAML file", error=PlanInputError)
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanInputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
