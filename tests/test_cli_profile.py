@@ -92,3 +92,14 @@ def test_record_raises_with_the_programs_status_after_it_ran() -> None:
     with pytest.raises(ProgramFailedError, match="was killed by signal SIGTERM") as info:
         record(killed, quiet=True, timeout=60)
     assert info.value.returncode == -15
+
+
+def test_scalene_reports_the_programs_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # scalene exits with the program's status: 3 after 0.3 s of work, no profile.
+    script = tmp_path / "fail3.py"
+    script.write_text(
+        "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.3:\n    pass\n"
+        "raise SystemExit(3)\n"
+    )
+    assert main(["profile", "--tool", "scalene", "--", sys.executable, str(script)]) == 3
+    assert "exited with status 3 under scalene; no profile is reported" in capsys.readouterr().err

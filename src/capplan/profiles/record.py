@@ -143,7 +143,8 @@ def record(
     Raises
     ------
     ProgramFailedError
-        The program exited with a non-zero status (py-spy; ``returncode`` holds it).
+        The program exited with a non-zero status (``returncode`` holds it; under scalene, whose
+        status is the program's, also scalene's own failures).
     ProfilerError
         The profiler is missing, exits with an error, times out, or writes no profile.
     """
@@ -161,8 +162,14 @@ def record(
             done = _run_attached(list(command), target, build, timeout, quiet, full_env)
         else:
             done = _run(args, tool, timeout, quiet, full_env)
+        tail = (done.stderr or "")[-800:] if quiet else "(see its output above)"
+        if tool == "scalene" and done.returncode != 0:  # scalene exits with the program's status
+            raise ProgramFailedError(
+                f"the profiled program {' '.join(command)!r} {_describe_status(done.returncode)} under "
+                f"scalene; no profile is reported: {tail}",
+                done.returncode,
+            )
         if done.returncode != 0 or not target.exists():
-            tail = (done.stderr or "")[-800:] if quiet else "(see its output above)"
             raise ProfilerError(
                 f"{tool} exited with status {done.returncode}"
                 f"{'' if target.exists() else ' and wrote no profile'}: {tail}"
