@@ -39,7 +39,7 @@ _LOWER_BOUND_WORDS = ("uptime", "availability", "ratio")
 _DURATION_WORDS = frozenset(
     {"time", "duration", "latency", "delay", "acquisition", "paint", "wait", "timeout"}
 )
-_DIMENSIONLESS_WORDS = frozenset({"shift", "score", "ratio", "rate", "count", "requests", "size", "total"})
+_DIMENSIONLESS_WORDS = frozenset({"shift", "score", "ratio", "rate", "count", "requests", "size"})
 
 
 def is_duration_budget(category: str, name: str) -> bool:

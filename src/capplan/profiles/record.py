@@ -161,7 +161,7 @@ def record(
         if tool == "py-spy":
             done = _run_attached(list(command), target, build, timeout, quiet, full_env)
         else:
-            done = _run(args, tool, timeout, quiet, full_env)
+            done = _run(args, f"{tool}: {' '.join(command)!r}", timeout, quiet, full_env)
         tail = (done.stderr or "")[-800:] if quiet else "(see its output above)"
         if tool == "scalene" and done.returncode != 0:  # scalene exits with the program's status
             raise ProgramFailedError(
@@ -178,12 +178,12 @@ def record(
 
 
 def _run(
-    args: list[str], tool: str, timeout: float | None, quiet: bool, env: dict[str, str] | None
+    args: list[str], label: str, timeout: float | None, quiet: bool, env: dict[str, str] | None
 ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(args, capture_output=quiet, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
-        raise ProfilerError(f"{tool}: {' '.join(args)!r} did not finish in {timeout} s") from None
+        raise ProfilerError(f"{label} did not finish in {timeout} s") from None
 
 
 def _describe_status(returncode: int) -> str:
@@ -214,7 +214,8 @@ def _run_attached(
     waiter.start()  # reaps the program as soon as it exits, so py-spy sees it gone
     killed = False
     try:
-        done = _run(build(command, target, tool="py-spy", pid=program.pid), "py-spy", timeout, quiet, env)
+        args = build(command, target, tool="py-spy", pid=program.pid)
+        done = _run(args, f"py-spy: {' '.join(command)!r}", timeout, quiet, env)
     finally:
         waiter.join(timeout=_GRACE_S)  # py-spy stops when the program exits; else it failed early
         if program.poll() is None:
