@@ -102,6 +102,32 @@ def test_locust_malformed() -> None:
 
 
 # -- k6 --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        (",46,71,93", ",-46,71,93", "line 2: column '50%': '-46' ms is negative"),
+        (
+            ",46,71,93",
+            ",460,71,93",
+            "line 2: percentiles must not decrease, but column '66%' (71 ms) < column '50%'",
+        ),
+        (",350,560,920", ",350,560,92", "line 2: percentiles must not decrease, but column '99.99%' (92 ms)"),
+        (",0,46,73.02", ",0,-46,73.02", "line 2: column 'Median Response Time': '-46' ms is negative"),
+    ],
+)
+def test_locust_negative_or_decreasing_percentiles_name_file_line_column(
+    tmp_path: Path, old: str, new: str, needle: str
+) -> None:
+    lines = (LOADTEST / "demo_stats.csv").read_text().splitlines()
+    assert old in lines[1]
+    path = tmp_path / "stats.csv"
+    path.write_text("\n".join([lines[0], lines[1].replace(old, new, 1), *lines[2:]]) + "\n")
+    with pytest.raises(MeasurementError) as info:
+        read_locust_stats(path)
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+
+
 def test_k6_points() -> None:
     pts = read_k6_points(DATA / "k6_points.json")
     assert pts["metric"].tolist() == [

@@ -155,14 +155,20 @@ def _inputs(tmp_path: Path, service: str) -> Path:
     ("service", "message"),
     [
         ("    gil_free: 5%\n", "capacity_plan.service.cores: is required"),
-        ("    cores: 0\n", "capacity_plan.service: cores must be an integer >= 1"),
-        ("    cores: 2\n    gil_free: 120%\n", "capacity_plan.service: gil_free must lie in [0, 1]"),
-        ("    cores: 2\n    threads: [4, 0]\n", "capacity_plan.service: threads must be an integer >= 1"),
+        ("    cores: 0\n", "capacity_plan.service.cores: 0 is outside the valid range [1, 10000]"),
+        (
+            "    cores: 2\n    gil_free: 120%\n",
+            "capacity_plan.service.gil_free: '120%' is outside the valid range [0, 1]",
+        ),
+        (
+            "    cores: 2\n    threads: [4, 0]\n",
+            "capacity_plan.service.threads: 0 is outside the valid range [1, 100000]",
+        ),
         ("    cores: 2\n    processes: 4\n", "capacity_plan.service.processes: must be a list"),
         ("    cores: 2\n    lock: 1\n", "unknown keys ['lock']"),
         (
             "    cores: 2\n    steps: {critical_operations: [{cpu: -3ms}]}\n",
-            "capacity_plan.service.steps.critical_operations[0]:",
+            "service.steps.critical_operations[0].cpu: '-3ms' is outside the valid range (0, 3600] s",
         ),
         (
             "    cores: 2\n    steps: {critical_operations: [{cpu: 1ms, hold: db}]}\n",
@@ -174,12 +180,12 @@ def _inputs(tmp_path: Path, service: str) -> Path:
         ),
         (
             "    cores: 2\n    steps: {critical_operations: [{repeat: 0, steps: [{cpu: 1ms}]}]}\n",
-            "steps.critical_operations[0].repeat: must be a whole number",
+            "steps.critical_operations[0].repeat: 0 is outside the valid range [1, 10000]",
         ),
         (
             "    cores: 2\n    steps:\n      critical_operations:\n"
             "        - {repeat: 2, steps: [{wait: x, time: 1ms, scv: -1}]}\n",
-            "steps.critical_operations[0].steps[0]:",
+            "steps.critical_operations[0].steps[0].scv: -1 is outside the valid range [0, 10000]",
         ),
         ("    cores: 2\n    steps: {critical_operations: []}\n", "must be a list of steps"),
         (

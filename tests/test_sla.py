@@ -460,11 +460,22 @@ def test_percentile_targets_must_not_decrease() -> None:
     assert "0.5" in message
 
 
-@pytest.mark.parametrize("key", ["p100", "median", "p0", "P99", "p-5", "p99.9.9", "p", "p 99"])
+@pytest.mark.parametrize(
+    "key",
+    ["p100", "median", "p0", "P99", "p-5", "p99.9.9", "p", "p 99", "p99.99999999999999", "p100.0", "p1e400"],
+)
 def test_unknown_percentile_key(key: str) -> None:
     message = sla_error(latency_doc(f"{key}: '5ms'"))
     assert f"{LATENCY_PATH}.{key}" in message
     assert "percentile" in message
+
+
+def test_percentile_key_that_rounds_to_quantile_1_names_the_key() -> None:
+    # 99.99999999999999 / 100 is 0.9999999999999999, which the 12-digit key rounds to 1.0: the
+    # maximum, not a percentile target.
+    message = sla_error(latency_doc("p50: '5ms'", "p99.99999999999999: '100ms'"))
+    assert f"{LATENCY_PATH}.p99.99999999999999" in message
+    assert "quantile 1.0" in message
 
 
 def test_integer_percentile_key() -> None:
@@ -561,6 +572,29 @@ def test_huge_integer_throughput() -> None:
     assert f"{RATE_PATH}.peak_rps" in message
 
 
+@pytest.mark.parametrize(
+    ("category", "line"),
+    [
+        ("database_performance", "connection_acquisition: 10"),
+        ("database_performance", "query_execution_time: '10'"),
+        ("cache_performance", "response_time: 0.005"),
+        ("page_load_time", "first_contentful_paint: 1.5"),
+    ],
+)
+def test_unitless_duration_budget_is_an_error_naming_it(category: str, line: str) -> None:
+    # A bare 10 for connection_acquisition was taken as 10 seconds (1000x the seed's '10ms').
+    name = line.split(":", maxsplit=1)[0]
+    message = sla_error(f"performance_budgets:\n  backend:\n    {category}:\n      {line}\n")
+    assert f"performance_budgets.backend.{category}.{name}" in message
+    assert "has no unit" in message
+
+
+def test_unitless_scores_and_counts_stay_numbers() -> None:
+    doc = "performance_budgets:\n  frontend:\n    page_load_time:\n      cumulative_layout_shift: '0.1'\n"
+    (item,) = load_sla(doc).budgets
+    assert (item.value, item.unit) == (0.1, "number")
+
+
 def test_huge_integer_budget() -> None:
     message = sla_error(budget_doc("connections: " + "9" * 400))
     assert "performance_budgets.backend.cache_performance.connections" in message
@@ -569,9 +603,11 @@ def test_huge_integer_budget() -> None:
 @pytest.mark.parametrize(
     ("line", "needle"),
     [
-        ("response_time: '-5ms'", "'-5ms' must be positive"),
-        ("response_time: 'soon'", "'soon' is not a duration, size, percentage or number"),
-        ("response_time: -1", "-1 must be a non-negative number"),
+        ("response_time: '-5ms'", "'-5ms' must be a positive duration"),
+        ("response_time: 'soon'", "'soon' is not a duration"),
+        ("connections: 'soon'", "'soon' is not a duration, size, percentage or number"),
+        ("connections: -1", "-1 must be a non-negative number"),
+        ("response_time: '5KB'", "'5KB' is not a duration"),
         ("response_time: true", "True is not a budget value"),
         ("hit_ratio: 'abc%'", "'abc%' is not a percentage"),
         ("hit_ratio: '120%'", "outside 0%..100%"),

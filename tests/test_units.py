@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 import capplan
 from capplan import UnitError
-from capplan.units import parse_bound, parse_duration, parse_percent, parse_quantity, parse_size
+from capplan.units import (
+    parse_bound,
+    parse_duration,
+    parse_percent,
+    parse_quantity,
+    parse_size,
+    percentile_quantile,
+)
 
 Parser = Callable[[Any], float]
 
@@ -399,3 +406,15 @@ def test_quantity_milli_round_trip(n: int) -> None:
     assert close(parse_quantity(f"{n}m"), n / 1000)
     assert parse_quantity(f"{n}Mi") == n * 2**20
     assert parse_quantity(f"{n}k") == n * 1000
+
+
+@pytest.mark.parametrize("percent", [50, 66, 90, 95, 99, 99.9, 99.99, 99.999])
+def test_percentile_quantile_is_the_decimal_quantile(percent: float) -> None:
+    # 99.9 / 100 == 0.9990000000000001 in binary floating point; the key must be float("0.999").
+    assert percentile_quantile(percent) == float(f"{percent / 100:.10f}")
+
+
+@pytest.mark.parametrize("percent", [0, 100, 99.99999999999999, 100.5, -1, math.nan, math.inf])
+def test_percentile_quantile_rejects_quantiles_outside_the_open_unit_interval(percent: float) -> None:
+    with pytest.raises(UnitError, match="percentile"):
+        percentile_quantile(percent)

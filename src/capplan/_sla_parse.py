@@ -14,7 +14,7 @@ import yaml
 
 from capplan._sources import read_text_source
 from capplan.errors import SLAError, UnitError
-from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size
+from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size, percentile_quantile
 
 __all__ = [
     "AvailabilityTarget",
@@ -34,6 +34,20 @@ REQUIREMENT_SECTIONS = (
 )
 _UTILIZATION_LEVELS = ("target", "warning_threshold", "critical_threshold")
 _LOWER_BOUND_WORDS = ("uptime", "availability", "ratio")
+#: A budget is a duration when its name (or its category, unless the name says it is a score,
+#: ratio, rate or count) holds one of these words; it must then carry a unit ("10ms").
+_DURATION_WORDS = frozenset(
+    {"time", "duration", "latency", "delay", "acquisition", "paint", "wait", "timeout"}
+)
+_DIMENSIONLESS_WORDS = frozenset({"shift", "score", "ratio", "rate", "count", "requests", "size"})
+
+
+def is_duration_budget(category: str, name: str) -> bool:
+    """``connection_acquisition``, ``response_time``, anything in ``page_load_time`` but a score."""
+    words = set(name.lower().split("_"))
+    if words & _DIMENSIONLESS_WORDS:
+        return False
+    return bool((words | set(category.lower().split("_"))) & _DURATION_WORDS)
 
 
 def _is_lower_bound(name: str) -> bool:
@@ -116,9 +130,10 @@ class SectionContext:
         return value
 
     def duration(self, value: Any, path: tuple[str, ...]) -> float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)) or _is_number_text(value):
+            bare = str(value).strip()
             raise self.error(
-                path, f"{value!r} has no unit; write it as a duration such as '{value}ms' or '{value}s'"
+                path, f"{value!r} has no unit; write it as a duration such as '{bare}ms' or '{bare}s'"
             )
         try:
             seconds = parse_duration(value)
@@ -151,6 +166,16 @@ class SectionContext:
         if number <= 0:
             raise self.error(path, f"{value!r} must be positive")
         return number
+
+
+def _is_number_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _looks_like_yaml_text(source: str) -> bool:
@@ -202,13 +227,15 @@ def parse_latency(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list
             rows: list[tuple[float, float, str]] = []
             for key, value in ctx.mapping(targets, here).items():
                 m = _PERCENTILE_KEY.match(key)
-                q = float(m.group(1)) if m else math.nan
-                if not (0.0 < q < 100.0):
+                try:
+                    quantile = percentile_quantile(float(m.group(1)) if m else math.nan)
+                except UnitError as exc:
+                    detail = f" ({exc})" if m else ""
                     raise ctx.error(
                         (*here, key),
-                        "unknown percentile key; expected p<number> with 0 < number < 100, e.g. p50, p99.9",
-                    )
-                quantile = round(q / 100.0, 12)
+                        "unknown percentile key; expected p<number> with 0 < number < 100, "
+                        f"e.g. p50, p99.9{detail}",
+                    ) from None
                 twin = next((k for qq, _, k in rows if qq == quantile), None)
                 if twin is not None:
                     raise ctx.error((*here, key), f"the same percentile as {twin}")
@@ -291,6 +318,8 @@ def parse_availability(ctx: SectionContext, node: Any, path: tuple[str, ...]) ->
 def _budget_value(ctx: SectionContext, value: Any, path: tuple[str, ...]) -> tuple[float, str, str]:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ctx.error(path, f"{value!r} is not a budget value")
+    if is_duration_budget(path[-2], path[-1]):
+        return ctx.duration(value, path), "s", "max"
     if isinstance(value, (int, float)):
         try:
             number = float(value)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["read_text_source"]
+__all__ = ["read_path", "read_text_source"]
 
 
 def read_text_source(
@@ -33,6 +33,14 @@ def read_text_source(
         return text_label, source.removeprefix("\ufeff")
     else:
         path = Path(source)
+    return str(path), read_path(path, what=what, error=error)
+
+
+def read_path(path: str | os.PathLike[str], *, what: str, error: Callable[[str], Exception]) -> str:
+    """The UTF-8 text of a file (a leading BOM dropped); every failure raises ``error(message)``
+    naming the path: not found, a directory (not ``what``), unreadable, or not UTF-8 (binary
+    content included), with the line and byte."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -47,6 +55,6 @@ def read_text_source(
         line = data[: exc.start].count(b"\n") + 1
         raise error(
             f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}: "
-            f"{exc.reason})"
+            f"{exc.reason}); expected {what}"
         ) from None
-    return str(path), text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff")

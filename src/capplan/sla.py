@@ -3,8 +3,12 @@
 The input is the YAML of a performance-standards document: a ``performance_requirements`` mapping
 (response-time targets per group and operation class, throughput targets, resource utilization
 thresholds, availability targets) and/or a ``performance_budgets`` mapping (frontend and backend
-budgets such as ``cache_performance.hit_ratio``).  :func:`load_sla` reads one or more such documents
-(paths or YAML text), checks every value, and returns an :class:`SLA` holding plain SI numbers.
+budgets such as ``cache_performance.hit_ratio``).  A budget whose name (or category, unless the
+name is a score, ratio, rate or count) speaks of time - ``connection_acquisition``,
+``response_time``, ``page_load_time.first_input_delay`` - is a duration and needs a unit
+(``"10ms"``); a bare ``10`` there is an error, not ten seconds.  :func:`load_sla` reads one or
+more such documents (paths or YAML text), checks every value, and returns an :class:`SLA` holding
+plain SI numbers.
 
 Every problem raises :class:`~capplan.errors.SLAError` (a ``ValueError``) naming the source and the
 key path, e.g. ``performance-sla.yaml: performance_requirements.response_time_targets.api_endpoints

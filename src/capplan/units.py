@@ -13,7 +13,9 @@ Conventions, following the tool each kind of value usually comes from:
   of 1000 instead, for sources that mean kilobytes of 1000 bytes;
 * percentages need a ``%`` sign; ``"<0.1%"`` is an upper bound and parses to its bound, 0.001
   (see :func:`parse_bound` to keep the direction);
-* Kubernetes quantities: ``"200m"`` = 0.2, ``"500Mi"`` = 500 * 2**20, ``"1k"`` = 1000, ``"1e3"``.
+* Kubernetes quantities: ``"200m"`` = 0.2, ``"500Mi"`` = 500 * 2**20, ``"1k"`` = 1000, ``"1e3"``;
+* percentile labels (``p99.9``, Locust's ``99.9%``, k6's ``p(99.9)``) become quantiles rounded to
+  12 digits (:func:`percentile_quantile`), so the same percentile from two sources is the same key.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "parse_percent",
     "parse_quantity",
     "parse_size",
+    "percentile_quantile",
 ]
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
@@ -265,3 +268,28 @@ def parse_quantity(text: str | float) -> float:
     if m is None:
         raise UnitError(f"{text!r} is not a Kubernetes quantity: expected e.g. {_EXAMPLES['quantity']}")
     return _finite_number("quantity", float(m.group(1)) * _QUANTITY_SUFFIX[m.group(2)], text)
+
+
+#: Digits a quantile keeps: 99.9 / 100 is 0.9990000000000001 in binary floating point.
+QUANTILE_DIGITS = 12
+
+
+def percentile_quantile(percent: float) -> float:
+    """The quantile of a percentile label's number, ``99.9`` -> ``0.999``, rounded to 12 digits.
+
+    Keys from different sources (an SLA's ``p99.9``, a Locust ``99.9%`` column, a k6 ``p(99.9)``)
+    then compare equal.  The result must lie strictly inside (0, 1): ``99.99999999999999`` rounds
+    to 1.0 and is refused.
+
+    Raises
+    ------
+    UnitError
+        The quantile is not strictly between 0 and 1 after rounding.
+    """
+    quantile = round(_finite_number("percentile", percent, percent) / 100.0, QUANTILE_DIGITS)
+    if not 0.0 < quantile < 1.0:
+        raise UnitError(
+            f"percentile {percent!r} is quantile {quantile!r}: it must lie strictly between 0 and 1 "
+            f"(at most {QUANTILE_DIGITS - 2} decimal places below 100)"
+        )
+    return quantile

@@ -39,6 +39,13 @@ def _inputs(p: argparse.ArgumentParser) -> None:
         "--requests", nargs="+", metavar="CLASS=N", help="requests served while profiling (with --profile)"
     )
     ev.add_argument(
+        "--within",
+        nargs="+",
+        metavar="CLASS=MODULE:FUNCTION",
+        help="count only the profile's samples inside this function, e.g. the request handler "
+        "(with --profile; leaves out start-up and imports)",
+    )
+    ev.add_argument(
         "--loadtest",
         nargs="+",
         metavar="CLASS=FILE",

@@ -77,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         print("capplan: error: give the command to profile after --, e.g. -- python app.py", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from capplan.profiles import ProfilerError, record  # noqa: PLC0415 - see _profile_report
+    from capplan.profiles import ProfilerError, ProgramFailedError, record  # noqa: PLC0415 - see _profile_report
 
     try:
         profile = record(command, tool=args.tool, out=args.out, fmt=args.profile_format, rate=args.rate)
         print(_profile_report(profile, args.top, args.requests, args.within))
+    except ProgramFailedError as exc:
+        error(exc)  # the program's own status, as a shell reports it (128 + N for signal N)
+        return exc.returncode if exc.returncode >= 0 else 128 - exc.returncode
     except (CapplanError, ProfilerError, ValueError) as exc:
         return error(exc)
     return EXIT_OK

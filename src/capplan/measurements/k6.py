@@ -33,7 +33,9 @@ from typing import Any
 
 import pandas as pd
 
+from capplan.errors import UnitError
 from capplan.measurements._common import MeasurementError, read_measurement
+from capplan.units import percentile_quantile
 
 __all__ = ["TIME_METRICS", "K6Summary", "k6_percentiles", "read_k6_points", "read_k6_summary"]
 
@@ -270,7 +272,10 @@ def k6_percentiles(
         if stat == "med":
             out[0.5] = float(value)
         elif m is not None and 0 < float(m.group(1)) < 100:
-            out[round(float(m.group(1)) / 100, 12)] = float(value)  # p(99.9) is 0.999, not 0.999000...1
+            try:
+                out[percentile_quantile(float(m.group(1)))] = float(value)
+            except UnitError as exc:
+                raise MeasurementError(f"k6 summary: metric {chosen!r}, statistic {stat!r}: {exc}") from None
     if not out:
         raise MeasurementError(f"k6 summary: metric {chosen!r} has no percentile statistics (med, p(N))")
     return dict(sorted(out.items()))

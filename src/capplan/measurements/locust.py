@@ -73,6 +73,23 @@ _HISTORY_COLUMNS: dict[str, tuple[str, float]] = {
 }
 
 
+def _check_times(label: str, line: int, row: dict[str, str], columns: list[str]) -> None:
+    """Response times are non-negative and the percentile columns non-decreasing (NaN skipped)."""
+    previous: tuple[str, float] | None = None
+    for col in columns:
+        value = number(label, line, col, row[col])
+        if value < 0:
+            raise MeasurementError(f"{label}: line {line}: column {col!r}: {row[col]!r} ms is negative")
+        if col not in PERCENTILES or math.isnan(value):
+            continue
+        if previous is not None and value < previous[1]:
+            raise MeasurementError(
+                f"{label}: line {line}: percentiles must not decrease, but column {col!r} "
+                f"({value:g} ms) < column {previous[0]!r} ({previous[1]:g} ms)"
+            )
+        previous = (col, value)
+
+
 def _read(source: str | os.PathLike[str], caller: str, numeric: dict[str, tuple[str, float]]) -> pd.DataFrame:
     label, text = read_measurement(source, caller=caller, what="a Locust CSV file")
     required = ("Type", "Name", *numeric)
@@ -85,6 +102,7 @@ def _read(source: str | os.PathLike[str], caller: str, numeric: dict[str, tuple[
             rec[name] = number(label, line, col, row[col]) * scale
         for col in pct:
             rec[PERCENTILES[col]] = number(label, line, col, row[col]) * _MS
+        _check_times(label, line, row, [c for c, (_, scale) in numeric.items() if scale == _MS] + pct)
         records.append(rec)
     names = ["type", "name", *(n for n, _ in numeric.values()), *(PERCENTILES[c] for c in pct)]
     return pd.DataFrame(records, columns=names)
@@ -96,8 +114,9 @@ def read_locust_stats(source: str | os.PathLike[str]) -> pd.DataFrame:
     Raises
     ------
     MeasurementError
-        Missing columns, a row with the wrong number of fields, or a non-numeric value (the
-        message names the file, line and column).
+        Missing columns, a row with the wrong number of fields, a non-numeric value, a negative
+        response time or percentiles that decrease from one column to the next (the message
+        names the file, line and column).
     """
     return _read(source, "read_locust_stats", _STATS_COLUMNS)
 

@@ -100,7 +100,8 @@ def from_profile(
     else:
         basis = f"CPU time {cpu_s:g} s from the process clock, split by the profile"
     source = (
-        f"{profile.tool} profile {profile.source}: {demand.requests:g} requests, {basis}, SCV {scv:g} assumed"
+        f"{profile.tool} profile {profile.source}{f' within {within}' if within else ''}: "
+        f"{demand.requests:g} requests, {basis}, SCV {scv:g} assumed"
     )
     return ServiceEvidence(op_class, float(demand.service_time), float(scv), source)
 

@@ -33,6 +33,27 @@
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
 ``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required.
+
+Every number has a valid range, checked here (a value outside it is an error naming the file and
+the key, not minutes of search or a pool of 1e96 connections):
+
+==============================================================  =================================
+``cache.request_rate``                                          (0, 1e9] requests/s
+``workers_per_replica``, ``service.processes`` / ``threads``    1 .. 100,000
+``service.cores``                                               1 .. 10,000
+``replicas.redundancy``                                         0 .. 1,000
+``replicas.zones``, ``database.pgbouncer_instances``            1 .. 1,000
+``mix`` shares, ``service.gil_free``                            [0, 1]
+``scv`` (evidence and steps)                                    [0, 1e4]
+service and step times, ``query_time``, ``*_latency``           (0, 1 h]
+``replicas.mtbf``, ``replicas.mttr``                            (0, 100 y]
+``evidence.*.requests``                                         (0, 1e12]
+``evidence.*.cpu_s``                                            (0, 1e9] s
+``memory.*``                                                    [0, 1 TiB]
+``price_per_replica_hour``                                      [0, 1e6]
+``repeat`` of a step list                                       1 .. 10,000 (and at most 100,000
+                                                                steps per class in all)
+==============================================================  =================================
 """
 
 from __future__ import annotations
@@ -46,6 +67,7 @@ from typing import Any
 
 import yaml
 
+from capplan._sources import read_path
 from capplan.autoscale import from_csv, load_hpa
 from capplan.caches import CatalogFractionWarning, fit_zipf
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
@@ -116,6 +138,42 @@ class _Node:
             raise self.fail(None, f"unknown keys {unknown}; allowed: {', '.join(allowed)}")
 
 
+@dataclass(frozen=True)
+class _Range:
+    """A valid range ``[low, high]`` (``(low, high]`` when ``low_open``) of one kind of input."""
+
+    low: float
+    high: float
+    unit: str = ""
+    low_open: bool = False
+
+    def __call__(self, parse: Any) -> Any:
+        """``parse`` followed by the range check (a ``ValueError`` that ``convert`` names)."""
+
+        def checked(value: Any) -> Any:
+            number = parse(value)
+            above = number > self.low if self.low_open else number >= self.low
+            if not (above and number <= self.high):  # also NaN
+                unit = f" {self.unit}" if self.unit else ""
+                bracket = "(" if self.low_open else "["
+                raise ValueError(
+                    f"{value!r} is outside the valid range {bracket}{self.low:g}, {self.high:g}]{unit}"
+                )
+            return number
+
+        return checked
+
+
+_RATE = _Range(0.0, 1e9, "requests/s", low_open=True)
+_WORKERS = _Range(1, 100_000)
+_SCV = _Range(0.0, 1e4)
+_TIME = _Range(0.0, 3600.0, "s", low_open=True)
+_UPTIME = _Range(0.0, 100 * 365 * 86400.0, "s", low_open=True)
+_FRACTION = _Range(0.0, 1.0)
+_MEMORY = _Range(0.0, 2.0**40, "bytes")
+_MAX_STEPS = 100_000
+
+
 def _seconds(value: Any) -> float:
     return parse_duration(value) if isinstance(value, str) else float(value)
 
@@ -125,9 +183,10 @@ def _share(value: Any) -> float:
 
 
 def _count(value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer():
+    number = float(value)
+    if isinstance(value, bool) or not number.is_integer():
         raise ValueError(f"must be a whole number, got {value!r}")
-    return int(value)
+    return int(number)
 
 
 @dataclass
@@ -148,10 +207,9 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     """Read a plan-inputs YAML file (see the module docstring) and every file it names."""
     file = Path(path)
     label = str(path)
+    text = read_path(file, what="a plan-inputs YAML file", error=PlanInputError)
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanInputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
@@ -192,22 +250,22 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     for key in ("group", "throughput", "load"):
         if (value := root.text(key)) is not None:
             options[key] = value
-    if (workers := root.convert("workers_per_replica", _count)) is not None:
+    if (workers := root.convert("workers_per_replica", _WORKERS(_count))) is not None:
         options["workers"] = workers
-    if (price := root.convert("price_per_replica_hour", float)) is not None:
+    if (price := root.convert("price_per_replica_hour", _Range(0.0, 1e6)(float))) is not None:
         options["price_per_replica_hour"] = price
     if (mix := root.child("mix")) is not None:
-        options["mix"] = {str(k): mix.convert(k, _share) for k in mix.data}
+        options["mix"] = {str(k): mix.convert(k, _FRACTION(_share)) for k in mix.data}
 
     evidence = _evidence(root.child("evidence", required=True), load)  # type: ignore[arg-type]
 
     if (replicas := root.child("replicas")) is not None:
         replicas.check_keys(("redundancy", "zones", "balancing", "mtbf", "mttr"))
         for key, name, parse in (
-            ("redundancy", "redundancy", _count),
-            ("zones", "zones", _count),
-            ("mtbf", "replica_mtbf", _seconds),
-            ("mttr", "replica_mttr", _seconds),
+            ("redundancy", "redundancy", _Range(0, 1000)(_count)),
+            ("zones", "zones", _Range(1, 1000)(_count)),
+            ("mtbf", "replica_mtbf", _UPTIME(_seconds)),
+            ("mttr", "replica_mttr", _UPTIME(_seconds)),
         ):
             if (value := replicas.convert(key, parse)) is not None:
                 options[name] = value
@@ -216,12 +274,12 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
 
     if (db := root.child("database")) is not None:
         db.check_keys(("query_time", "pgbouncer", "postgresql", "pgbouncer_instances"))
-        options["query_time"] = db.convert("query_time", _seconds)
+        options["query_time"] = db.convert("query_time", _TIME(_seconds))
         if db.data.get("pgbouncer") is not None:
             options["pgbouncer"] = load(db, "pgbouncer", load_pgbouncer)
         if db.data.get("postgresql") is not None:
             options["postgres"] = load(db, "postgresql", load_postgresql_conf)
-        if (instances := db.convert("pgbouncer_instances", _count)) is not None:
+        if (instances := db.convert("pgbouncer_instances", _Range(1, 1000)(_count))) is not None:
             options["pgbouncer_instances"] = instances
 
     if (cache := root.child("cache")) is not None:
@@ -239,7 +297,9 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         memory.check_keys(("per_worker", "per_request", "base"))
         if memory.data.get("per_worker") is None:
             raise memory.fail("per_worker", "is required (memory of one idle worker, e.g. 120Mi)")
-        sizes = {k: memory.convert(k, parse_size, 0.0) for k in ("per_worker", "per_request", "base")}
+        sizes = {
+            k: memory.convert(k, _MEMORY(parse_size), 0.0) for k in ("per_worker", "per_request", "base")
+        }
         try:
             options["memory"] = PodMemory(**sizes, source=f"stated in {label}")
         except CapplanError as exc:
@@ -293,13 +353,15 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
         kinds = [k for k in _EVIDENCE_KINDS if k in entry.data]
         if len(kinds) != 1:
             raise entry.fail(None, f"give exactly one of {', '.join(_EVIDENCE_KINDS)}, got {kinds or 'none'}")
-        scv = entry.convert("scv", float, 1.0)
+        scv = entry.convert("scv", _SCV(float), 1.0)
         if kinds[0] == "service_time":
             entry.check_keys(("service_time", "scv"))
-            out.append(ServiceEvidence(str(op_class), entry.convert("service_time", _seconds), scv, "stated"))
+            out.append(
+                ServiceEvidence(str(op_class), entry.convert("service_time", _TIME(_seconds)), scv, "stated")
+            )
         elif kinds[0] == "profile":
             entry.check_keys(("profile", "requests", "within", "cpu_s", "scv"))
-            requests = entry.convert("requests", float)
+            requests = entry.convert("requests", _Range(0.0, 1e12, low_open=True)(float))
             if requests is None:
                 raise entry.fail("requests", "is required with a profile (requests served while profiling)")
             profile = load(entry, "profile", load_profile)
@@ -309,7 +371,7 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
                     str(op_class),
                     requests=requests,
                     within=entry.text("within"),
-                    cpu_s=entry.convert("cpu_s", float),
+                    cpu_s=entry.convert("cpu_s", _Range(0.0, 1e9, "s", low_open=True)(float)),
                     scv=scv,
                 )
             )
@@ -324,8 +386,8 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
 def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
     node.check_keys(("trace", "request_rate", "backend_latency", "hit_latency"))
     counts = load(node, "trace", count_keys)
-    rate = node.convert("request_rate", float)
-    backend = node.convert("backend_latency", _seconds)
+    rate = node.convert("request_rate", _RATE(float))
+    backend = node.convert("backend_latency", _TIME(_seconds))
     if rate is None or backend is None:
         raise node.fail(None, "request_rate and backend_latency are required with a trace")
     popularity = fit_zipf(counts=counts).popularity()
@@ -335,7 +397,7 @@ def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
             popularity,
             rate,
             backend_latency=backend,
-            hit_latency=node.convert("hit_latency", _seconds, 0.001),
+            hit_latency=node.convert("hit_latency", _TIME(_seconds), 0.001),
             sla=sla,
             db_hold_time=query_time,
         )
@@ -343,7 +405,7 @@ def _cache(node: _Node, sla: SLA, load: Any, query_time: float | None) -> Any:
 
 def _service(node: _Node) -> ServiceLayers:
     node.check_keys(("cores", "gil_free", "pool", "processes", "threads", "steps"))
-    cores = node.convert("cores", _count)
+    cores = node.convert("cores", _Range(1, 10_000)(_count))
     if cores is None:
         raise node.fail("cores", "is required (CPU cores of one replica)")
     candidates = {k: node.convert(k, _counts) for k in ("processes", "threads")}
@@ -351,10 +413,11 @@ def _service(node: _Node) -> ServiceLayers:
     if (by_class := node.child("steps")) is not None:
         for name, items in by_class.data.items():
             steps[str(name)] = _steps(by_class, str(name), items)
+    gil_free = node.convert("gil_free", _FRACTION(_share), 0.0)
     try:
         return ServiceLayers(
             cores,
-            node.convert("gil_free", _share, 0.0),
+            gil_free,
             steps,
             node.text("pool", "db") or "db",
             candidates["processes"],
@@ -367,7 +430,7 @@ def _service(node: _Node) -> ServiceLayers:
 def _counts(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise ValueError(f"must be a list of whole numbers, got {value!r}")
-    return tuple(_count(v) for v in value)
+    return tuple(_WORKERS(_count)(v) for v in value)
 
 
 def _steps(parent: _Node, key: str, items: Any) -> tuple[Step, ...]:
@@ -382,30 +445,35 @@ def _steps(parent: _Node, key: str, items: Any) -> tuple[Step, ...]:
         step = _Node(parent.label, f"{parent.path}.{key}[{i}]", item)
         if "repeat" in item:
             step.check_keys(("repeat", "steps"))
-            repeat = step.convert("repeat", _count)
-            if not repeat or repeat < 1:
+            repeat = step.convert("repeat", _Range(1, 10_000)(_count))
+            if not repeat:
                 raise step.fail("repeat", f"must be a whole number >= 1, got {item['repeat']!r}")
-            out.extend(_steps(step, "steps", item.get("steps")) * repeat)
+            inner = _steps(step, "steps", item.get("steps"))
+            if len(out) + len(inner) * repeat > _MAX_STEPS:
+                raise step.fail("repeat", f"{len(inner)} steps x {repeat} is over {_MAX_STEPS} steps in all")
+            out.extend(inner * repeat)
             continue
         kinds = [k for k in ("cpu", "hold", "wait") if k in item]
         if len(kinds) != 1:
             raise step.fail(None, f"give exactly one of cpu, hold, wait, repeat; got {sorted(item)}")
         out.append(_step(step, kinds[0]))
+    if len(out) > _MAX_STEPS:
+        raise parent.fail(key, f"{len(out)} steps, over {_MAX_STEPS}")
     return tuple(out)
 
 
 def _step(step: _Node, kind: str) -> Step:
-    scv = step.convert("scv", float, 1.0)
+    scv = step.convert("scv", _SCV(float), 1.0)
     made: Step
     if kind == "cpu":
         step.check_keys(("cpu", "scv"))
-        cpu = step.convert("cpu", _seconds)
+        cpu = step.convert("cpu", _TIME(_seconds))
         if cpu is None:
             raise step.fail("cpu", "needs a time, e.g. {cpu: 12ms}")
         made = Cpu(cpu, scv=scv)
     else:
         step.check_keys((kind, "time", "scv"))
-        name, time = step.text(kind), step.convert("time", _seconds)
+        name, time = step.text(kind), step.convert("time", _TIME(_seconds))
         if not name or time is None:
             raise step.fail(None, f"{kind} needs a name and a time, e.g. {{{kind}: db, time: 5ms}}")
         made = Hold(name, time, scv=scv) if kind == "hold" else Wait(time, scv=scv, name=name)

@@ -28,11 +28,11 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from capplan._sources import read_path
 from capplan.errors import CapplanError, ParameterError
 from capplan.overload.policy import (
     Backoff,
@@ -273,10 +273,9 @@ def load_overload(path: str | os.PathLike[str]) -> OverloadSettings:
     Errors name the file and the key path.
     """
     label = str(path)
+    text = read_path(path, what="an overload-settings YAML file", error=ParameterError)
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ParameterError(f"{label}: cannot read: {exc.strerror or exc}") from None
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ParameterError(f"{label}: not valid YAML: {exc}") from None
     if not isinstance(document, Mapping) or "overload" not in document:

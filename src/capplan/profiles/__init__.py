@@ -15,7 +15,7 @@ from capplan.profiles.demand import RequestDemand, request_demand
 from capplan.profiles.detect import detect_format, load_profile
 from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher, is_idle
 from capplan.profiles.model import Profile
-from capplan.profiles.record import ProfilerError, profiler_command, record
+from capplan.profiles.record import ProfilerError, ProgramFailedError, profiler_command, record
 from capplan.profiles.scalene import parse_scalene
 from capplan.profiles.speedscope import parse_speedscope
 from capplan.profiles.tables import binomial_se
@@ -28,6 +28,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "ProfilerError",
+    "ProgramFailedError",
     "RequestDemand",
     "WhatIf",
     "amdahl_time",
