@@ -3,7 +3,6 @@ profile (:func:`anatomy_from_profile`), the share of CPU outside the interpreter
 (:func:`cpu_split`), per class rates and latencies from Prometheus (:func:`class_traffic`), and
 from them a :class:`~capplan.layered.ServiceModel` to edit (:meth:`Anatomy.to_model`)."""
 
-from capplan.layered.anatomy.cpu_split import CpuSplit, cpu_split
 from capplan.layered.anatomy.profile import anatomy_from_profile
 from capplan.layered.anatomy.resources import (
     BLOCKING,
@@ -16,6 +15,7 @@ from capplan.layered.anatomy.resources import (
     wait,
 )
 from capplan.layered.anatomy.result import Anatomy, AnatomyWarning
+from capplan.layered.anatomy.scalene_split import CpuSplit, cpu_split
 from capplan.layered.anatomy.traffic import ClassTraffic, class_traffic
 
 __all__ = [
