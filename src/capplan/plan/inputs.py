@@ -222,30 +222,63 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             "overload", "service", "forecast",
         )
     )  # fmt: skip
-    base = file.parent
-    _forecast_history(root, base)
+    files = _Files(file.parent)
+    _forecast_history(root, files.base)
+    sla = _sla(root, files.base)
+    options = _top_options(root)
+    evidence = _evidence(root.child("evidence", required=True), files.load)  # type: ignore[arg-type]
+    if (replicas := root.child("replicas")) is not None:
+        options |= _replicas(replicas)
+    if (db := root.child("database")) is not None:
+        options |= _database(db, files)
+    if (cache := root.child("cache")) is not None:
+        options["cache"] = _cache(cache, sla, files.load, options.get("query_time"))
+    if (auto := root.child("autoscaling")) is not None:
+        options |= _autoscaling(auto, files)
+    if (memory := root.child("memory")) is not None:
+        options["memory"] = _memory(memory)
+    if root.data.get("overload") is not None:
+        options["overload"] = _overload(root, files)
+    if (service := root.child("service")) is not None:
+        options["service"] = _service(service)
+        try:
+            options["service"].check(evidence)
+        except CapplanError as exc:
+            raise root.fail("service", str(exc)) from None
+    return PlanInputs(label, sla, evidence, options)
 
-    def resolve(node: _Node, key: str) -> Path:
+
+@dataclass(frozen=True)
+class _Files:
+    """Files the plan file names, relative to its folder; a loader's error names the file and key."""
+
+    base: Path
+
+    def resolve(self, node: _Node, key: str) -> Path:
         name = node.text(key)
         if not name:
             raise node.fail(key, "must name a file")
-        return base / name
+        return self.base / name
 
-    def load(node: _Node, key: str, loader: Any) -> Any:
-        target = resolve(node, key)
+    def load(self, node: _Node, key: str, loader: Any) -> Any:
+        target = self.resolve(node, key)
         try:
             return loader(target)
         except (CapplanError, OSError, ValueError) as exc:
             text = str(exc)
             raise node.fail(key, text if str(target) in text else f"{target}: {text}") from None
 
+
+def _sla(root: _Node, base: Path) -> SLA:
     sla_files = root.data.get("sla")
     if isinstance(sla_files, str):
         sla_files = [sla_files]
     if not isinstance(sla_files, list) or not sla_files or not all(isinstance(f, str) for f in sla_files):
         raise root.fail("sla", "must name one or more SLA YAML files")
-    sla = load_sla(*(base / f for f in sla_files))
+    return load_sla(*(base / f for f in sla_files))
 
+
+def _top_options(root: _Node) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key in ("group", "throughput", "load"):
         if (value := root.text(key)) is not None:
@@ -256,68 +289,65 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         options["price_per_replica_hour"] = price
     if (mix := root.child("mix")) is not None:
         options["mix"] = {str(k): mix.convert(k, _FRACTION(_share)) for k in mix.data}
+    return options
 
-    evidence = _evidence(root.child("evidence", required=True), load)  # type: ignore[arg-type]
 
-    if (replicas := root.child("replicas")) is not None:
-        replicas.check_keys(("redundancy", "zones", "balancing", "mtbf", "mttr"))
-        for key, name, parse in (
-            ("redundancy", "redundancy", _Range(0, 1000)(_count)),
-            ("zones", "zones", _Range(1, 1000)(_count)),
-            ("mtbf", "replica_mtbf", _UPTIME(_seconds)),
-            ("mttr", "replica_mttr", _UPTIME(_seconds)),
-        ):
-            if (value := replicas.convert(key, parse)) is not None:
-                options[name] = value
-        if (balancing := replicas.text("balancing")) is not None:
-            options["balancing"] = balancing
+def _replicas(node: _Node) -> dict[str, Any]:
+    node.check_keys(("redundancy", "zones", "balancing", "mtbf", "mttr"))
+    options: dict[str, Any] = {}
+    for key, name, parse in (
+        ("redundancy", "redundancy", _Range(0, 1000)(_count)),
+        ("zones", "zones", _Range(1, 1000)(_count)),
+        ("mtbf", "replica_mtbf", _UPTIME(_seconds)),
+        ("mttr", "replica_mttr", _UPTIME(_seconds)),
+    ):
+        if (value := node.convert(key, parse)) is not None:
+            options[name] = value
+    if (balancing := node.text("balancing")) is not None:
+        options["balancing"] = balancing
+    return options
 
-    if (db := root.child("database")) is not None:
-        db.check_keys(("query_time", "pgbouncer", "postgresql", "pgbouncer_instances"))
-        options["query_time"] = db.convert("query_time", _TIME(_seconds))
-        if db.data.get("pgbouncer") is not None:
-            options["pgbouncer"] = load(db, "pgbouncer", load_pgbouncer)
-        if db.data.get("postgresql") is not None:
-            options["postgres"] = load(db, "postgresql", load_postgresql_conf)
-        if (instances := db.convert("pgbouncer_instances", _Range(1, 1000)(_count))) is not None:
-            options["pgbouncer_instances"] = instances
 
-    if (cache := root.child("cache")) is not None:
-        options["cache"] = _cache(cache, sla, load, options.get("query_time"))
+def _database(node: _Node, files: _Files) -> dict[str, Any]:
+    node.check_keys(("query_time", "pgbouncer", "postgresql", "pgbouncer_instances"))
+    options: dict[str, Any] = {"query_time": node.convert("query_time", _TIME(_seconds))}
+    if node.data.get("pgbouncer") is not None:
+        options["pgbouncer"] = files.load(node, "pgbouncer", load_pgbouncer)
+    if node.data.get("postgresql") is not None:
+        options["postgres"] = files.load(node, "postgresql", load_postgresql_conf)
+    if (instances := node.convert("pgbouncer_instances", _Range(1, 1000)(_count))) is not None:
+        options["pgbouncer_instances"] = instances
+    return options
 
-    if (auto := root.child("autoscaling")) is not None:
-        auto.check_keys(("hpa", "traffic", "class"))
-        options["hpa"] = load(auto, "hpa", load_hpa)
-        if auto.data.get("traffic") is not None:
-            options["traffic"] = load(auto, "traffic", from_csv)
-        if (op_class := auto.text("class")) is not None:
-            options["hpa_class"] = op_class
 
-    if (memory := root.child("memory")) is not None:
-        memory.check_keys(("per_worker", "per_request", "base"))
-        if memory.data.get("per_worker") is None:
-            raise memory.fail("per_worker", "is required (memory of one idle worker, e.g. 120Mi)")
-        sizes = {
-            k: memory.convert(k, _MEMORY(parse_size), 0.0) for k in ("per_worker", "per_request", "base")
-        }
-        try:
-            options["memory"] = PodMemory(**sizes, source=f"stated in {label}")
-        except CapplanError as exc:
-            raise memory.fail(None, str(exc)) from None
+def _autoscaling(node: _Node, files: _Files) -> dict[str, Any]:
+    node.check_keys(("hpa", "traffic", "class"))
+    options: dict[str, Any] = {"hpa": files.load(node, "hpa", load_hpa)}
+    if node.data.get("traffic") is not None:
+        options["traffic"] = files.load(node, "traffic", from_csv)
+    if (op_class := node.text("class")) is not None:
+        options["hpa_class"] = op_class
+    return options
+
+
+def _memory(node: _Node) -> PodMemory:
+    node.check_keys(("per_worker", "per_request", "base"))
+    if node.data.get("per_worker") is None:
+        raise node.fail("per_worker", "is required (memory of one idle worker, e.g. 120Mi)")
+    sizes = {k: node.convert(k, _MEMORY(parse_size), 0.0) for k in ("per_worker", "per_request", "base")}
+    try:
+        return PodMemory(**sizes, source=f"stated in {node.label}")
+    except CapplanError as exc:
+        raise node.fail(None, str(exc)) from None
+
+
+def _overload(root: _Node, files: _Files) -> Any:
     if isinstance(root.data.get("overload"), str):
-        options["overload"] = load(root, "overload", load_overload)
-    elif root.data.get("overload") is not None:
-        try:
-            options["overload"] = parse_overload(root.data["overload"], f"{ROOT_KEY}.overload")
-        except ParameterError as exc:
-            raise PlanInputError(f"{label}: {exc}") from None
-    if (service := root.child("service")) is not None:
-        options["service"] = _service(service)
-        try:
-            options["service"].check(evidence)
-        except CapplanError as exc:
-            raise root.fail("service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options)
+        return files.load(root, "overload", load_overload)
+    try:
+        return parse_overload(root.data["overload"], f"{ROOT_KEY}.overload")
+    except ParameterError as exc:
+        raise PlanInputError(f"{root.label}: {exc}") from None
 
 
 def _forecast_history(root: _Node, base: Path) -> Path | None:
