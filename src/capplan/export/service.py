@@ -24,6 +24,7 @@ from typing import Any
 from capplan.export._yaml import comment_block, dump_yaml
 from capplan.export.kubernetes import cpu_quantity, memory_quantity
 from capplan.export.options import ExportOptions
+from capplan.layered import ServiceSizing
 from capplan.plan.model import CapacityPlan
 
 __all__ = ["FILE", "service_deployment"]
@@ -63,12 +64,10 @@ def service_deployment(plan: CapacityPlan, options: ExportOptions) -> str | None
         "metadata": meta,
         "spec": {"replicas": s.replicas, "template": {"spec": {"containers": [container]}}},
     }
-    return comment_block(_comments(plan, meta["name"])) + dump_yaml(doc)
+    return comment_block(_comments(s, meta["name"])) + dump_yaml(doc)
 
 
-def _comments(plan: CapacityPlan, name: str) -> list[str]:
-    assert plan.service is not None and plan.service.sizing is not None
-    s = plan.service.sizing
+def _comments(s: ServiceSizing, name: str) -> list[str]:
     binding = "; ".join(f"{c}: {layer}" for c, layer in s.binding.items())
     limit = f" of {s.max_connections}" if s.max_connections is not None else ""
     lines = [

@@ -366,10 +366,11 @@ def forecast_history(path: str | os.PathLike[str]) -> Path | None:
     """The ``forecast.history`` file of the plan-inputs file at ``path`` (None when not given, or
     when the file is not a plan-inputs file)."""
     label = str(path)
+    text = read_path(path, what="a plan-inputs YAML file", error=PlanInputError)
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlanInputError(f"{label}: cannot read: {exc}") from None
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
         return None
     return _forecast_history(_Node(label, ROOT_KEY, document[ROOT_KEY]), Path(path).parent)
