@@ -126,6 +126,24 @@ def test_loadtest_evidence_with_tied_percentiles(tmp_path: Path, capsys: pytest.
     )
 
 
+def test_plan_inputs_name_every_file_they_read() -> None:
+    # the files named in data/capacity-plan.yaml and data/capacity-plan-small.yaml besides their SLA
+    files = load_plan_inputs(EXAMPLE).files
+    assert files == {
+        "evidence.standard_operations.profile": DATA / "profiles" / "demo_pyspy.speedscope.json",
+        "database.pgbouncer": DATA / "pgbouncer.ini",
+        "database.postgresql": DATA / "postgresql.conf",
+        "cache.trace": DATA / "access_trace.csv.gz",
+        "autoscaling.hpa": DATA / "hpa.yaml",
+        "autoscaling.traffic": DATA / "traffic_day_spike.csv",
+    }
+    small = load_plan_inputs(DATA / "capacity-plan-small.yaml").files
+    assert small == {
+        "database.pgbouncer": DATA / "pgbouncer.ini",
+        "database.postgresql": DATA / "postgresql.conf",
+    }
+
+
 def test_plan_profile_within_scopes_the_demand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A py-spy raw (collapsed) profile at 100 Hz: 300 samples of imports at start-up, 100 inside
     # the handler while serving 1000 requests. Whole profile: 4 s / 1000 = 4 ms per request;

@@ -197,6 +197,8 @@ class PlanInputs:
     sla: SLA
     evidence: list[ServiceEvidence]
     options: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+    """Every file the plan names and read, by key path (``cache.trace``, ``autoscaling.hpa``, ...)."""
 
     def plan(self, **overrides: Any) -> CapacityPlan:
         """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
@@ -245,7 +247,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["service"].check(evidence)
         except CapplanError as exc:
             raise root.fail("service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options)
+    return PlanInputs(label, sla, evidence, options, files.named)
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,13 @@ class _Files:
     """Files the plan file names, relative to its folder; a loader's error names the file and key."""
 
     base: Path
+    named: dict[str, Path] = field(default_factory=dict)  # key path (without the root key): file
 
     def resolve(self, node: _Node, key: str) -> Path:
         name = node.text(key)
         if not name:
             raise node.fail(key, "must name a file")
+        self.named[f"{node.path}.{key}".removeprefix(f"{ROOT_KEY}.")] = self.base / name
         return self.base / name
 
     def load(self, node: _Node, key: str, loader: Any) -> Any:
