@@ -304,3 +304,15 @@ def test_help_names_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> N
     assert "capplan plan data/capacity-plan.yaml" in text
     for command in ("plan", "check", "servers", "sla", "profile"):
         assert f"    {command} " in text
+
+
+def test_a_missing_sla_file_names_the_plan_file_and_key(tmp_path: Path) -> None:
+    """The plan's `sla:` naming a file that is not there says which plan and key named it (fuzzing
+    found the SLA loader's "file not found" reaching the user without the plan file)."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "capacity_plan:\n  sla: missing-sla.yaml\n  evidence: {critical_operations: {service_time: 4ms}}\n"
+    )
+    with pytest.raises(PlanInputError) as info:
+        load_plan_inputs(path)
+    assert str(info.value) == f"{path}: capacity_plan.sla: {tmp_path / 'missing-sla.yaml'}: file not found"

@@ -330,6 +330,10 @@ def test_reserved_connections_reduce_the_available_slots() -> None:
         ("include 'other.conf'\n", "line 1: include: include directives are not supported"),
         ("", "the file is empty: no settings"),
         ("# all commented out\n#max_connections = 100\n", "the file is empty: no settings"),
+        # found by tests/test_fuzz_inputs.py: Python's int() reads Arabic-Indic digits, float() 1e400 as inf
+        ("max_connections = \u0661\u0662\u0663\n", "line 1: max_connections: '١٢٣' is not an integer"),
+        ("work_mem = 1e400\n", "line 1: work_mem: '1e400' is out of range: at most 2147483647"),
+        ("statement_timeout = 3000000000\n", "statement_timeout: '3000000000' is out of range"),
     ],
 )
 def test_postgresql_errors(text: str, expected: str) -> None:
@@ -355,3 +359,11 @@ def test_postgresql_non_utf8_and_empty_files(tmp_path: Path) -> None:
     assert postgres_error(path).startswith(f"{path}: line 2: not UTF-8 text (byte 0xff")
     path.write_bytes(b"")
     assert postgres_error(path) == f"{path}: the file is empty: no settings"
+
+
+def test_a_pasted_blob_is_quoted_by_its_start_and_length() -> None:
+    """An error quoting a 5,000-character value shows its start and length (fuzzing found messages
+    of 4,000+ characters for a pasted line of brackets)."""
+    message = postgres_error("work_mem = " + "[" * 5000 + "\n")
+    assert len(message) < 500
+    assert "characters)" in message

@@ -128,7 +128,13 @@ def test_parse_duration_negative_is_returned_as_given() -> None:
     assert parse_duration("-1h30m") == -5400.0
 
 
-@pytest.mark.parametrize("text", ["5", "70", "5mss", "1.5.5s", "5 parsecs", "1h30", "s5", "+", "-", "1e400s"])
+# Arabic-Indic and Devanagari digits: Python's float() reads them, a YAML or config file must not.
+_NON_ASCII = ["\u0661\u0662\u0663ms", "\u0967\u0968ms"]
+
+
+@pytest.mark.parametrize(
+    "text", ["5", "70", "5mss", "1.5.5s", "5 parsecs", "1h30", "s5", "+", "-", "1e400s", *_NON_ASCII]
+)
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(UnitError) as info:
         parse_duration(text)
@@ -201,7 +207,7 @@ def test_parse_size_numbers_are_bytes() -> None:
     assert isinstance(parse_size(4096), float)
 
 
-@pytest.mark.parametrize("text", ["-5KB", "5 bytes", "5kbb", "5Xi", "KB", "5e", "1e400KB"])
+@pytest.mark.parametrize("text", ["-5KB", "5 bytes", "5kbb", "5Xi", "KB", "5e", "1e400KB", "\u0661\u0662KB"])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(UnitError) as info:
         parse_size(text)
@@ -418,3 +424,13 @@ def test_percentile_quantile_is_the_decimal_quantile(percent: float) -> None:
 def test_percentile_quantile_rejects_quantiles_outside_the_open_unit_interval(percent: float) -> None:
     with pytest.raises(UnitError, match="percentile"):
         percentile_quantile(percent)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [(parse_percent, "\u0667\u0660%"), (parse_quantity, "\u0662\u0660\u0660m"), (parse_quantity, "\u0967Gi")],
+)
+def test_non_ascii_digits_are_not_numbers(parse: Callable[[Any], float], text: str) -> None:
+    """float() reads Arabic-Indic and Devanagari digits; a unit string with them is an error."""
+    with pytest.raises(UnitError, match=repr(text)):
+        parse(text)

@@ -24,7 +24,7 @@ __all__ = [
     "UtilizationThresholds",
 ]
 
-_PERCENTILE_KEY = re.compile(r"^p(\d+(?:\.\d+)?)$")
+_PERCENTILE_KEY = re.compile(r"^p(\d+(?:\.\d+)?)$", re.ASCII)
 _RATE_SUFFIXES = ("_rps", "_qps", "_per_second")
 REQUIREMENT_SECTIONS = (
     "response_time_targets",

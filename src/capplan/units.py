@@ -53,7 +53,9 @@ _DURATION_UNITS = {
     "y": 365 * 86400.0,
 }
 _UNSIGNED = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_DURATION_PART = re.compile(rf"({_UNSIGNED})\s*(ns|us|µs|μs|ms|sec|min|s|m|h|d|w|y)", re.IGNORECASE)
+_DURATION_PART = re.compile(
+    rf"({_UNSIGNED})\s*(ns|us|µs|μs|ms|sec|min|s|m|h|d|w|y)", re.IGNORECASE | re.ASCII
+)
 
 
 def _check_text(kind: str, text: object) -> str:
@@ -129,7 +131,7 @@ def parse_duration(text: str | float) -> float:
     return _finite_number("duration", sign * total, text)
 
 
-_SIZE = re.compile(rf"^({_NUMBER})\s*([a-zA-Z]*)$")
+_SIZE = re.compile(rf"^({_NUMBER})\s*([a-zA-Z]*)$", re.ASCII)
 _IEC = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
 _LETTER_POWER = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
@@ -187,7 +189,7 @@ def parse_size(text: str | float, *, convention: Literal["redis", "si"] = "redis
     return _finite_number("size", value * factor, text)
 
 
-_PERCENT = re.compile(rf"^(<=|>=|<|>|≤|≥)?\s*({_NUMBER})\s*%$")
+_PERCENT = re.compile(rf"^(<=|>=|<|>|≤|≥)?\s*({_NUMBER})\s*%$", re.ASCII)
 
 
 def parse_bound(text: str) -> tuple[str, float]:
@@ -228,7 +230,7 @@ def parse_percent(text: str | float) -> float:
     return parse_bound(text)[1]
 
 
-_QUANTITY = re.compile(rf"^({_NUMBER})\s*(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_QUANTITY = re.compile(rf"^({_NUMBER})\s*(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$", re.ASCII)
 _QUANTITY_SUFFIX = {
     None: 1.0,
     "n": 1e-9,

@@ -43,12 +43,17 @@ def _error(label: str, line: int | None, key: str | None, message: str) -> Confi
         parts.append(f"line {line}")
     if key:
         parts.append(key)
-    parts.append(message)
+    parts.append(
+        message if len(message) <= _LONGEST else f"{message[: _LONGEST - 40]} ... ({len(message)} characters)"
+    )
     return ConfigError(": ".join(parts))
 
 
-_INT = re.compile(r"[+-]?\d+")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_LONGEST = 400  # a message quoting a pasted blob shows its start and its length, not all of it
+
+
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def _integer(

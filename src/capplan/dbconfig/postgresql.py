@@ -68,7 +68,10 @@ _MINUS_ONE = frozenset(
 )
 _MEMORY_UNITS = ("B", "kB", "MB", "GB", "TB")
 _TIME_UNITS = ("us", "ms", "s", "min", "h", "d")
-_QUANTITY = re.compile(r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z]*)")
+_INT_MAX = 2**31 - 1
+_QUANTITY = re.compile(
+    r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z]*)", re.ASCII
+)
 _INCLUDES = frozenset({"include", "include_if_exists", "include_dir"})
 _CONF_NAME = re.compile(
     r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*(?:\.[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*)?"
@@ -172,10 +175,18 @@ def _quantity(label: str, line: int, name: str, value: str) -> float | None:
     if memory:
         base = MEMORY_SETTINGS[name]
         size = parse_size(f"{m.group('number')}{unit}") if unit else number * base  # kB/MB/... = 1024**k
-        return float(round(size / base) * base)
+        return _in_range(label, line, name, value, size / base) * base
     per_second = _PER_SECOND[TIME_SETTINGS[name]]
     seconds = parse_duration(f"{m.group('number')}{unit}") if unit else number / per_second
-    return round(seconds * per_second) / per_second
+    return _in_range(label, line, name, value, seconds * per_second) / per_second
+
+
+def _in_range(label: str, line: int, name: str, value: str, units: float) -> float:
+    """A setting in its base unit, rounded as PostgreSQL rounds it; beyond INT_MAX is out of range
+    (PostgreSQL refuses to start with such a value)."""
+    if not units <= _INT_MAX:  # also inf and NaN
+        raise _error(label, line, name, f"{value!r} is out of range: at most {_INT_MAX} of its base unit")
+    return float(round(units))
 
 
 def _parse_conf_line(label: str, number: int, line: str) -> tuple[str, str] | None:

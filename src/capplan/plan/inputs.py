@@ -279,7 +279,10 @@ def _sla(root: _Node, base: Path) -> SLA:
         sla_files = [sla_files]
     if not isinstance(sla_files, list) or not sla_files or not all(isinstance(f, str) for f in sla_files):
         raise root.fail("sla", "must name one or more SLA YAML files")
-    return load_sla(*(base / f for f in sla_files))
+    try:
+        return load_sla(*(base / f for f in sla_files))
+    except CapplanError as exc:  # names the SLA file and key; the plan file and its key go first
+        raise root.fail("sla", str(exc)) from None
 
 
 def _top_options(root: _Node) -> dict[str, Any]:
