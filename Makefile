@@ -25,10 +25,11 @@ install: $(STAMP)
 # real server on loopback; promtool checks and unit-tests the exported rules), nodejs (node parses
 # the exported k6 script), postgresql and pgbouncer (capplan.demo.database starts a throw-away
 # PostgreSQL behind PgBouncer on loopback for tests/test_demo_database.py and
-# benchmarks/validate_layered.py; Debian keeps the server binaries off PATH, hence the glob).
+# benchmarks/validate_layered.py; Debian keeps the server binaries off PATH, hence the glob),
+# chromium (tests/test_report_browser.py lays the HTML reports out in a headless browser 1024 px wide).
 # Installed when the command is missing; without root or sudo the tests that need it skip and say why.
 SYSTEM_PACKAGES := prometheus:prometheus promtool:prometheus node:nodejs \
-	/usr/lib/postgresql/*/bin/postgres:postgresql pgbouncer:pgbouncer
+	/usr/lib/postgresql/*/bin/postgres:postgresql pgbouncer:pgbouncer chromium:chromium
 system-deps:
 	@missing=""; for cp in $(SYSTEM_PACKAGES); do c=$${cp%%:*}; p=$${cp#*:}; \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || case " $$missing " in *" $$p "*) ;; *) missing="$$missing $$p";; esac; done; \

@@ -33,7 +33,10 @@ def test_plan_on_the_bundled_example_writes_a_self_contained_report(
     assert "<td>23</td>" in page and "<td>249.997</td>" in page
     alts = re.findall(r'<img alt="([^"]*)"', page)  # each figure says what it plots
     assert alts[0].startswith("critical_operations: response time (ms) against utilization")
-    assert alts[-1] == "performance-based-hpa over the traffic: replicas against time (hours)"
+    assert alts[-1] == (
+        "performance-based-hpa over the traffic: replicas and p95 response time (ms) against time (hours); "
+        "HPA performance-based-hpa"
+    )
 
 
 def test_plan_json_equals_the_library_plan(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from capplan._html_table import html_table
 from capplan.forecast.runway import CURVES, PlanRunway
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def runway_markdown(result: PlanRunway) -> list[str]:
 def runway_html(result: PlanRunway) -> list[str]:
     """The section as HTML fragments."""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in runway_lines(result))
-    return [f"<h2>{TITLE}</h2>", f"<ul>{items}</ul>", runway_table(result).to_html()]
+    return [f"<h2>{TITLE}</h2>", f"<ul>{items}</ul>", html_table(runway_table(result))]
 
 
 def runway_figure(result: PlanRunway) -> Figure:

@@ -222,13 +222,15 @@ _CHECK_COLUMNS = ["class", "target", "value", "limit", "met", "error_budget_spen
 
 
 def overload_tables(check: OverloadCheck) -> list[tuple[str, pd.DataFrame]]:
-    """The report's overload tables (titles and frames, rounded for display)."""
+    """The report's overload tables (titles and frames, rounded for display); the per-class numbers
+    one column per class, so the table stays narrow whatever the number of quantities."""
     c = check.settings.client
     title = (
         f"Overload: timeouts ({c.timeout:g} s unless set per class) and {c.retry.max_retries} retries "
         "at the planned load"
     )
-    per_class = check.to_frame().set_index("class").map(_display)
+    per_class = check.to_frame().set_index("class").map(_display).T
+    per_class = per_class.rename_axis(index="quantity", columns=None)
     fixes = check.fixes()
     out = [(title, per_class)]
     if len(fixes):

@@ -12,34 +12,36 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
+from capplan._html_table import TABLE_CSS, html_table
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload import overload_tables
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["plan_figures", "render_html", "render_markdown", "write_report"]
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f3f3f3; }
-td:first-child, th:first-child { text-align: left; }
+_CSS = (
+    """
+body {
+  font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 72em; color: #222;
+  overflow-wrap: break-word;
+}
 .ok { color: #176f2c; } .miss { color: #b00020; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
 """
+    + TABLE_CSS
+)
 
 
 def _status(plan: CapacityPlan) -> str:
@@ -181,10 +183,21 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
 
 
 def _alt(name: str, fig: Figure) -> str:
-    """A figure's alternative text: what it plots, from its axes' labels."""
-    ax = fig.axes[0]
-    what = f"{ax.get_ylabel()} against {ax.get_xlabel()}" if ax.get_ylabel() and ax.get_xlabel() else "figure"
-    return f"{name}: {what}"
+    """A figure's alternative text: what it plots (every axes' y label against the x label, "date"
+    on a date axis) and its title."""
+    first = fig.axes[0]
+    ys = " and ".join(label for ax in fig.axes if (label := ax.get_ylabel()))
+    x = first.get_xlabel() or ("date" if _is_date_axis(first) else "")
+    what = f"{ys} against {x}" if ys and x else ys or x or "figure"
+    title = first.get_title()
+    return f"{name}: {what}; {title}" if title else f"{name}: {what}"
+
+
+def _is_date_axis(ax: Axes) -> bool:
+    from matplotlib.dates import AutoDateFormatter, ConciseDateFormatter, DateFormatter  # noqa: PLC0415
+
+    formatter = ax.xaxis.get_major_formatter()
+    return isinstance(formatter, (AutoDateFormatter, ConciseDateFormatter, DateFormatter))
 
 
 def _no_minor_log_ticks(fig: Figure) -> None:
@@ -211,12 +224,12 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
     if files:
         links = "".join(f'<li><a href="{html.escape(n)}">{html.escape(n)}</a></li>' for n in files)
         body += ["<h2>Deployment files</h2>", f"<ul>{links}</ul>"]
-    body += ["<h2>Recommendations</h2>", _html(plan.to_frame(), index=False)]
-    body += ["<h2>Per operation class</h2>", _html(_summary_display(plan), index=False)]
+    body += ["<h2>Recommendations</h2>", html_table(plan.to_frame(), index=False)]
+    body += ["<h2>Per operation class</h2>", html_table(_summary_display(plan), index=False)]
     body += ["<h2>Predicted response times against the targets</h2>"]
-    body.append(_html(_predictions_ms(plan), index=False))
+    body.append(html_table(_predictions_ms(plan), index=False))
     for title, table in _extra_tables(plan):
-        body += [f"<h2>{html.escape(title)}</h2>", _html(table)]
+        body += [f"<h2>{html.escape(title)}</h2>", html_table(table)]
     if plan.runway is not None:
         from capplan.forecast.report import runway_html  # noqa: PLC0415 - only with a forecast
 
@@ -236,24 +249,6 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
         + "\n".join(body)
         + "\n</body></html>\n"
     )
-
-
-def _number(value: float) -> str:
-    """A float for a table cell: whole numbers without decimals (a count reads 23, not
-    23.000000), others to six significant digits."""
-    if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-        return f"{int(value)}"
-    return f"{value:.6g}"
-
-
-def _html(frame: pd.DataFrame, *, index: bool = True) -> str:
-    """An HTML table with the report's number format; missing values as "-"."""
-
-    def cell(v: object) -> object:
-        return _number(float(v)) if isinstance(v, (float, np.floating)) and not np.isnan(v) else v
-
-    shown = frame.map(cell)
-    return str(shown.to_html(index=index, na_rep="-"))
 
 
 def _list(items: list[str], css: str = "") -> str:
