@@ -286,3 +286,13 @@ def test_help_names_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> N
     assert "capplan plan data/capacity-plan.yaml" in text
     for command in ("plan", "check", "servers", "sla", "profile"):
         assert f"    {command} " in text
+
+
+def test_plan_inputs_with_a_key_twice_name_both_lines(tmp_path: Path) -> None:
+    path = _inputs(tmp_path, "  evidence: {critical_operations: {service_time: 4ms}}\n  mix: {}\n  mix: {}\n")
+    with pytest.raises(PlanInputError) as info:
+        load_plan_inputs(path)
+    assert str(info.value) == (
+        f"{path}: line 5: capacity_plan: key 'mix' is given twice (lines 4 and 5); "
+        "YAML would silently keep the last"
+    )
