@@ -9,12 +9,13 @@ last one kept).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import capplan as cp
-from capplan._yaml_input import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, load_yaml
+from capplan._yaml_input import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, _loader_class, load_yaml
 from capplan.errors import CapplanError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -224,3 +225,33 @@ def test_size_cap_counts_utf8_bytes() -> None:
     )
     # 2 Mi characters of 3 bytes each: under the cap in characters, over it in UTF-8 bytes.
     assert f"{1 + 3 * (MAX_BYTES // 2):,} bytes of YAML" in yaml_error("#" + "€" * (MAX_BYTES // 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Without libyaml
+
+
+@pytest.fixture
+def pure_python_loader(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """PyYAML without its C extension (a platform with no libyaml wheel)."""
+    yaml = pytest.importorskip("yaml")
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    _loader_class.cache_clear()
+    yield
+    _loader_class.cache_clear()
+
+
+@pytest.mark.usefixtures("pure_python_loader")
+def test_the_pure_python_loader_keeps_the_caps_and_checks() -> None:
+    assert _loader_class().__mro__[1].__name__ == "SafeLoader"
+    anchor, size, _, _ = crossing_alias()
+    assert f"alias *{anchor} repeats {size:,} nodes" in yaml_error(alias_bomb())
+    # Its composer recursed; the first pass stops at the first level too deep (column 65 of `[[[...`).
+    assert yaml_error("[" * 2_000) == (
+        f"in.yaml: line 1, column {MAX_DEPTH + 1}: mappings and lists nested more than {MAX_DEPTH} "
+        f"levels deep; capplan reads at most {MAX_DEPTH}"
+    )
+    assert yaml_error("a: 1\na: 2\n").startswith("in.yaml: line 2: key 'a' is given twice (lines 1 and 2)")
+    assert yaml_error("a: [1, 2\n").startswith(
+        "in.yaml: line 2, column 1: YAML syntax error: expected ',' or ']'"
+    )
