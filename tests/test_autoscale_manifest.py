@@ -115,7 +115,10 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         load_hpa(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nspec: [unclosed\n")
-    with pytest.raises(ManifestError, match=r"bad\.yaml: line \d+: not valid YAML"):
+    with pytest.raises(
+        ManifestError,
+        match=r"bad\.yaml: line 4, column 1: YAML syntax error: did not find expected .,. or .\].",
+    ):
         load_hpa(bad)
     v1 = tmp_path / "v1.yaml"
     v1.write_text(MINIMAL.replace("autoscaling/v2", "autoscaling/v1"))
@@ -136,3 +139,15 @@ def test_dataclass_validates_too() -> None:
     hpa = HPA("x", 1, 5, cpu)
     with pytest.raises(ManifestError, match=r"spec\.minReplicas"):
         hpa.replace(min_replicas=0)
+
+
+def test_duplicate_field_and_deep_nesting_are_refused() -> None:
+    twice = MINIMAL + "  minReplicas: 2\n  maxReplicas: 20\n"
+    with pytest.raises(ManifestError) as info:
+        load_hpa(twice)
+    assert str(info.value) == (
+        "<HPA manifest text>: line 8: spec: key 'maxReplicas' is given twice (lines 6 and 8); "
+        "YAML would silently keep the last"
+    )
+    with pytest.raises(ManifestError, match=r"line 6, column \d+: mappings and lists nested more than 64"):
+        load_hpa(MINIMAL.replace("maxReplicas: 10", "maxReplicas: " + "[" * 2_000))

@@ -48,6 +48,19 @@ def test_servers_json_per_class_service_times(capsys: pytest.CaptureFixture[str]
             ["servers", SLA_FILES[0], "--service-time", "1s", "--throughput", "nope"],
             "no throughput targets named",
         ),
+        (
+            [
+                "plan",
+                str(ROOT / "data" / "pgbouncer-configmap.yaml"),
+                "--service-time",
+                "critical_operations=1s",
+            ],
+            "pgbouncer-configmap.yaml: a Kubernetes manifest of 2 YAML documents: kind: ConfigMap",
+        ),
+        (
+            ["servers", str(ROOT / "data" / "pgbouncer.ini"), "--service-time", "1s"],
+            "pgbouncer.ini: line 2, column 1: YAML syntax error: did not find expected <document start>",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(

@@ -319,3 +319,13 @@ def test_a_missing_sla_file_names_the_plan_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(PlanInputError) as info:
         load_plan_inputs(path)
     assert str(info.value) == f"{path}: capacity_plan.sla: {tmp_path / 'missing-sla.yaml'}: file not found"
+
+
+def test_plan_inputs_with_a_key_twice_name_both_lines(tmp_path: Path) -> None:
+    path = _inputs(tmp_path, "  evidence: {critical_operations: {service_time: 4ms}}\n  mix: {}\n  mix: {}\n")
+    with pytest.raises(PlanInputError) as info:
+        load_plan_inputs(path)
+    assert str(info.value) == (
+        f"{path}: line 5: capacity_plan: key 'mix' is given twice (lines 4 and 5); "
+        "YAML would silently keep the last"
+    )

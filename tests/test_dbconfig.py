@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from capplan.dbconfig import (
 ROOT = Path(__file__).parents[1]
 PGBOUNCER_PATH = ROOT / "data" / "pgbouncer.ini"
 POSTGRES_PATH = ROOT / "data" / "postgresql.conf"
+CONFIGMAP_PATH = ROOT / "data" / "pgbouncer-configmap.yaml"
 MB = 1024**2
 
 
@@ -74,16 +76,76 @@ def test_bundled_pgbouncer_ini_has_the_seed_values() -> None:
     assert cfg.pool_mode_for("readonly") == "transaction"
 
 
-def test_bundled_pgbouncer_ini_is_the_seed_configmap_text() -> None:
-    seed = (ROOT.parent / "shared" / "seeds" / "000_f2c9295a8072a7dc.txt").resolve()
-    if not seed.exists():
+def seed_block(first_line: str) -> str:
+    """The lines of the seed document's fenced block from ``first_line`` to the closing fence."""
+    seeds = (parent / "shared" / "seeds" / "000_f2c9295a8072a7dc.txt" for parent in ROOT.resolve().parents)
+    seed = next((path for path in seeds if path.exists()), None)
+    if seed is None:
         pytest.skip("the seed document is not next to the project")
-    yaml = pytest.importorskip("yaml")
     lines = seed.read_text(encoding="utf-8").split("\n")
-    start = lines.index("# pgbouncer-performance.yaml")
+    start = lines.index(first_line)
     end = lines.index("```", start)
-    configmap = next(yaml.safe_load_all("\n".join(lines[start:end])))
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def test_bundled_pgbouncer_ini_is_the_seed_configmap_text() -> None:
+    yaml = pytest.importorskip("yaml")
+    configmap = next(yaml.safe_load_all(seed_block("# pgbouncer-performance.yaml")))
     assert PGBOUNCER_PATH.read_text(encoding="utf-8") == configmap["data"]["pgbouncer.ini"]
+
+
+def test_bundled_configmap_is_the_seed_block() -> None:
+    assert CONFIGMAP_PATH.read_text(encoding="utf-8") == seed_block("# pgbouncer-performance.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes ConfigMaps
+
+
+def test_configmap_and_deployment_give_the_plain_ini_settings() -> None:
+    from_configmap = load_pgbouncer(CONFIGMAP_PATH)
+    plain = load_pgbouncer(PGBOUNCER_PATH)
+    assert from_configmap.source == f"{CONFIGMAP_PATH} (ConfigMap 'pgbouncer-config', pgbouncer.ini)"
+    assert dataclasses.replace(from_configmap, source=plain.source) == plain
+    alone = CONFIGMAP_PATH.read_text(encoding="utf-8").split("\n---\n")[0]  # the ConfigMap only
+    assert dataclasses.replace(load_pgbouncer(alone), source=plain.source) == plain
+
+
+def test_postgresql_conf_in_a_configmap() -> None:
+    conf = POSTGRES_PATH.read_text(encoding="utf-8")
+    body = "".join(f"    {line}\n" if line.strip() else "\n" for line in conf.splitlines())
+    manifest = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: pg}}\ndata:\n  postgresql.conf: |\n{body}"
+    from_configmap = load_postgresql_conf(manifest)
+    assert from_configmap.source == "<postgresql.conf text> (ConfigMap 'pg', postgresql.conf)"
+    plain = load_postgresql_conf(POSTGRES_PATH)
+    assert dataclasses.replace(from_configmap, source=plain.source) == plain
+
+
+def test_configmap_errors_name_the_file_and_the_configmap(tmp_path: Path) -> None:
+    hpa = ROOT / "data" / "hpa.yaml"
+    assert pgbouncer_error(hpa) == (
+        f"{hpa}: no ConfigMap holds pgbouncer.ini in its data "
+        "(the file has: kind: HorizontalPodAutoscaler 'performance-based-hpa')"
+    )
+    assert postgres_error(CONFIGMAP_PATH) == (
+        f"{CONFIGMAP_PATH}: no ConfigMap holds postgresql.conf in its data "
+        "(the file has: kind: ConfigMap 'pgbouncer-config'; kind: Deployment 'pgbouncer')"
+    )
+    configmap = CONFIGMAP_PATH.read_text(encoding="utf-8").split("\n---\n")[0]
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(configmap + "\n---\n" + configmap.replace("pgbouncer-config", "other"))
+    assert pgbouncer_error(twice).startswith(f"{twice}: 2 ConfigMaps hold pgbouncer.ini (the file has: ")
+    bad = configmap.replace("default_pool_size = 50", "default_pool_size = fifty")
+    assert pgbouncer_error(bad) == (
+        "<pgbouncer.ini text> (ConfigMap 'pgbouncer-config', pgbouncer.ini): line 14: default_pool_size: "
+        "'fifty' is not an integer"
+    )
+    number = "kind: ConfigMap\nmetadata: {name: pg}\ndata: {pgbouncer.ini: 5}\n"
+    assert pgbouncer_error(number) == (
+        "<pgbouncer.ini text> (ConfigMap 'pg', pgbouncer.ini): the value must be the file's text, got int"
+    )
+    dup = "kind: ConfigMap\ndata:\n  pgbouncer.ini: x\n  pgbouncer.ini: y\n"
+    assert "line 4: data: key 'pgbouncer.ini' is given twice (lines 3 and 4)" in pgbouncer_error(dup)
 
 
 def test_bundled_postgresql_conf_has_the_seed_values() -> None:

@@ -220,3 +220,14 @@ def test_requests_the_hpa_run_drops_count_against_the_availability_targets() -> 
     assert share["error_rate"] == pytest.approx(run.dropped / total)
     assert share["uptime"] == pytest.approx(1 - run.dropped / total)
     assert any("over the HPA's traffic" in m for m in with_hpa.misses()) == (run.dropped / total > 1e-4)
+
+
+def test_overload_file_with_a_key_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "overload.yaml"
+    path.write_text("overload:\n  timeout: 1s\n  retries: 3\n  timeout: 2s\n")
+    with pytest.raises(ParameterError) as info:
+        load_overload(path)
+    assert str(info.value) == (
+        f"{path}: line 4: overload: key 'timeout' is given twice (lines 2 and 4); "
+        "YAML would silently keep the last"
+    )

@@ -755,3 +755,30 @@ def test_long_single_line_yaml_text() -> None:
     assert "\n" not in text
     sla = load_sla(text)
     assert len(sla.availability_targets) == 20
+
+
+def test_duplicate_operation_class_names_the_key_path_and_both_lines(tmp_path: Path) -> None:
+    # YAML itself keeps the last of two equal keys; the earlier targets would be lost without a word.
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "performance_requirements:\n"
+        "  response_time_targets:\n"
+        "    api_endpoints:\n"
+        "      critical_operations: {p99: 500ms}\n"
+        "      standard_operations: {p99: 1s}\n"
+        "      critical_operations: {p99: 200ms}\n",
+        encoding="utf-8",
+    )
+    assert sla_error(path) == (
+        f"{path}: line 6: performance_requirements.response_time_targets.api_endpoints: key "
+        "'critical_operations' is given twice (lines 4 and 6); YAML would silently keep the last"
+    )
+
+
+def test_kubernetes_manifest_is_named_not_a_syntax_error() -> None:
+    # data/pgbouncer-configmap.yaml: the ConfigMap and the Deployment of the PgBouncer block.
+    path = Path(__file__).resolve().parents[1] / "data" / "pgbouncer-configmap.yaml"
+    assert sla_error(path) == (
+        f"{path}: a Kubernetes manifest of 2 YAML documents: kind: ConfigMap 'pgbouncer-config' (line 2); "
+        "kind: Deployment 'pgbouncer' (line 43); expected an SLA file (one YAML mapping)"
+    )

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-import yaml
-
 from capplan._sources import read_text_source
+from capplan._yaml_input import load_yaml
 from capplan.errors import SLAError, UnitError
 from capplan.units import parse_bound, parse_duration, parse_quantity, parse_size, percentile_quantile
 
@@ -198,14 +197,7 @@ def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
 
 
 def parse_yaml(label: str, text: str) -> Mapping[str, Any]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise SLAError(f"{label}: {where}YAML syntax error: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise SLAError(f"{label}: YAML error: {exc}") from None
+    doc = load_yaml(text, label=label, error=SLAError, what="an SLA file (one YAML mapping)")
     if doc is None:
         raise SLAError(f"{label}: the document is empty")
     if not isinstance(doc, Mapping):

@@ -12,7 +12,9 @@ plain SI numbers.
 
 Every problem raises :class:`~capplan.errors.SLAError` (a ``ValueError``) naming the source and the
 key path, e.g. ``performance-sla.yaml: performance_requirements.response_time_targets.api_endpoints
-.critical_operations.p99: '500x' is not a duration``.  Files are parsed with ``yaml.safe_load``.
+.critical_operations.p99: '500x' is not a duration``.  Files are parsed by
+:func:`capplan._yaml_input.load_yaml` (safe loading; size, nesting and alias caps; duplicate keys
+refused).
 """
 
 from __future__ import annotations

@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from capplan._sources import read_text_source
+from capplan._yaml_input import load_yaml
 from capplan.errors import ParameterError, UnitError
 from capplan.units import parse_quantity
 
@@ -203,8 +202,8 @@ def load_hpa(source: str | os.PathLike[str]) -> HPA:
     Parameters
     ----------
     source : str or PathLike
-        A file path, or the manifest's text.  The file is parsed with ``yaml.safe_load``; a
-        multi-document file must hold exactly one HorizontalPodAutoscaler.
+        A file path, or the manifest's text.  The file is parsed by :func:`capplan._yaml_input.load_yaml`;
+        a multi-document file must hold exactly one HorizontalPodAutoscaler.
 
     Returns
     -------
@@ -224,12 +223,7 @@ def load_hpa(source: str | os.PathLike[str]) -> HPA:
         what="an HPA manifest",
         error=ManifestError,
     )
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ManifestError(f"{label}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    docs = load_yaml(text, label=label, error=ManifestError, multi=True)
     hpas = [d for d in docs if isinstance(d, dict) and d.get("kind") == "HorizontalPodAutoscaler"]
     if len(hpas) != 1:
         raise ManifestError(

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 
 from capplan._sources import read_path
+from capplan._yaml_input import load_yaml
 from capplan.autoscale import from_csv, load_hpa
 from capplan.cli._common import (
     EXIT_MISS,
@@ -43,8 +43,9 @@ __all__ = ["build_from_args", "measured_percentiles", "run_check", "run_plan"]
 
 def _is_plan_inputs(path: str) -> bool:
     try:
-        document = yaml.safe_load(read_path(path, what="a YAML file", error=ParameterError))
-    except (ParameterError, yaml.YAMLError):
+        text = read_path(path, what="a YAML file", error=ParameterError)
+        document = load_yaml(text, label=path, error=ParameterError)
+    except ParameterError:
         return False  # load_sla reports it properly
     return isinstance(document, Mapping) and ROOT_KEY in document
 

@@ -16,6 +16,10 @@ hand over plain numbers — connection counts, bytes, seconds.  The decision bui
   unit (e.g. 8 kB pages for ``shared_buffers``, milliseconds for ``statement_timeout``), exactly as
   PostgreSQL reads it (PostgreSQL documentation, sec. 20.1 "Setting Parameters").
 
+Both also take a Kubernetes manifest (one or several YAML documents, e.g. a ConfigMap and the
+Deployment that mounts it) and read the file from the ``data`` of its ConfigMap
+(``data: {pgbouncer.ini: |...}``); the YAML goes through :func:`capplan._yaml_input.load_yaml`.
+
 Every problem raises :class:`ConfigError` (a ``ValueError``) naming the file, the line and the key,
 e.g. ``pgbouncer.ini: line 12: default_pool_size: 'fifty' is not an integer``.
 

@@ -271,7 +271,11 @@ def load_pgbouncer(source: str | os.PathLike[str]) -> PgBouncerConfig:
     Parameters
     ----------
     source : str or path-like
-        A path, or the text itself (a string with a newline, ``=`` or ``[`` is taken as text).
+        A path, or the text itself (a string with a newline, ``=`` or ``[`` is taken as text).  A
+        Kubernetes manifest (its first line that is not a comment starts with ``apiVersion:``,
+        ``kind:`` or ``---``) is read as YAML, and ``pgbouncer.ini`` taken from the ``data`` of its
+        one ConfigMap; the label of errors and of :attr:`PgBouncerConfig.source` is then
+        ``file (ConfigMap 'name', pgbouncer.ini)`` and lines count inside ``pgbouncer.ini``.
 
     Returns
     -------
@@ -280,7 +284,8 @@ def load_pgbouncer(source: str | os.PathLike[str]) -> PgBouncerConfig:
     Raises
     ------
     ConfigError
-        (a ``ValueError``) naming file, line and key: unreadable or non-UTF-8 file, empty file,
+        (a ``ValueError``) naming file, line and key: unreadable or non-UTF-8 file, a manifest
+        whose ConfigMaps hold no (or several) ``pgbouncer.ini``, empty file,
         syntax error, duplicate section or key, missing ``[databases]`` or ``[pgbouncer]``, an
         unknown section, a non-integer or negative count, an unknown ``pool_mode``, an unknown or
         malformed connection-string parameter.

@@ -246,7 +246,8 @@ def load_postgresql_conf(source: str | os.PathLike[str]) -> PostgresConfig:
 
     Unlike PostgreSQL, which silently keeps the last of duplicate settings, a setting given twice
     is an error here (the earlier line would be dead configuration); ``include`` directives are not
-    followed and are an error too.
+    followed and are an error too.  A Kubernetes manifest is read as YAML and ``postgresql.conf``
+    taken from the ``data`` of its one ConfigMap, as :func:`~capplan.dbconfig.load_pgbouncer` does.
 
     Raises
     ------

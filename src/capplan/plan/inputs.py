@@ -65,9 +65,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from capplan._sources import read_path
+from capplan._yaml_input import load_yaml
 from capplan.autoscale import from_csv, load_hpa
 from capplan.caches import CatalogFractionWarning, fit_zipf
 from capplan.dbconfig import load_pgbouncer, load_postgresql_conf
@@ -209,11 +208,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
     """Read a plan-inputs YAML file (see the module docstring) and every file it names."""
     file = Path(path)
     label = str(path)
-    text = read_path(file, what="a plan-inputs YAML file", error=PlanInputError)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
+    document = _read_document(path)
     if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
         raise PlanInputError(f"{label}: expected a mapping under the top-level key {ROOT_KEY!r}")
     root = _Node(label, ROOT_KEY, document[ROOT_KEY])
@@ -369,15 +364,17 @@ def _forecast_history(root: _Node, base: Path) -> Path | None:
     return base / name
 
 
+def _read_document(path: str | os.PathLike[str]) -> Any:
+    """The YAML document of a plan-inputs file (errors name the file)."""
+    text = read_path(path, what="a plan-inputs YAML file", error=PlanInputError)
+    return load_yaml(text, label=str(path), error=PlanInputError, what="a plan-inputs file")
+
+
 def forecast_history(path: str | os.PathLike[str]) -> Path | None:
     """The ``forecast.history`` file of the plan-inputs file at ``path`` (None when not given, or
     when the file is not a plan-inputs file)."""
     label = str(path)
-    text = read_path(path, what="a plan-inputs YAML file", error=PlanInputError)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanInputError(f"{label}: not valid YAML: {exc}") from None
+    document = _read_document(path)
     if not isinstance(document, Mapping) or not isinstance(document.get(ROOT_KEY), Mapping):
         return None
     return _forecast_history(_Node(label, ROOT_KEY, document[ROOT_KEY]), Path(path).parent)

@@ -30,9 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-import yaml
-
 from capplan._sources import read_path
+from capplan._yaml_input import load_yaml
 from capplan.errors import CapplanError, ParameterError
 from capplan.overload.policy import (
     Backoff,
@@ -274,10 +273,7 @@ def load_overload(path: str | os.PathLike[str]) -> OverloadSettings:
     """
     label = str(path)
     text = read_path(path, what="an overload-settings YAML file", error=ParameterError)
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"{label}: not valid YAML: {exc}") from None
+    document = load_yaml(text, label=label, error=ParameterError, what="an overload-settings file")
     if not isinstance(document, Mapping) or "overload" not in document:
         raise ParameterError(f"{label}: expected a mapping under the top-level key 'overload'")
     try:
