@@ -6,11 +6,24 @@ names the offending parameter (or key path) and value.
 
 from __future__ import annotations
 
-__all__ = ["CapplanError", "ParameterError", "SLAError", "UnitError", "UnstableSystemError"]
+__all__ = ["CapplanError", "ParameterError", "SLAError", "UnitError", "UnstableSystemError", "clipped"]
 
 
 class CapplanError(Exception):
-    """Base class of every capplan exception."""
+    """Base class of every capplan exception.
+
+    A message longer than 2,000 characters (one quoting a pasted blob or a huge value) keeps its
+    start and end and says how long it was, so an error never floods a terminal or a log.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str) and len(args[0]) > _LONGEST:
+            text = args[0]
+            args = (f"{text[:1500]} ... ({len(text)} characters) ... {text[-400:]}",)
+        super().__init__(*args)
+
+
+_LONGEST = 2000
 
 
 class ParameterError(CapplanError, ValueError):
@@ -31,3 +44,8 @@ class UnstableSystemError(CapplanError, ValueError):
 
 class InfeasibleError(CapplanError, ValueError):
     """No configuration can meet the target (e.g. a p99 below the service time's own p99)."""
+
+
+def clipped(text: str, limit: int = 400) -> str:
+    """``text`` for an error message: a pasted blob shows its start and its length, not all of it."""
+    return text if len(text) <= limit else f"{text[: limit - 40]} ... ({len(text)} characters)"

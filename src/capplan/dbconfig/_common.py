@@ -10,7 +10,7 @@ from typing import Any
 
 from capplan._sources import read_text_source
 from capplan._yaml_input import describe_document, load_yaml, manifest_name
-from capplan.errors import CapplanError
+from capplan.errors import CapplanError, clipped
 
 __all__ = ["ConfigError"]
 
@@ -86,13 +86,8 @@ def _error(label: str, line: int | None, key: str | None, message: str) -> Confi
         parts.append(f"line {line}")
     if key:
         parts.append(key)
-    parts.append(
-        message if len(message) <= _LONGEST else f"{message[: _LONGEST - 40]} ... ({len(message)} characters)"
-    )
+    parts.append(clipped(message))
     return ConfigError(": ".join(parts))
-
-
-_LONGEST = 400  # a message quoting a pasted blob shows its start and its length, not all of it
 
 
 _INT = re.compile(r"[+-]?\d+", re.ASCII)

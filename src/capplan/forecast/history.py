@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from capplan.errors import ParameterError
+from capplan.errors import ParameterError, clipped
 
 if TYPE_CHECKING:
     from capplan.measurements.prometheus import PrometheusClient
@@ -110,7 +110,8 @@ def load_history(path: str | os.PathLike[str]) -> pd.Series:
     except (OSError, ValueError) as exc:
         raise ForecastError(f"{label}: cannot read as CSV: {exc}") from None
     if "timestamp" not in frame.columns:
-        raise ForecastError(f"{label}: no 'timestamp' column (columns: {', '.join(map(str, frame.columns))})")
+        columns = clipped(", ".join(map(str, frame.columns)))
+        raise ForecastError(f"{label}: no 'timestamp' column (columns: {columns})")
     value_columns = [c for c in ("requests", "rate") if c in frame.columns]
     if len(value_columns) != 1:
         raise ForecastError(
