@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ from capplan.plan import (
     write_report,
 )
 from capplan.plan import plan as build_plan
-from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
+from capplan.plan.inputs import ROOT_KEY, load_plan_inputs
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
@@ -159,11 +160,12 @@ def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
     if len(args.files) == 1 and _is_plan_inputs(args.files[0]):
         inputs = load_plan_inputs(args.files[0])
         replaced = {e.op_class for e in extra}
-        inputs = PlanInputs(
-            inputs.source,
-            inputs.sla,
-            [e for e in inputs.evidence if e.op_class not in replaced] + extra,
-            inputs.options,
+        inputs = dataclasses.replace(
+            inputs,
+            evidence=[e for e in inputs.evidence if e.op_class not in replaced] + extra,
+            provenance=tuple(
+                p for p in inputs.provenance if p.op_class not in replaced or p.quantity == "request_rate"
+            ),
         )
         return inputs.sla, inputs.plan(**_overrides(args))
     sla = load_sla(*args.files)

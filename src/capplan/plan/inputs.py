@@ -30,9 +30,11 @@
                              {wait: export, time: 1.86s}]
       price_per_replica_hour: 0.20
       forecast: {history: traffic-history.csv}   # for capplan plan --horizon (capplan.forecast)
+      sources: {prometheus: {url: ..., range: ...}, classes: {...}}   # capplan.plan.sources
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
-``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required.
+``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required
+(``evidence`` may be left out when ``sources`` measures every class).
 
 Every number has a valid range, checked here (a value outside it is an error naming the file and
 the key, not minutes of search or a pool of 1e96 connections):
@@ -58,6 +60,7 @@ service and step times, ``query_time``, ``*_latency``           (0, 1 h]
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Mapping
@@ -79,7 +82,9 @@ from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload_settings import load_overload, parse_overload
+from capplan.plan.provenance import Provenance
 from capplan.plan.service import ServiceLayers
+from capplan.plan.sources_apply import with_sources
 from capplan.profiles import load_profile
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
@@ -197,10 +202,15 @@ class PlanInputs:
     sla: SLA
     evidence: list[ServiceEvidence]
     options: dict[str, Any] = field(default_factory=dict)
+    #: Where each number measured by the file's ``sources`` came from (:mod:`capplan.plan.sources`).
+    provenance: tuple[Provenance, ...] = ()
 
     def plan(self, **overrides: Any) -> CapacityPlan:
         """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
-        return plan(self.sla, self.evidence, **(self.options | overrides))
+        result = plan(self.sla, self.evidence, **(self.options | overrides))
+        classes = {e.op_class for e in self.evidence}
+        kept = tuple(p for p in self.provenance if p.op_class in classes)
+        return dataclasses.replace(result, provenance=kept) if kept else result
 
 
 def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
@@ -219,14 +229,16 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
-            "overload", "service", "forecast",
+            "overload", "service", "forecast", "sources",
         )
     )  # fmt: skip
     files = _Files(file.parent)
     _forecast_history(root, files.base)
     sla = _sla(root, files.base)
     options = _top_options(root)
-    evidence = _evidence(root.child("evidence", required=True), files.load)  # type: ignore[arg-type]
+    has_sources = root.data.get("sources") is not None
+    listed = root.child("evidence", required=not has_sources)
+    evidence = [] if listed is None else _evidence(listed, files.load)
     if (replicas := root.child("replicas")) is not None:
         options |= _replicas(replicas)
     if (db := root.child("database")) is not None:
@@ -239,13 +251,16 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         options["memory"] = _memory(memory)
     if root.data.get("overload") is not None:
         options["overload"] = _overload(root, files)
+    provenance: tuple[Provenance, ...] = ()
+    if has_sources:
+        sla, evidence, options, provenance = with_sources(root.data["sources"], label, sla, evidence, options)
     if (service := root.child("service")) is not None:
         options["service"] = _service(service)
         try:
             options["service"].check(evidence)
         except CapplanError as exc:
             raise root.fail("service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options)
+    return PlanInputs(label, sla, evidence, options, provenance)
 
 
 @dataclass(frozen=True)

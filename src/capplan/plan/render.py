@@ -25,6 +25,7 @@ import pandas as pd
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload import overload_tables
+from capplan.plan.provenance import provenance_frame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -125,6 +126,9 @@ def _extra_tables(plan: CapacityPlan) -> list[tuple[str, pd.DataFrame]]:
         out.extend(overload_tables(plan.overload))
     if plan.service is not None:
         out.extend(plan.service.tables())
+    if plan.provenance:
+        frame = provenance_frame(plan.provenance).set_index(["class", "quantity"])
+        out.append(("Measured inputs and their queries", frame.map(_round6)))
     return out
 
 
