@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import shutil
 import threading
 import time
 import urllib.request
@@ -42,8 +43,10 @@ from capplan.cli import main
 from capplan.demo.http_service import make_server, serving
 from capplan.measurements.prometheus import PrometheusClient
 from capplan.plan.inputs import PlanInputError, load_plan_inputs
+from capplan.plan.loadtest import loadtest_evidence
 from capplan.plan.render import render_markdown
-from capplan.plan.sources import SourcesError, parse_sources
+from capplan.plan.sources import QueryRange, SourcesError, parse_sources
+from capplan.profiles import load_profile
 
 #: The scraping fixture of conftest.py (a real Prometheus scraping a port, as a context manager).
 Scraping = Callable[[int, Path], contextlib.AbstractContextManager[str]]
@@ -52,7 +55,8 @@ RATE = 40.0  # requests per second the load generator paces
 THREADS = 4
 SPAN = 20.0  # seconds of range
 WINDOW = 5.0  # the rate window of the queries
-SLA_FILE = Path(__file__).resolve().parents[1] / "data" / "performance-sla.yaml"
+DATA = Path(__file__).resolve().parents[1] / "data"
+SLA_FILE = DATA / "performance-sla.yaml"
 RATE_QUERY = 'sum(rate(demo_requests_total{path="/work"}[5s]))'
 HISTOGRAM_QUERY = "sum by (le) (rate(demo_request_duration_seconds_bucket[5s]))"
 SECRET = "Bearer s3cr3t-t0ken-4f9a2c"
@@ -211,6 +215,33 @@ def test_measured_rates_set_the_mix(live: Live, tmp_path: Path) -> None:
     assert stated.options["mix"] == {"critical_operations": 0.2, "standard_operations": 0.8}
 
 
+MEAN_LATENCY_QUERY = (
+    "sum(rate(demo_request_duration_seconds_sum[5s])) / sum(rate(demo_request_duration_seconds_count[5s]))"
+)
+
+
+def test_cpu_seconds_and_memory_queries(live: Live, tmp_path: Path) -> None:
+    """``cpu_seconds_per_request`` (its mean over the steps) is the service time when no histogram
+    is given, SCV 1 assumed; ``memory_per_pod`` (its peak) the pod memory spread over the workers.
+    The demo service exports neither, so stand-ins: its mean service time (sum over count), which
+    must agree with its own trace within 5 %, and the samples of each scrape times 1 MiB as bytes,
+    whose peak must be the maximum of the server's range answer."""
+    memory_query = 'scrape_samples_scraped{job="demo"} * 1048576'
+    classes = {
+        "critical_operations": {"cpu_seconds_per_request": MEAN_LATENCY_QUERY, "memory_per_pod": memory_query}
+    }
+    inputs = load_plan_inputs(_plan_file(tmp_path, _sources(live, classes), load="peak"))
+    (evidence,) = inputs.evidence
+    assert evidence.mean_s == pytest.approx(live.service_mean(), rel=0.05)
+    assert evidence.scv == 1.0 and "SCV 1 assumed" in evidence.source
+    steps = PrometheusClient(live.url).query_range(memory_query, live.start, live.end, 1)["value"]
+    memory = inputs.options["memory"]
+    assert memory.per_worker * 4 == pytest.approx(float(steps.max()), rel=1e-12)  # workers_per_replica: 4
+    assert memory_query in memory.source
+    assert [p.quantity for p in inputs.provenance] == ["cpu_seconds_per_request", "memory_per_pod"]
+    assert "mix" not in inputs.options  # no request rates: the plan file's own mix (none here)
+
+
 def test_provenance_in_report_and_json(
     live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -281,6 +312,10 @@ def test_auth_header_is_sent_and_never_written(
         echo.server_close()
     assert _EchoAuth.seen[0] == SECRET
     assert "s3cr3t" not in str(caught.value) and "s3cr3t" not in err and "sources" in err
+    monkeypatch.setenv("PROM_AUTH", f"{SECRET}\r\nX-Injected: 1")
+    with pytest.raises(SourcesError, match=r"PROM_AUTH holds control or non-ASCII characters") as caught:
+        load_plan_inputs(path)
+    assert "s3cr3t" not in str(caught.value)
     monkeypatch.delenv("PROM_AUTH")
     with pytest.raises(
         SourcesError, match=r"prometheus.auth_header_env: environment variable PROM_AUTH is not set"
@@ -388,7 +423,60 @@ def test_section_is_checked_before_any_query(tmp_path: Path) -> None:
             match=rf"^plan\.yaml: capacity_plan\.{pattern}" if pattern.startswith("sources") else pattern,
         ):
             parse_sources(section, "plan.yaml")
+    example = yaml.safe_load((DATA / "capacity-plan-prometheus.yaml").read_text())["capacity_plan"]
+    parsed = parse_sources(example["sources"], "capacity-plan-prometheus.yaml", now=7 * 86400.0)
+    assert [c.op_class for c in parsed.classes] == ["critical_operations", "batch_operations"]
+    assert parsed.prometheus.range == QueryRange(0.0, 7 * 86400.0, 60.0)
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump({"capacity_plan": {"sla": str(SLA_FILE)}}))
     with pytest.raises(PlanInputError, match=r"capacity_plan\.evidence: is required"):
         load_plan_inputs(path)
+
+
+# -- file sources: a directory of profiles, a load test's result file (no server needed) ----------
+
+
+def _evidence_plan(tmp_path: Path, entry: dict[str, Any]) -> Path:
+    path = tmp_path / "plan.yaml"
+    body = {"sla": str(SLA_FILE), "evidence": {"critical_operations": entry}}
+    path.write_text(yaml.safe_dump({"capacity_plan": body}))
+    return path
+
+
+def test_profile_directory_is_one_service_demand(tmp_path: Path) -> None:
+    """py-spy and scalene profiles of the same 2,000-request workload, in one directory: the service
+    demand law over both, D = (T_1 + T_2) / N (Denning & Buzen 1978), T_i each profile's seconds."""
+    folder = tmp_path / "critical"
+    folder.mkdir()
+    names = ("demo_pyspy.speedscope.json", "demo_scalene.json")
+    for name in names:
+        shutil.copy(DATA / "profiles" / name, folder / name)
+    (folder / ".notes").write_text("hidden files are skipped\n")
+    entry = {"profile": "critical", "requests": 4000, "within": "handle_request"}
+    (evidence,) = load_plan_inputs(_evidence_plan(tmp_path, entry)).evidence
+    total = sum(load_profile(folder / name).total_s for name in names)  # every sample is in the handler
+    assert evidence.mean_s == pytest.approx(total / 4000, rel=1e-12)
+    assert (
+        evidence.source.startswith("py-spy/scalene profiles 2 files")
+        and "within handle_request" in evidence.source
+    )
+    with pytest.raises(
+        PlanInputError, match=r"evidence\.critical_operations\.profile: .*cpu_s: applies to one profile"
+    ):
+        load_plan_inputs(_evidence_plan(tmp_path, {**entry, "cpu_s": 3.0}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PlanInputError, match=rf"profile: {empty}: a directory without profile files"):
+        load_plan_inputs(_evidence_plan(tmp_path, {**entry, "profile": "empty"}))
+
+
+def test_loadtest_result_file(tmp_path: Path) -> None:
+    """A Locust stats CSV named relative to the plan file gives the fitted evidence that
+    ``capplan plan --loadtest`` gives for the same file."""
+    shutil.copy(DATA / "loadtest" / "demo_stats.csv", tmp_path / "stats.csv")
+    (evidence,) = load_plan_inputs(_evidence_plan(tmp_path, {"loadtest": "stats.csv"})).evidence
+    reference = loadtest_evidence("critical_operations", DATA / "loadtest" / "demo_stats.csv")
+    assert (evidence.mean_s, evidence.scv) == (reference.mean_s, reference.scv)
+    assert evidence.distribution is not None and "response times taken as service times" in evidence.source
+    with pytest.raises(PlanInputError, match=r"evidence\.critical_operations\.loadtest: .*missing\.csv"):
+        load_plan_inputs(_evidence_plan(tmp_path, {"loadtest": "missing.csv"}))

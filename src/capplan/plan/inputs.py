@@ -10,8 +10,9 @@
       mix: {critical_operations: 20%, standard_operations: 75%, batch_operations: 5%}
       evidence:                        # one entry per operation class, one kind each:
         critical_operations: {profile: profiles/x.speedscope.json, requests: 2000}
+        # profile: profiles/critical/ - a directory of py-spy/scalene files; requests over all of them
         standard_operations: {service_time: 80ms, scv: 1}
-        batch_operations: {latency_csv: batch_latency.csv}
+        batch_operations: {latency_csv: batch_latency.csv}   # or {loadtest: locust_stats.csv}: fitted
       replicas: {redundancy: 1, zones: 3, mtbf: 720h, mttr: 10m}
       database: {query_time: 5ms, pgbouncer: pgbouncer.ini, postgresql: postgresql.conf,
                  pgbouncer_instances: 3}
@@ -61,6 +62,7 @@ service and step times, ``query_time``, ``*_latency``           (0, 1 h]
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import warnings
 from collections.abc import Mapping
@@ -79,13 +81,14 @@ from capplan.layered import Cpu, Hold, Step, Wait
 from capplan.measurements import count_keys, read_latency_csv
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
+from capplan.plan.loadtest import loadtest_evidence
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload_settings import load_overload, parse_overload
 from capplan.plan.provenance import Provenance
 from capplan.plan.service import ServiceLayers
 from capplan.plan.sources_apply import with_sources
-from capplan.profiles import load_profile
+from capplan.profiles import load_profiles
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_duration, parse_percent, parse_size
@@ -93,7 +96,7 @@ from capplan.units import parse_duration, parse_percent, parse_size
 __all__ = ["PlanInputError", "PlanInputs", "forecast_history", "load_plan_inputs"]
 
 ROOT_KEY = "capacity_plan"
-_EVIDENCE_KINDS = ("service_time", "profile", "latency_csv")
+_EVIDENCE_KINDS = ("service_time", "profile", "latency_csv", "loadtest")
 
 
 class PlanInputError(ParameterError):
@@ -410,17 +413,23 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
             requests = entry.convert("requests", _Range(0.0, 1e12, low_open=True)(float))
             if requests is None:
                 raise entry.fail("requests", "is required with a profile (requests served while profiling)")
-            profile = load(entry, "profile", load_profile)
-            out.append(
-                from_profile(
+            profile = load(entry, "profile", load_profiles)  # a file or a directory of them
+            cpu_s = entry.convert("cpu_s", _Range(0.0, 1e9, "s", low_open=True)(float))
+            try:
+                evidence = from_profile(
                     profile,
                     str(op_class),
                     requests=requests,
                     within=entry.text("within"),
-                    cpu_s=entry.convert("cpu_s", _Range(0.0, 1e9, "s", low_open=True)(float)),
+                    cpu_s=cpu_s,
                     scv=scv,
                 )
-            )
+            except CapplanError as exc:
+                raise entry.fail("profile", str(exc)) from None
+            out.append(evidence)
+        elif kinds[0] == "loadtest":
+            entry.check_keys(("loadtest",))
+            out.append(load(entry, "loadtest", functools.partial(loadtest_evidence, str(op_class))))
         else:
             entry.check_keys(("latency_csv",))
             frame = load(entry, "latency_csv", read_latency_csv)

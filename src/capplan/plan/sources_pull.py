@@ -123,6 +123,11 @@ def _auth_header(sources: Sources, environ: Mapping[str, str]) -> str | None:
     value = environ.get(name)
     if not value:
         raise sources.fail("prometheus.auth_header_env", f"environment variable {name} is not set or empty")
+    if not value.isprintable() or not value.isascii():  # http.client would refuse it, showing it
+        raise sources.fail(
+            "prometheus.auth_header_env",
+            f"environment variable {name} holds control or non-ASCII characters; not a header value",
+        )
     return value
 
 
