@@ -10,15 +10,15 @@ machine a 12 ms sleep takes 12-13 ms, so the nominal durations are not the refer
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ from capplan.layered.anatomy import (
 )
 from capplan.measurements.prometheus import PrometheusClient
 from capplan.profiles import Frame, Profile, ProfileError, profiler_command, record
-from test_prometheus import prometheus_scraping
 
 DATA = Path(__file__).resolve().parent / "data" / "anatomy"
 APP = str(DATA / "app.py")
@@ -454,15 +453,14 @@ class _Steady:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus binary not found (apt-get install -y prometheus)")
+def shop(
+    scraping: Callable[..., contextlib.AbstractContextManager[str]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     registry = CollectorRegistry()
     registry.register(_Steady())
     server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
     try:
-        with prometheus_scraping(server.server_port, tmp_path_factory.mktemp("prom"), binary) as url:
+        with scraping(server.server_port, tmp_path_factory.mktemp("prom")) as url:
             client = PrometheusClient(url, timeout=5)
             deadline = time.monotonic() + 60
             while len(client.query('shop_requests_total{handler="/cart"}[8s]')) < 7:

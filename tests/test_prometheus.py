@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,12 +36,8 @@ from capplan.measurements.prometheus import PrometheusClient, PrometheusError, q
 from capplan.measurements.promql import histogram_quantile, rate
 
 WINDOW = 5.0  # seconds: the rate window used by the parity tests
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: The ``scraping`` fixture of conftest.py: a real Prometheus scraping a port, as a context manager.
+Scraping = Callable[[int, Path], contextlib.AbstractContextManager[str]]
 
 
 @dataclass
@@ -68,85 +62,24 @@ def _load(port: int, stop: threading.Event) -> None:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        reason = "prometheus binary not found (apt-get install -y prometheus)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+def live(scraping: Scraping, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     workdir = tmp_path_factory.mktemp("prometheus")
     with serving(make_server(0, io_wait=0.002)) as server:
-        yield from _live(server.port, workdir, binary)
+        yield from _live(server.port, workdir, scraping)
 
 
-def _live(service_port: int, workdir: Path, binary: str) -> Iterator[Live]:
+def _live(service_port: int, workdir: Path, scraping: Scraping) -> Iterator[Live]:
     """Load the demo service on ``service_port`` and scrape it with Prometheus until closed."""
     stop = threading.Event()
     loaders = [threading.Thread(target=_load, args=(service_port, stop), daemon=True) for _ in range(2)]
     for t in loaders:
         t.start()
     try:
-        with prometheus_scraping(service_port, workdir, binary) as url:
+        with scraping(service_port, workdir) as url:
             at = _wait_for_samples(url)
             yield Live(url=url, service_port=service_port, at=at)
     finally:
         stop.set()
-
-
-@contextlib.contextmanager
-def prometheus_scraping(target_port: int, workdir: Path, binary: str) -> Iterator[str]:
-    """A real Prometheus scraping ``127.0.0.1:target_port`` every second; yields its URL once ready
-    (skips the test when it cannot start) and stops it after."""
-    prom_port = _free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: demo\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{target_port}']\n"
-    )
-    log_path = workdir / "prometheus.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{prom_port}"
-    try:
-        _wait_ready(proc, url, log_path)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            reason = f"prometheus exited with code {proc.returncode}: {log_path.read_text()[-800:]}"
-            print(f"SKIP: {reason}")
-            pytest.skip(reason)
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    reason = f"prometheus did not become ready within 30 s: {log_path.read_text()[-800:]}"
-    print(f"SKIP: {reason}")
-    pytest.skip(reason)
 
 
 def _wait_for_samples(url: str) -> float:
@@ -221,8 +154,8 @@ def test_promql_syntax_error_is_named(live: Live) -> None:
         query(live.url, "rate(demo_requests_total[")
 
 
-def test_connection_refused() -> None:
-    port = _free_port()
+def test_connection_refused(free_port: Callable[[], int]) -> None:
+    port = free_port()
     with pytest.raises(PrometheusError, match=rf"127.0.0.1:{port}/api/v1/query .*cannot connect"):
         query(f"http://127.0.0.1:{port}", "up", timeout=2)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from capplan._sources import read_path
 from capplan._yaml_input import load_yaml
@@ -21,22 +21,21 @@ from capplan.cli._common import (
     positive_duration,
 )
 from capplan.errors import ParameterError
-from capplan.measurements import read_latency_csv, read_locust_stats
 from capplan.measurements.k6 import k6_percentiles, read_k6_summary
 from capplan.plan import (
     CapacityPlan,
     ServiceEvidence,
-    best_fit,
     from_profile,
     render_markdown,
     write_report,
 )
 from capplan.plan import plan as build_plan
-from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
+from capplan.plan.inputs import ROOT_KEY, load_plan_inputs
+from capplan.plan.loadtest import loadtest_evidence, response_times
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
-from capplan.units import parse_percent, percentile_quantile
+from capplan.units import parse_percent
 
 __all__ = ["build_from_args", "measured_percentiles", "run_check", "run_plan"]
 
@@ -48,69 +47,6 @@ def _is_plan_inputs(path: str) -> bool:
     except ParameterError:
         return False  # load_sla reports it properly
     return isinstance(document, Mapping) and ROOT_KEY in document
-
-
-def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.float64]:
-    """A Locust stats CSV's percentile spectrum ``{quantile: seconds}`` (Aggregated row) with its
-    request count, or a latency log's samples in seconds."""
-    head = read_path(path, what="a Locust stats CSV or a latency CSV", error=ParameterError).split("\n", 1)[0]
-    if "Request Count" in head:
-        row = _locust_row(path)
-        spectrum = {_column_quantile(c): float(row[c]) for c in row.index if _is_percentile(c)}
-        return spectrum, float(row["requests"])
-    samples: NDArray[np.float64] = read_latency_csv(path)["latency"].to_numpy(dtype=float)
-    return samples
-
-
-def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
-    """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
-    source = f"{path}, response times taken as service times (right only at low utilization)"
-    times = _response_times(path)
-    try:
-        if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
-            return _spectrum_evidence(op_class, path, source, *times)
-        return best_fit(op_class, times, source=source)
-    except ParameterError as exc:
-        raise ParameterError(f"{path}: cannot fit a service-time distribution: {exc}") from None
-
-
-def _spectrum_evidence(
-    op_class: str, path: str, source: str, spectrum: dict[float, float], requests: float
-) -> ServiceEvidence:
-    """Fit to a percentile spectrum; tied percentiles (p98 = p99 = 300 ms) are one bucket bound
-    holding the larger quantile, and a spectrum of one value is a constant service time."""
-    bounds: dict[float, float] = {}
-    for q, value in spectrum.items():
-        if np.isfinite(value):
-            bounds[value] = max(q, bounds.get(value, 0.0))
-    if not bounds:
-        raise ParameterError("no percentile values (all N/A)")
-    if len(bounds) == 1:
-        (value,) = bounds
-        if value <= 0:
-            raise ParameterError(f"every percentile is {value * 1e3:g} ms")
-        note = f"every percentile is {value * 1e3:g} ms, taken as a constant service time"
-        return ServiceEvidence(op_class, value, 0.0, f"{source}; {note}")
-    le = np.array(sorted(bounds))
-    counts = np.array([bounds[v] for v in le]) * requests
-    return best_fit(op_class, le=le, counts=counts, source=source)
-
-
-def _is_percentile(column: str) -> bool:
-    return column.startswith("p") and column[1:].replace(".", "", 1).isdigit()
-
-
-def _column_quantile(column: str) -> float:
-    """``p99.9`` -> 0.999 (the key an SLA target has, see :func:`percentile_quantile`); ``p100`` -> 1."""
-    return 1.0 if column == "p100" else percentile_quantile(float(column[1:]))
-
-
-def _locust_row(path: str) -> Any:
-    stats = read_locust_stats(path)
-    rows = stats[stats["name"] == "Aggregated"]
-    if rows.empty:
-        rows = stats
-    return rows.iloc[-1]
 
 
 def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
@@ -128,7 +64,7 @@ def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
             raise ParameterError(f"--requests: give {op_class}=N, the requests served while profiling {path}")
         profile = load_profile(path)
         out.append(from_profile(profile, op_class, requests=requests[op_class], within=within.get(op_class)))
-    out += [_loadtest_evidence(c, p) for c, p in class_values(args.loadtest, "--loadtest", str).items()]
+    out += [loadtest_evidence(c, p) for c, p in class_values(args.loadtest, "--loadtest", str).items()]
     return out
 
 
@@ -160,11 +96,12 @@ def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
     if len(args.files) == 1 and _is_plan_inputs(args.files[0]):
         inputs = load_plan_inputs(args.files[0])
         replaced = {e.op_class for e in extra}
-        inputs = PlanInputs(
-            inputs.source,
-            inputs.sla,
-            [e for e in inputs.evidence if e.op_class not in replaced] + extra,
-            inputs.options,
+        inputs = dataclasses.replace(
+            inputs,
+            evidence=[e for e in inputs.evidence if e.op_class not in replaced] + extra,
+            provenance=tuple(
+                p for p in inputs.provenance if p.op_class not in replaced or p.quantity == "request_rate"
+            ),
         )
         return inputs.sla, inputs.plan(**_overrides(args))
     sla = load_sla(*args.files)
@@ -208,7 +145,7 @@ def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, 
     )
     if text.lstrip().startswith("{"):
         return k6_percentiles(read_k6_summary(path), op_class)
-    times = _response_times(path)
+    times = response_times(path)
     if isinstance(times, tuple):
         return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
     if times.size == 0:

@@ -110,10 +110,12 @@ class PrometheusClient:
     """A Prometheus server's HTTP API at ``url`` (e.g. ``"http://127.0.0.1:9090"``).
 
     ``timeout`` (seconds) bounds each request on the client side and is also sent as the
-    query's server-side ``timeout`` parameter.
+    query's server-side ``timeout`` parameter.  ``headers`` are sent with every request (e.g. an
+    ``Authorization`` header); they are secrets as far as the client goes: neither ``repr`` nor any
+    error message shows them.
     """
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, *, headers: Mapping[str, str] | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise PrometheusError(f"url must be http(s)://host:port, got {url!r}")
@@ -121,6 +123,7 @@ class PrometheusClient:
             raise PrometheusError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.url = url.rstrip("/")
         self.timeout = float(timeout)
+        self._headers = dict(headers or {})
 
     def __repr__(self) -> str:
         return f"PrometheusClient({self.url!r}, timeout={self.timeout:g})"
@@ -130,7 +133,8 @@ class PrometheusClient:
         address = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         what = f"{self.url}{path} (query={params.get('query', '')!r})"
         try:
-            with urllib.request.urlopen(address, timeout=self.timeout) as reply:
+            request = urllib.request.Request(address, headers=self._headers)
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
                 body = reply.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
             body = exc.read().decode("utf-8", errors="replace")

@@ -8,7 +8,8 @@ variability and its source, so the report can say what each recommendation rests
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,7 @@ def stated(
 
 
 def from_profile(
-    profile: Profile,
+    profile: Profile | Sequence[Profile],
     op_class: str,
     *,
     requests: float,
@@ -93,17 +94,30 @@ def from_profile(
     samples, ``cpu_s`` the process's own CPU time to correct for runnable-but-waiting samples).  A
     profile gives a mean, not a spread: ``scv`` (default 1, exponential) is an assumption the
     source line states.
+
+    Several profiles (e.g. a directory of them, one per replica or per hour) that together covered
+    ``requests`` requests give :math:`D = \\sum_i T_i / N`, with the sampling errors added in
+    quadrature; ``cpu_s`` then does not apply.
     """
-    demand = profile.demand(requests, within=within, cpu_s=cpu_s)
+    profiles = [profile] if isinstance(profile, Profile) else list(profile)
+    if not profiles:
+        raise ParameterError("profile: give at least one profile")
+    if cpu_s is not None and len(profiles) > 1:
+        raise ParameterError(f"cpu_s: applies to one profile, got {len(profiles)} profiles")
+    demands = [p.demand(requests, within=within, cpu_s=cpu_s) for p in profiles]
+    service_time = sum(d.service_time for d in demands)
     if cpu_s is None:
-        basis = f"+-{demand.service_time_se * 1e3:.2g} ms sampling error"
+        se = math.sqrt(sum(d.service_time_se**2 for d in demands))
+        basis = f"+-{se * 1e3:.2g} ms sampling error"
     else:
         basis = f"CPU time {cpu_s:g} s from the process clock, split by the profile"
+    tools = "/".join(sorted({p.tool for p in profiles}))
+    files = profiles[0].source if len(profiles) == 1 else f"{len(profiles)} files {profiles[0].source} ..."
     source = (
-        f"{profile.tool} profile {profile.source}{f' within {within}' if within else ''}: "
-        f"{demand.requests:g} requests, {basis}, SCV {scv:g} assumed"
+        f"{tools} profile{'s' if len(profiles) > 1 else ''} {files}{f' within {within}' if within else ''}: "
+        f"{requests:g} requests, {basis}, SCV {scv:g} assumed"
     )
-    return ServiceEvidence(op_class, float(demand.service_time), float(scv), source)
+    return ServiceEvidence(op_class, float(service_time), float(scv), source)
 
 
 def from_samples(op_class: str, samples: ArrayLike, *, source: str = "samples") -> ServiceEvidence:

@@ -10,8 +10,9 @@
       mix: {critical_operations: 20%, standard_operations: 75%, batch_operations: 5%}
       evidence:                        # one entry per operation class, one kind each:
         critical_operations: {profile: profiles/x.speedscope.json, requests: 2000}
+        # profile: profiles/critical/ - a directory of py-spy/scalene files; requests over all of them
         standard_operations: {service_time: 80ms, scv: 1}
-        batch_operations: {latency_csv: batch_latency.csv}
+        batch_operations: {latency_csv: batch_latency.csv}   # or {loadtest: locust_stats.csv}: fitted
       replicas: {redundancy: 1, zones: 3, mtbf: 720h, mttr: 10m}
       database: {query_time: 5ms, pgbouncer: pgbouncer.ini, postgresql: postgresql.conf,
                  pgbouncer_instances: 3}
@@ -30,9 +31,11 @@
                              {wait: export, time: 1.86s}]
       price_per_replica_hour: 0.20
       forecast: {history: traffic-history.csv}   # for capplan plan --horizon (capplan.forecast)
+      sources: {prometheus: {url: ..., range: ...}, classes: {...}}   # capplan.plan.sources
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
-``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required.
+``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required
+(``evidence`` may be left out when ``sources`` measures every class).
 
 Every number has a valid range, checked here (a value outside it is an error naming the file and
 the key, not minutes of search or a pool of 1e96 connections):
@@ -58,6 +61,8 @@ service and step times, ``query_time``, ``*_latency``           (0, 1 h]
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import warnings
 from collections.abc import Mapping
@@ -75,11 +80,14 @@ from capplan.layered import Cpu, Hold, Step, Wait
 from capplan.measurements import count_keys, read_latency_csv
 from capplan.plan.build import plan
 from capplan.plan.evidence import ServiceEvidence, from_profile, from_samples
+from capplan.plan.loadtest import loadtest_evidence
 from capplan.plan.memory import PodMemory
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload_settings import load_overload, parse_overload
+from capplan.plan.provenance import Provenance
 from capplan.plan.service import ServiceLayers
-from capplan.profiles import load_profile
+from capplan.plan.sources_apply import with_sources
+from capplan.profiles import load_profiles
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
 from capplan.units import parse_duration, parse_percent, parse_size
@@ -87,7 +95,7 @@ from capplan.units import parse_duration, parse_percent, parse_size
 __all__ = ["PlanInputError", "PlanInputs", "forecast_history", "load_plan_inputs"]
 
 ROOT_KEY = "capacity_plan"
-_EVIDENCE_KINDS = ("service_time", "profile", "latency_csv")
+_EVIDENCE_KINDS = ("service_time", "profile", "latency_csv", "loadtest")
 
 
 class PlanInputError(ParameterError):
@@ -198,10 +206,15 @@ class PlanInputs:
     options: dict[str, Any] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     """Every file the plan names and read, by key path (``cache.trace``, ``autoscaling.hpa``, ...)."""
+    provenance: tuple[Provenance, ...] = ()
+    """Where each number measured by the file's ``sources`` came from (:mod:`capplan.plan.sources`)."""
 
     def plan(self, **overrides: Any) -> CapacityPlan:
         """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
-        return plan(self.sla, self.evidence, **(self.options | overrides))
+        result = plan(self.sla, self.evidence, **(self.options | overrides))
+        classes = {e.op_class for e in self.evidence}
+        kept = tuple(p for p in self.provenance if p.op_class in classes)
+        return dataclasses.replace(result, provenance=kept) if kept else result
 
 
 def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
@@ -216,14 +229,16 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
-            "overload", "service", "forecast",
+            "overload", "service", "forecast", "sources",
         )
     )  # fmt: skip
     files = _Files(file.parent)
     _forecast_history(root, files.base)
     sla = _sla(root, files.base)
     options = _top_options(root)
-    evidence = _evidence(root.child("evidence", required=True), files.load)  # type: ignore[arg-type]
+    has_sources = root.data.get("sources") is not None
+    listed = root.child("evidence", required=not has_sources)
+    evidence = [] if listed is None else _evidence(listed, files.load)
     if (replicas := root.child("replicas")) is not None:
         options |= _replicas(replicas)
     if (db := root.child("database")) is not None:
@@ -236,13 +251,16 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         options["memory"] = _memory(memory)
     if root.data.get("overload") is not None:
         options["overload"] = _overload(root, files)
+    provenance: tuple[Provenance, ...] = ()
+    if has_sources:
+        sla, evidence, options, provenance = with_sources(root.data["sources"], label, sla, evidence, options)
     if (service := root.child("service")) is not None:
         options["service"] = _service(service)
         try:
             options["service"].check(evidence)
         except CapplanError as exc:
             raise root.fail("service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options, files.named)
+    return PlanInputs(label, sla, evidence, options, files.named, provenance)
 
 
 @dataclass(frozen=True)
@@ -399,17 +417,23 @@ def _evidence(node: _Node, load: Any) -> list[ServiceEvidence]:
             requests = entry.convert("requests", _Range(0.0, 1e12, low_open=True)(float))
             if requests is None:
                 raise entry.fail("requests", "is required with a profile (requests served while profiling)")
-            profile = load(entry, "profile", load_profile)
-            out.append(
-                from_profile(
+            profile = load(entry, "profile", load_profiles)  # a file or a directory of them
+            cpu_s = entry.convert("cpu_s", _Range(0.0, 1e9, "s", low_open=True)(float))
+            try:
+                evidence = from_profile(
                     profile,
                     str(op_class),
                     requests=requests,
                     within=entry.text("within"),
-                    cpu_s=entry.convert("cpu_s", _Range(0.0, 1e9, "s", low_open=True)(float)),
+                    cpu_s=cpu_s,
                     scv=scv,
                 )
-            )
+            except CapplanError as exc:
+                raise entry.fail("profile", str(exc)) from None
+            out.append(evidence)
+        elif kinds[0] == "loadtest":
+            entry.check_keys(("loadtest",))
+            out.append(load(entry, "loadtest", functools.partial(loadtest_evidence, str(op_class))))
         else:
             entry.check_keys(("latency_csv",))
             frame = load(entry, "latency_csv", read_latency_csv)

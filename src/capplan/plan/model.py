@@ -19,6 +19,7 @@ from capplan.plan.components import AutoscalingCheck, cache_misses
 from capplan.plan.evidence import ServiceEvidence
 from capplan.plan.memory import PodMemory
 from capplan.plan.overload import OverloadCheck
+from capplan.plan.provenance import Provenance, provenance_frame
 from capplan.plan.recommendation import Recommendation
 from capplan.plan.service import ServiceCheck
 from capplan.sizing.caches import CacheSizing
@@ -73,6 +74,8 @@ class CapacityPlan:
     service: ServiceCheck | None = None
     #: When the forecast load outgrows the fleet (``capplan plan --horizon``; :mod:`capplan.forecast`).
     runway: PlanRunway | None = field(default=None, compare=False)
+    #: Where each measured number came from (a plan file's ``sources:``; :mod:`capplan.plan.sources`).
+    provenance: tuple[Provenance, ...] = ()
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -206,6 +209,7 @@ class CapacityPlan:
             "overload": None if self.overload is None else _json_tree(self.overload.totals()),
             "runway": None if self.runway is None else _json_tree(self.runway.to_dict()),
             "service": None if self.service is None else _json_tree(self.service.to_dict()),
+            "provenance": _records(provenance_frame(self.provenance)),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

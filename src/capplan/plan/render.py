@@ -24,6 +24,7 @@ from capplan._html_table import TABLE_CSS, html_table
 from capplan.errors import ParameterError
 from capplan.plan.model import CapacityPlan
 from capplan.plan.overload import overload_tables
+from capplan.plan.provenance import provenance_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -97,7 +98,7 @@ def render_markdown(plan: CapacityPlan, *, files: Sequence[str] = ()) -> str:
     parts += ["", "## Predicted response times against the targets", ""]
     parts += [_predictions_ms(plan).to_markdown(index=False)]
     for title, table in _extra_tables(plan):
-        parts += ["", f"## {title}", "", table.to_markdown()]
+        parts += ["", f"## {title}", "", _pipes_escaped(table).to_markdown()]
     if plan.runway is not None:
         from capplan.forecast.report import runway_markdown  # noqa: PLC0415 - only with a forecast
 
@@ -127,7 +128,15 @@ def _extra_tables(plan: CapacityPlan) -> list[tuple[str, pd.DataFrame]]:
         out.extend(overload_tables(plan.overload))
     if plan.service is not None:
         out.extend(plan.service.tables())
+    if plan.provenance:
+        frame = provenance_frame(plan.provenance).set_index("class")
+        out.append(("Measured inputs and their queries", frame.map(_round6)))
     return out
+
+
+def _pipes_escaped(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells with ``|`` escaped, so that a PromQL regex (``=~"a|b"``) keeps its table cell."""
+    return frame.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v)
 
 
 def _round6(value: object) -> object:

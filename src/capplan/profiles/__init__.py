@@ -12,7 +12,7 @@
 from capplan.profiles._common import ProfileError, module_of
 from capplan.profiles.collapsed import PYSPY_DEFAULT_RATE, parse_collapsed
 from capplan.profiles.demand import RequestDemand, request_demand
-from capplan.profiles.detect import detect_format, load_profile
+from capplan.profiles.detect import detect_format, load_profile, load_profiles
 from capplan.profiles.frames import IDLE_FUNCTIONS, Frame, frame_matcher, is_idle
 from capplan.profiles.model import Profile
 from capplan.profiles.record import ProfilerError, ProgramFailedError, profiler_command, record
@@ -37,6 +37,7 @@ __all__ = [
     "frame_matcher",
     "is_idle",
     "load_profile",
+    "load_profiles",
     "module_of",
     "parse_collapsed",
     "parse_scalene",

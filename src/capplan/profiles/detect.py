@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 from capplan._sources import read_text_source
@@ -13,7 +14,7 @@ from capplan.profiles.model import Profile
 from capplan.profiles.scalene import parse_scalene
 from capplan.profiles.speedscope import SCHEMA, parse_speedscope
 
-__all__ = ["Format", "decode_json", "detect_format", "load_profile", "read_profile_file"]
+__all__ = ["Format", "decode_json", "detect_format", "load_profile", "load_profiles", "read_profile_file"]
 
 Format = Literal["speedscope", "collapsed", "scalene"]
 
@@ -54,6 +55,24 @@ def read_profile_file(path: str | os.PathLike[str], caller: str = "load_profile"
         what="a profile file",
         error=ProfileError,
     )
+
+
+def load_profiles(path: str | os.PathLike[str]) -> list[Profile]:
+    """The profile file at ``path``, or every profile in the directory ``path`` (its files sorted by
+    name, each read by :func:`load_profile`; hidden files and subdirectories skipped).
+
+    Raises
+    ------
+    ProfileError
+        A directory without files, or a file :func:`load_profile` refuses (naming it).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return [load_profile(path)]
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.startswith("."))
+    if not files:
+        raise ProfileError(f"{folder}: a directory without profile files")
+    return [load_profile(f) for f in files]
 
 
 def load_profile(
