@@ -37,19 +37,20 @@ def model(kind: str) -> type[BaseModel]:
     return found
 
 
-def _without_null_defaults(node: Any) -> Any:
-    """The schema without ``"default": null``: an optional key is one left out, not a null value."""
+def _for_editors(node: Any) -> Any:
+    """The schema as editors show it: no ``"default": null`` (an optional key is one left out, not
+    a null value), and the docstrings' reStructuredText double backquotes as Markdown single ones."""
     if isinstance(node, dict):
-        return {k: _without_null_defaults(v) for k, v in node.items() if not (k == "default" and v is None)}
+        return {k: _for_editors(v) for k, v in node.items() if not (k == "default" and v is None)}
     if isinstance(node, list):
-        return [_without_null_defaults(v) for v in node]
-    return node
+        return [_for_editors(v) for v in node]
+    return node.replace("``", "`") if isinstance(node, str) else node
 
 
 def json_schema(kind: str) -> str:
     """The JSON Schema of a file kind, as the text ``capplan schema KIND`` prints."""
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **_without_null_defaults(model(kind).model_json_schema()),
+        **_for_editors(model(kind).model_json_schema()),
     }
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
