@@ -219,7 +219,7 @@ def _inputs(tmp_path: Path, body: str) -> Path:
         ),
         (
             "  evidence: {critical_operations: {service_time: 4ms}}\n  replica: {}\n",
-            "unknown keys ['replica']",
+            "capacity_plan.replica: unknown key (did you mean replicas?)",
         ),
         ("  mix: {critical_operations: 20%}\n", "capacity_plan.evidence: is required"),
         (
@@ -270,7 +270,7 @@ _CACHE = "  cache: {trace: %s, backend_latency: 20ms, request_rate: %s}\n"
         (_EV + "  replicas: {zones: 0}\n", "replicas.zones", "[1, 1000]"),
         (_EV + "  replicas: {mtbf: 1e30h}\n", "replicas.mtbf", "(0, 3.1536e+09] s"),
         (_EV + "  memory: {per_worker: 1e30}\n", "memory.per_worker", "[0, 1.09951e+12] bytes"),
-        (_EV + "  service: {cores: 4, processes: [1e9]}\n", "service.processes", "[1, 100000]"),
+        (_EV + "  service: {cores: 4, processes: [1e9]}\n", "service.processes[0]", "[1, 100000]"),
         (
             _EV + "  service: {cores: 4, steps: {critical_operations: [{cpu: 1ms, scv: 1e308}]}}\n",
             "service.steps.critical_operations[0].scv",

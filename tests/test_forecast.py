@@ -236,7 +236,7 @@ def test_plan_file_forecast_section_errors_name_the_key(
     plan_file = _plan_file(tmp_path, "{histroy: traffic.csv}")
     assert main(["plan", str(plan_file)]) == 2
     err = capsys.readouterr().err
-    assert "capacity_plan.forecast" in err and "unknown keys ['histroy']" in err
+    assert "capacity_plan.forecast.histroy: unknown key (did you mean history?)" in err
     missing = _plan_file(tmp_path, "{history: no-such-history.csv}")
     assert main(["plan", str(missing), "--horizon", "30d"]) == 2
     assert "no-such-history.csv" in capsys.readouterr().err

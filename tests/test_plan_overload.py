@@ -136,15 +136,27 @@ def test_the_yaml_section_mirrors_the_seed_breaker() -> None:
     ("section", "message"),
     [
         ({"retries": 3}, "overload.timeout: is required"),
-        ({"timeout": "0s"}, "overload.timeout: must be positive"),
-        ({"timeout": "1s", "retries": -1}, "overload.retries: must be 0 or more"),
-        ({"timeout": "1s", "backoff": {"base": -0.1}}, "backoff.base must be non-negative"),
-        ({"timeout": "1s", "circuit_breaker": {"window": 0}}, "overload.circuit_breaker: breaker.window"),
+        ({"timeout": "0s"}, "overload.timeout: '0s' is outside the valid range (0, 86400] s"),
+        ({"timeout": "1s", "retries": -1}, "overload.retries: -1 is outside the valid range [0, 100]"),
+        (
+            {"timeout": "1s", "backoff": {"base": -0.1}},
+            "overload.backoff.base: -0.1 is outside the valid range [0, 86400] s",
+        ),
+        (
+            {"timeout": "1s", "circuit_breaker": {"window": 0}},
+            "overload.circuit_breaker.window: 0 is outside the valid range [1, 1e+06]",
+        ),
         ({"timeout": "1s", "circuit_breaker": {"timeout": "soon"}}, "overload.circuit_breaker.timeout"),
-        ({"timeout": "1s", "shedding": {"interval": "0ms"}}, "overload.shedding: shedding.interval"),
+        (
+            {"timeout": "1s", "shedding": {"interval": "0ms"}},
+            "overload.shedding.interval: '0ms' is outside the valid range (0, 86400] s",
+        ),
         ({"timeout": "1s", "timeouts": {"batch": "-1s"}}, "overload.timeouts.batch"),
-        ({"timeout": "1s", "spike": {"rate": 0}}, "overload.spike.rate: must be positive"),
-        ({"timeout": "1s", "retry": 3}, "unknown keys ['retry']"),
+        (
+            {"timeout": "1s", "spike": {"rate": 0}},
+            "overload.spike.rate: 0 is outside the valid range (0, 1e+09] requests/s",
+        ),
+        ({"timeout": "1s", "retry": 3}, "overload.retry: unknown key (did you mean retries?)"),
     ],
 )
 def test_invalid_sections_name_the_key(section: dict[str, object], message: str) -> None:

@@ -162,10 +162,10 @@ def _inputs(tmp_path: Path, service: str) -> Path:
         ),
         (
             "    cores: 2\n    threads: [4, 0]\n",
-            "capacity_plan.service.threads: 0 is outside the valid range [1, 100000]",
+            "capacity_plan.service.threads[1]: 0 is outside the valid range [1, 100000]",
         ),
         ("    cores: 2\n    processes: 4\n", "capacity_plan.service.processes: must be a list"),
-        ("    cores: 2\n    lock: 1\n", "unknown keys ['lock']"),
+        ("    cores: 2\n    lock: 1\n", "capacity_plan.service.lock: unknown key"),
         (
             "    cores: 2\n    steps: {critical_operations: [{cpu: -3ms}]}\n",
             "service.steps.critical_operations[0].cpu: '-3ms' is outside the valid range (0, 3600] s",
@@ -176,7 +176,7 @@ def _inputs(tmp_path: Path, service: str) -> Path:
         ),
         (
             "    cores: 2\n    steps: {critical_operations: [{hold: db}]}\n",
-            "steps.critical_operations[0]: hold needs a name and a time",
+            "steps.critical_operations[0].time: is required",
         ),
         (
             "    cores: 2\n    steps: {critical_operations: [{repeat: 0, steps: [{cpu: 1ms}]}]}\n",
@@ -187,7 +187,10 @@ def _inputs(tmp_path: Path, service: str) -> Path:
             "        - {repeat: 2, steps: [{wait: x, time: 1ms, scv: -1}]}\n",
             "steps.critical_operations[0].steps[0].scv: -1 is outside the valid range [0, 10000]",
         ),
-        ("    cores: 2\n    steps: {critical_operations: []}\n", "must be a list of steps"),
+        (
+            "    cores: 2\n    steps: {critical_operations: []}\n",
+            "steps.critical_operations: must not be empty",
+        ),
         (
             "    cores: 2\n    steps: {critical_operations: [{cpu: 10ms}, {wait: x, time: 20ms}]}\n",
             "capacity_plan.service: service.steps['critical_operations']: the steps take 30 ms in all",

@@ -261,9 +261,9 @@ def test_provenance_in_report_and_json(
         assert row["source"] == live.url
         assert row["range"].endswith("step 1 s")
     assert document["throughput"]["per_second"] == pytest.approx(rows["request_rate"]["value"])
-    page = report.read_text()
+    page = report.read_text().replace("<wbr>", "")  # the table renderer adds break hints in long cells
     assert "<h2>Measured inputs and their queries</h2>" in page
-    assert html.escape(RATE_QUERY, quote=False) in page and html.escape(HISTOGRAM_QUERY, quote=False) in page
+    assert html.escape(RATE_QUERY) in page and html.escape(HISTOGRAM_QUERY) in page
 
 
 class _EchoAuth(BaseHTTPRequestHandler):

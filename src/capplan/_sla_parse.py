@@ -25,12 +25,6 @@ __all__ = [
 
 _PERCENTILE_KEY = re.compile(r"^p(\d+(?:\.\d+)?)$", re.ASCII)
 _RATE_SUFFIXES = ("_rps", "_qps", "_per_second")
-REQUIREMENT_SECTIONS = (
-    "response_time_targets",
-    "throughput_targets",
-    "resource_utilization",
-    "availability_targets",
-)
 _UTILIZATION_LEVELS = ("target", "warning_threshold", "critical_threshold")
 _LOWER_BOUND_WORDS = ("uptime", "availability", "ratio")
 #: A budget is a duration when its name (or its category, unless the name says it is a score,
@@ -108,6 +102,60 @@ class Budget:
 # Loading
 
 
+def sla_duration(value: Any) -> float:
+    """Seconds of an SLA duration (``"50ms"``); a bare number has no unit and is refused."""
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or _is_number_text(value):
+        bare = str(value).strip()
+        raise UnitError(f"{value!r} has no unit; write it as a duration such as '{bare}ms' or '{bare}s'")
+    try:
+        seconds = parse_duration(value)
+    except UnitError:
+        raise UnitError(f"{value!r} is not a duration") from None
+    if seconds <= 0:
+        raise UnitError(f"{value!r} must be a positive duration")
+    return seconds
+
+
+def sla_count(value: Any) -> float:
+    """A throughput number: ``15000``, or text such as ``"10k"`` (a Kubernetes-style suffix)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UnitError(f"{value!r} is not a number")
+    try:
+        return parse_quantity(value)
+    except UnitError:
+        raise UnitError(f"{value!r} is not a number") from None
+
+
+def sla_bound(value: Any) -> tuple[str, float]:
+    """``("<", 0.001)`` for ``"<0.1%"``: a percentage in 0%..100%, with its comparison if any."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise UnitError(f"{value!r} has no unit; write percentages with a '%' sign, e.g. '{value}%'")
+    try:
+        op, frac = parse_bound(value)
+    except UnitError:
+        raise UnitError(f"{value!r} is not a percentage") from None
+    if not 0.0 <= frac <= 1.0:
+        raise UnitError(f"{value!r} is outside 0%..100%")
+    return op, frac
+
+
+def sla_fraction(value: Any) -> float:
+    """The fraction of an SLA percentage (``"70%"`` is 0.7), its comparison dropped."""
+    return sla_bound(value)[1]
+
+
+def percentile_key(key: Any) -> float:
+    """The quantile of a percentile key, ``p99.9`` -> 0.999."""
+    m = _PERCENTILE_KEY.match(key) if isinstance(key, str) else None
+    try:
+        return percentile_quantile(float(m.group(1)) if m else math.nan)
+    except UnitError as exc:
+        detail = f" ({exc})" if m else ""
+        raise UnitError(
+            "unknown percentile key; expected p<number> with 0 < number < 100, e.g. p50, p99.9" + detail
+        ) from None
+
+
 class SectionContext:
     """Where we are in a document, for error messages."""
 
@@ -118,53 +166,17 @@ class SectionContext:
         where = ".".join(path)
         return SLAError(f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}")
 
-    def mapping(self, value: Any, path: tuple[str, ...]) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.error(
-                path, f"expected a mapping of keys to values, got {type(value).__name__} {value!r}"
-            )
-        for key in value:
-            if not isinstance(key, str):
-                raise self.error(path, f"key {key!r} must be a string")
-        return value
-
     def duration(self, value: Any, path: tuple[str, ...]) -> float:
-        if (isinstance(value, (int, float)) and not isinstance(value, bool)) or _is_number_text(value):
-            bare = str(value).strip()
-            raise self.error(
-                path, f"{value!r} has no unit; write it as a duration such as '{bare}ms' or '{bare}s'"
-            )
         try:
-            seconds = parse_duration(value)
-        except UnitError:
-            raise self.error(path, f"{value!r} is not a duration") from None
-        if seconds <= 0:
-            raise self.error(path, f"{value!r} must be a positive duration")
-        return seconds
+            return sla_duration(value)
+        except UnitError as exc:
+            raise self.error(path, str(exc)) from None
 
     def fraction(self, value: Any, path: tuple[str, ...]) -> tuple[str, float]:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise self.error(
-                path, f"{value!r} has no unit; write percentages with a '%' sign, e.g. '{value}%'"
-            )
         try:
-            op, frac = parse_bound(value)
-        except UnitError:
-            raise self.error(path, f"{value!r} is not a percentage") from None
-        if not 0.0 <= frac <= 1.0:
-            raise self.error(path, f"{value!r} is outside 0%..100%")
-        return op, frac
-
-    def count(self, value: Any, path: tuple[str, ...]) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise self.error(path, f"{value!r} is not a number")
-        try:
-            number = parse_quantity(value)
-        except UnitError:
-            raise self.error(path, f"{value!r} is not a number") from None
-        if number <= 0:
-            raise self.error(path, f"{value!r} must be positive")
-        return number
+            return sla_bound(value)
+        except UnitError as exc:
+            raise self.error(path, str(exc)) from None
 
 
 def _is_number_text(value: Any) -> bool:
@@ -202,32 +214,25 @@ def parse_yaml(label: str, text: str) -> Mapping[str, Any]:
         raise SLAError(f"{label}: the document is empty")
     if not isinstance(doc, Mapping):
         raise SLAError(f"{label}: expected a mapping at the top level, got {type(doc).__name__}")
-    known = ("performance_requirements", "performance_budgets")
-    unknown = [str(k) for k in doc if k not in known]
-    if unknown:
-        raise SLAError(
-            f"{label}: unknown top-level key(s) {', '.join(unknown)}; expected {' and/or '.join(known)}"
-        )
     return doc
+
+
+def validate_document(doc: Mapping[str, Any], label: str) -> None:
+    """Check ``doc`` against :class:`capplan.schema.sla.SLADocument` (keys, types, units, ranges)."""
+    from capplan.schema.sla import SLADocument  # noqa: PLC0415 - pydantic loads only to read a file
+    from capplan.schema.validation import validate  # noqa: PLC0415
+
+    validate(SLADocument, doc, label=label, error=SLAError)
 
 
 def parse_latency(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list[LatencyTarget]:
     out: list[LatencyTarget] = []
-    for group, classes in ctx.mapping(node, path).items():
-        for op_class, targets in ctx.mapping(classes, (*path, group)).items():
+    for group, classes in node.items():
+        for op_class, targets in classes.items():
             here = (*path, group, op_class)
             rows: list[tuple[float, float, str]] = []
-            for key, value in ctx.mapping(targets, here).items():
-                m = _PERCENTILE_KEY.match(key)
-                try:
-                    quantile = percentile_quantile(float(m.group(1)) if m else math.nan)
-                except UnitError as exc:
-                    detail = f" ({exc})" if m else ""
-                    raise ctx.error(
-                        (*here, key),
-                        "unknown percentile key; expected p<number> with 0 < number < 100, "
-                        f"e.g. p50, p99.9{detail}",
-                    ) from None
+            for key, value in targets.items():
+                quantile = percentile_key(key)
                 twin = next((k for qq, _, k in rows if qq == quantile), None)
                 if twin is not None:
                     raise ctx.error((*here, key), f"the same percentile as {twin}")
@@ -246,14 +251,12 @@ def parse_latency(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list
     return out
 
 
-def parse_throughput(
-    ctx: SectionContext, node: Any, path: tuple[str, ...]
-) -> tuple[list[ThroughputTarget], list[tuple[str, str, float]]]:
+def parse_throughput(node: Any) -> tuple[list[ThroughputTarget], list[tuple[str, str, float]]]:
     rates: list[ThroughputTarget] = []
     limits: list[tuple[str, str, float]] = []
-    for name, items in ctx.mapping(node, path).items():
-        for key, value in ctx.mapping(items, (*path, name)).items():
-            number = ctx.count(value, (*path, name, key))
+    for name, items in node.items():
+        for key, value in items.items():
+            number = parse_quantity(value)
             kind = next((key[: -len(s)] for s in _RATE_SUFFIXES if key.endswith(s)), None)
             if kind is None and key.startswith("burst"):
                 kind = "burst"
@@ -266,26 +269,19 @@ def parse_throughput(
 
 def parse_utilization(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list[UtilizationThresholds]:
     out: list[UtilizationThresholds] = []
-    for name, levels in ctx.mapping(node, path).items():
+    for name, levels in node.items():
         here = (*path, name)
-        values: dict[str, float] = {}
-        for key, value in ctx.mapping(levels, here).items():
-            if key not in _UTILIZATION_LEVELS:
-                raise ctx.error((*here, key), f"unknown key; expected {', '.join(_UTILIZATION_LEVELS)}")
-            _, frac = ctx.fraction(value, (*here, key))
-            if frac <= 0:
-                raise ctx.error((*here, key), f"{value!r} must be above 0%")
-            values[key] = frac
-        if "target" not in values:
-            raise ctx.error(here, "missing 'target'")
-        present = [(k, values[k]) for k in _UTILIZATION_LEVELS if k in values]
+        present = [(k, sla_fraction(levels[k])) for k in _UTILIZATION_LEVELS if levels.get(k) is not None]
         for (lo_key, lo), (hi_key, hi) in pairwise(present):
             if hi < lo:
                 raise ctx.error(here, f"thresholds out of order: {hi_key} ({hi:.4g}) < {lo_key} ({lo:.4g})")
-        resource = name.removesuffix("_utilization")
+        values = dict(present)
         out.append(
             UtilizationThresholds(
-                resource, values["target"], values.get("warning_threshold"), values.get("critical_threshold")
+                name.removesuffix("_utilization"),
+                values["target"],
+                values.get("warning_threshold"),
+                values.get("critical_threshold"),
             )
         )
     return out
@@ -293,8 +289,8 @@ def parse_utilization(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> 
 
 def parse_availability(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list[AvailabilityTarget]:
     out: list[AvailabilityTarget] = []
-    for name, value in ctx.mapping(node, path).items():
-        op, frac = ctx.fraction(value, (*path, name))
+    for name, value in node.items():
+        op, frac = sla_bound(value)
         if op in ("<", "<="):
             bound = "max"
         elif op in (">", ">="):
@@ -347,9 +343,9 @@ def _budget_value(ctx: SectionContext, value: Any, path: tuple[str, ...]) -> tup
 
 def parse_budgets(ctx: SectionContext, node: Any, path: tuple[str, ...]) -> list[Budget]:
     out: list[Budget] = []
-    for area, categories in ctx.mapping(node, path).items():
-        for category, items in ctx.mapping(categories, (*path, area)).items():
-            for name, value in ctx.mapping(items, (*path, area, category)).items():
+    for area, categories in node.items():
+        for category, items in categories.items():
+            for name, value in items.items():
                 number, unit, bound = _budget_value(ctx, value, (*path, area, category, name))
                 out.append(Budget(area, category, name, number, unit, bound))
     return out

@@ -12,18 +12,18 @@ __all__ = ["CapplanError", "ParameterError", "SLAError", "UnitError", "UnstableS
 class CapplanError(Exception):
     """Base class of every capplan exception.
 
-    A message longer than 2,000 characters (one quoting a pasted blob or a huge value) keeps its
+    A message longer than 5,000 characters (one quoting a pasted blob or a huge value) keeps its
     start and end and says how long it was, so an error never floods a terminal or a log.
     """
 
     def __init__(self, *args: object) -> None:
         if len(args) == 1 and isinstance(args[0], str) and len(args[0]) > _LONGEST:
             text = args[0]
-            args = (f"{text[:1500]} ... ({len(text)} characters) ... {text[-400:]}",)
+            args = (f"{text[:4000]} ... ({len(text)} characters) ... {text[-800:]}",)
         super().__init__(*args)
 
 
-_LONGEST = 2000
+_LONGEST = 5000
 
 
 class ParameterError(CapplanError, ValueError):

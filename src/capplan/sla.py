@@ -28,7 +28,6 @@ from typing import Any
 import pandas as pd
 
 from capplan._sla_parse import (
-    REQUIREMENT_SECTIONS,
     AvailabilityTarget,
     Budget,
     LatencyTarget,
@@ -42,6 +41,7 @@ from capplan._sla_parse import (
     parse_utilization,
     parse_yaml,
     read_source,
+    validate_document,
 )
 from capplan.errors import SLAError
 
@@ -233,34 +233,29 @@ def load_sla(source: str | os.PathLike[str], *more: str | os.PathLike[str]) -> S
         label, text = read_source(src)
         ctx = SectionContext(label)
         doc = parse_yaml(label, text)
+        validate_document(doc, label)
         labels.append(label)
         for section in doc:
             if section in parts:
                 raise SLAError(f"{label}: {section} is already defined in {parts[section]}")
             parts[section] = label
-        if "performance_requirements" in doc:
-            root = ("performance_requirements",)
-            req = ctx.mapping(doc["performance_requirements"], root)
-            unknown = [k for k in req if k not in REQUIREMENT_SECTIONS]
-            if unknown:
-                raise ctx.error(
-                    (*root, unknown[0]), f"unknown section; expected {', '.join(REQUIREMENT_SECTIONS)}"
-                )
-            if "response_time_targets" in req:
-                latency += parse_latency(ctx, req["response_time_targets"], (*root, "response_time_targets"))
-            if "throughput_targets" in req:
-                r, lim = parse_throughput(ctx, req["throughput_targets"], (*root, "throughput_targets"))
-                rates += r
-                limits += lim
-            if "resource_utilization" in req:
-                utilization += parse_utilization(
-                    ctx, req["resource_utilization"], (*root, "resource_utilization")
-                )
-            if "availability_targets" in req:
-                availability += parse_availability(
-                    ctx, req["availability_targets"], (*root, "availability_targets")
-                )
-        if "performance_budgets" in doc:
+        req = doc.get("performance_requirements") or {}
+        root = ("performance_requirements",)
+        if req.get("response_time_targets") is not None:
+            latency += parse_latency(ctx, req["response_time_targets"], (*root, "response_time_targets"))
+        if req.get("throughput_targets") is not None:
+            r, lim = parse_throughput(req["throughput_targets"])
+            rates += r
+            limits += lim
+        if req.get("resource_utilization") is not None:
+            utilization += parse_utilization(
+                ctx, req["resource_utilization"], (*root, "resource_utilization")
+            )
+        if req.get("availability_targets") is not None:
+            availability += parse_availability(
+                ctx, req["availability_targets"], (*root, "availability_targets")
+            )
+        if doc.get("performance_budgets") is not None:
             budgets += parse_budgets(ctx, doc["performance_budgets"], ("performance_budgets",))
     return SLA(
         latency_targets=tuple(latency),

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capplan._sources import read_text_source
 from capplan._yaml_input import load_yaml
-from capplan.errors import ParameterError, UnitError
-from capplan.units import parse_quantity
+from capplan.errors import ParameterError
+from capplan.schema.limits import MAX_PERIOD_SECONDS, MAX_WINDOW_SECONDS
+
+if TYPE_CHECKING:
+    from capplan.schema import hpa as schema
 
 __all__ = [
     "DEFAULT_SCALE_DOWN",
@@ -51,8 +53,6 @@ _ALLOWED_TARGETS = {
     "External": ("Value", "AverageValue"),
 }
 _TARGET_FIELD = {"Utilization": "averageUtilization", "AverageValue": "averageValue", "Value": "value"}
-_MAX_PERIOD = 1800
-_MAX_WINDOW = 3600
 
 
 class ManifestError(ParameterError):
@@ -168,8 +168,10 @@ def validate_hpa(hpa: HPA, label: str = "HPA") -> None:
 
 def _validate_rules(rules: ScalingRules, label: str, path: str) -> None:
     w = rules.stabilization_window_seconds
-    if w is not None and not 0 <= w <= _MAX_WINDOW:
-        raise _err(label, f"{path}.stabilizationWindowSeconds", f"must be in [0, {_MAX_WINDOW}], got {w}")
+    if w is not None and not 0 <= w <= MAX_WINDOW_SECONDS:
+        raise _err(
+            label, f"{path}.stabilizationWindowSeconds", f"must be in [0, {MAX_WINDOW_SECONDS}], got {w}"
+        )
     if rules.select_policy not in SELECT_POLICIES:
         raise _err(
             label, f"{path}.selectPolicy", f"must be one of {SELECT_POLICIES}, got {rules.select_policy!r}"
@@ -182,9 +184,11 @@ def _validate_rules(rules: ScalingRules, label: str, path: str) -> None:
             raise _err(label, f"{ppath}.type", f"must be Pods or Percent, got {p.type!r}")
         if p.value <= 0:
             raise _err(label, f"{ppath}.value", f"must be > 0, got {p.value}")
-        if not 0 < p.period_seconds <= _MAX_PERIOD:
+        if not 0 < p.period_seconds <= MAX_PERIOD_SECONDS:
             raise _err(
-                label, f"{ppath}.periodSeconds", f"must be > 0 and <= {_MAX_PERIOD}, got {p.period_seconds}"
+                label,
+                f"{ppath}.periodSeconds",
+                f"must be > 0 and <= {MAX_PERIOD_SECONDS}, got {p.period_seconds}",
             )
 
 
@@ -229,125 +233,67 @@ def load_hpa(source: str | os.PathLike[str]) -> HPA:
         raise ManifestError(
             f"{label}: expected one kind: HorizontalPodAutoscaler document, found {len(hpas)}"
         )
-    doc = hpas[0]
-    api = doc.get("apiVersion")
-    if api != "autoscaling/v2":
-        raise _err(label, "apiVersion", f"expected 'autoscaling/v2', got {api!r}")
-    spec = _mapping(doc.get("spec"), label, "spec")
-    name = str(_mapping(doc.get("metadata", {}), label, "metadata").get("name", "hpa"))
-    min_r = _int(spec.get("minReplicas", 1), label, "spec.minReplicas")
-    if "maxReplicas" not in spec:
-        raise _err(label, "spec.maxReplicas", "is required")
-    max_r = _int(spec["maxReplicas"], label, "spec.maxReplicas")
-    raw_metrics = spec.get("metrics")
-    if raw_metrics is None:
+    from capplan.schema.hpa import HPAManifest  # noqa: PLC0415
+    from capplan.schema.validation import validate  # noqa: PLC0415 - pydantic loads only to read a manifest
+
+    doc = validate(HPAManifest, hpas[0], label=label, error=ManifestError)
+    spec = doc.spec
+    name = (doc.metadata.name if doc.metadata is not None else None) or "hpa"
+    min_r = spec.minReplicas if spec.minReplicas is not None else 1
+    if spec.metrics is None:
         metrics: tuple[MetricSpec, ...] = (MetricSpec("Resource", "cpu", "Utilization", 80.0),)
     else:
-        if not isinstance(raw_metrics, list):
-            raise _err(label, "spec.metrics", f"must be a list, got {type(raw_metrics).__name__}")
-        metrics = tuple(_metric(m, label, f"spec.metrics[{i}]") for i, m in enumerate(raw_metrics))
+        metrics = tuple(_metric(m, label, f"spec.metrics[{i}]") for i, m in enumerate(spec.metrics))
     behavior = None
-    if spec.get("behavior") is not None:
-        b = _mapping(spec["behavior"], label, "spec.behavior")
+    if spec.behavior is not None:
         behavior = Behavior(
-            _rules(b.get("scaleUp"), DEFAULT_SCALE_UP, label, "spec.behavior.scaleUp"),
-            _rules(b.get("scaleDown"), DEFAULT_SCALE_DOWN, label, "spec.behavior.scaleDown"),
+            _rules(spec.behavior.scaleUp, DEFAULT_SCALE_UP),
+            _rules(spec.behavior.scaleDown, DEFAULT_SCALE_DOWN),
         )
     hpa = object.__new__(HPA)  # validate with the file label before the dataclass check
     for field_name, value in (
         ("name", name),
         ("min_replicas", min_r),
-        ("max_replicas", max_r),
+        ("max_replicas", spec.maxReplicas),
         ("metrics", metrics),
         ("behavior", behavior),
     ):
         object.__setattr__(hpa, field_name, value)
     validate_hpa(hpa, label)
-    return HPA(name, min_r, max_r, metrics, behavior)
+    return HPA(name, min_r, spec.maxReplicas, metrics, behavior)
 
 
-def _mapping(value: Any, label: str, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _err(label, path, f"must be a mapping, got {type(value).__name__}")
-    return value
-
-
-def _int(value: Any, label: str, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _err(label, path, f"must be an integer, got {value!r}")
-    return value
-
-
-def _metric(raw: Any, label: str, path: str) -> MetricSpec:
-    m = _mapping(raw, label, path)
-    mtype = m.get("type")
-    if mtype not in METRIC_TYPES:
-        raise _err(label, f"{path}.type", f"unknown metric type {mtype!r}; expected one of {METRIC_TYPES}")
-    key = mtype[0].lower() + mtype[1:]
-    body = _mapping(m.get(key), label, f"{path}.{key}")
-    if mtype in ("Resource", "ContainerResource"):
-        name = body.get("name")
-    else:
-        name = _mapping(body.get("metric"), label, f"{path}.{key}.metric").get("name")
-    if not isinstance(name, str) or not name:
-        where = (
-            f"{path}.{key}.name"
-            if mtype in ("Resource", "ContainerResource")
-            else f"{path}.{key}.metric.name"
-        )
-        raise _err(label, where, f"must be a non-empty string, got {name!r}")
-    target = _mapping(body.get("target"), label, f"{path}.{key}.target")
-    ttype = target.get("type")
-    if ttype not in TARGET_TYPES:
-        raise _err(label, f"{path}.{key}.target.type", f"must be one of {TARGET_TYPES}, got {ttype!r}")
-    if ttype not in _ALLOWED_TARGETS[mtype]:
+def _metric(m: schema.MetricSpec, label: str, path: str) -> MetricSpec:
+    """One metric: its section must match its type, and its target type the metric type."""
+    key = m.type[0].lower() + m.type[1:]
+    body: Any = getattr(m, key)
+    if body is None:
+        raise _err(label, f"{path}.{key}", f"is required for a {m.type} metric")
+    name = body.name if m.type in ("Resource", "ContainerResource") else body.metric.name
+    ttype = body.target.type
+    if ttype not in _ALLOWED_TARGETS[m.type]:
         raise _err(
             label,
             f"{path}.{key}.target.type",
-            f"{ttype!r} is not allowed for a {mtype} metric; expected one of {_ALLOWED_TARGETS[mtype]}",
+            f"{ttype!r} is not allowed for a {m.type} metric; expected one of {_ALLOWED_TARGETS[m.type]}",
         )
     field_name = _TARGET_FIELD[ttype]
-    fpath = f"{path}.{key}.target.{field_name}"
-    if field_name not in target:
-        raise _err(label, fpath, "is required")
-    if ttype == "Utilization":
-        value = float(_int(target[field_name], label, fpath))
-    else:
-        try:
-            value = parse_quantity(target[field_name])
-        except UnitError as exc:
-            raise _err(label, fpath, str(exc)) from None
-    if not value > 0:
-        raise _err(label, fpath, f"must be > 0, got {target[field_name]!r}")
-    return MetricSpec(str(mtype), name, str(ttype), value)
+    value = getattr(body.target, field_name)
+    if value is None:
+        raise _err(label, f"{path}.{key}.target.{field_name}", f"is required for a {ttype} target")
+    return MetricSpec(m.type, name, ttype, float(value))
 
 
-def _rules(raw: Any, default: ScalingRules, label: str, path: str) -> ScalingRules:
-    if raw is None:
+def _rules(rules: schema.ScalingRules | None, default: ScalingRules) -> ScalingRules:
+    """One direction of ``behavior``, the API default for each field left out."""
+    if rules is None:
         return default
-    r = _mapping(raw, label, path)
-    window = r.get("stabilizationWindowSeconds")
-    if window is not None:
-        window = _int(window, label, f"{path}.stabilizationWindowSeconds")
-    else:
-        window = default.stabilization_window_seconds
-    select = r.get("selectPolicy", default.select_policy)
-    raw_policies = r.get("policies")
-    if raw_policies is None:
-        policies = default.policies
-    else:
-        if not isinstance(raw_policies, list):
-            raise _err(label, f"{path}.policies", f"must be a list, got {type(raw_policies).__name__}")
-        out = []
-        for j, p in enumerate(raw_policies):
-            pm = _mapping(p, label, f"{path}.policies[{j}]")
-            ptype = pm.get("type")
-            if ptype not in POLICY_TYPES:
-                raise _err(label, f"{path}.policies[{j}].type", f"must be Pods or Percent, got {ptype!r}")
-            value = _int(pm.get("value"), label, f"{path}.policies[{j}].value")
-            period = _int(pm.get("periodSeconds"), label, f"{path}.policies[{j}].periodSeconds")
-            out.append(ScalingPolicy(ptype, value, period))
-        policies = tuple(out)
-    rules = ScalingRules(window, str(select), policies)
-    _validate_rules(rules, label, path)
-    return rules
+    window = rules.stabilizationWindowSeconds
+    policies = default.policies
+    if rules.policies is not None:
+        policies = tuple(ScalingPolicy(p.type, p.value, p.periodSeconds) for p in rules.policies)
+    return ScalingRules(
+        default.stabilization_window_seconds if window is None else window,
+        rules.selectPolicy or default.select_policy,
+        policies,
+    )

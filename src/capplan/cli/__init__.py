@@ -2,8 +2,9 @@
 
 ``capplan plan`` (the capacity plan and its report), ``capplan check`` (exit 1 when a plan or a
 measurement misses the SLA), ``capplan export`` (the plan's deployment files), ``capplan servers``
-(servers per class and throughput level), ``capplan sla`` (validate and print SLA documents) and
-``capplan profile`` (record a command with py-spy or scalene).  Exit status: 0 ok, 1 an SLA miss
+(servers per class and throughput level), ``capplan sla`` (validate and print SLA documents),
+``capplan profile`` (record a command with py-spy or scalene) and ``capplan schema`` (the JSON
+Schema of an input file kind).  Exit status: 0 ok, 1 an SLA miss
 (``check``, ``export``), 2 bad input.
 
 The parsers are built from light modules; each command imports what it needs when it runs
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from capplan import __version__
-from capplan.cli import export, plan, profile, servers
+from capplan.cli import export, plan, profile, schema, servers
 from capplan.cli._common import EXIT_OK, INPUT_ERRORS, error
 
 __all__ = ["main"]
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sla.set_defaults(run=_sla)
     profile.add_parser(sub)
+    schema.add_parser(sub)
     return parser
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from capplan.errors import ParameterError
+from capplan.schema.limits import MAX_RETRIES
 
 __all__ = [
     "JITTER",
@@ -48,8 +49,6 @@ Jitter = Literal["none", "full", "equal"]
 #: Jitter kinds of :class:`Backoff`: none (the nominal delay), full (uniform on [0, d]), equal
 #: (d/2 plus uniform on [0, d/2]); Brooker (2015).
 JITTER: tuple[str, ...] = get_args(Jitter)
-#: The largest ``max_retries`` accepted (attempt counts are stored in one byte).
-MAX_RETRIES = 100
 
 
 def _number(name: str, value: Any) -> float:
