@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from capplan._strict import finite_json_number
 from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import Frame
 from capplan.profiles.model import Profile
@@ -40,9 +41,7 @@ def _thread_label(name: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProfileError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    return finite_json_number(value, where, ProfileError)
 
 
 def _frames(doc: dict[str, Any], source: str) -> list[Frame]:
@@ -84,11 +83,8 @@ def _sampled(
     acc: dict[tuple[int, ...], list[float]] = {}
     distinct: set[float] = set()
     for k, (indices, weight) in enumerate(zip(samples, weights, strict=True)):
-        if type(weight) not in (float, int) or not weight >= 0 or weight == float("inf"):
-            _number(weight, f"{where}.weights[{k}]")
-            raise ProfileError(
-                f"{where}.weights[{k}]: weight must be finite and non-negative, got {weight!r}"
-            )
+        if type(weight) not in (float, int) or not 0 <= weight < float("inf"):
+            finite_json_number(weight, f"{where}.weights[{k}]", ProfileError, nonnegative=True)
         try:
             key = tuple(indices)
         except TypeError:
