@@ -21,8 +21,7 @@ from capplan.cli._common import (
     positive_duration,
 )
 from capplan.errors import ParameterError
-from capplan.measurements import read_latency_csv, read_locust_stats
-from capplan.measurements.k6 import k6_percentiles, read_k6_summary
+from capplan.measurements import read_response_times
 from capplan.plan import (
     CapacityPlan,
     ServiceEvidence,
@@ -36,7 +35,7 @@ from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
-from capplan.units import parse_percent, percentile_quantile
+from capplan.units import parse_percent
 
 __all__ = ["build_from_args", "measured_percentiles", "run_check", "run_plan"]
 
@@ -49,67 +48,35 @@ def _is_plan_inputs(path: str) -> bool:
     return isinstance(document, Mapping) and ROOT_KEY in document
 
 
-def _response_times(path: str) -> tuple[dict[float, float], float] | NDArray[np.float64]:
-    """A Locust stats CSV's percentile spectrum ``{quantile: seconds}`` (Aggregated row) with its
-    request count, or a latency log's samples in seconds."""
-    head = read_path(path, what="a Locust stats CSV or a latency CSV", error=ParameterError).split("\n", 1)[0]
-    if "Request Count" in head:
-        row = _locust_row(path)
-        spectrum = {_column_quantile(c): float(row[c]) for c in row.index if _is_percentile(c)}
-        return spectrum, float(row["requests"])
-    samples: NDArray[np.float64] = read_latency_csv(path)["latency"].to_numpy(dtype=float)
-    return samples
-
-
 def _loadtest_evidence(op_class: str, path: str) -> ServiceEvidence:
-    """A fitted service-time distribution from a latency log or a Locust stats CSV's percentiles."""
+    """A fitted service-time distribution from a latency log, or from the cumulative buckets of a
+    histogram, a percentile spectrum or percentiles with a request count (Locust, wrk, /metrics)."""
     source = f"{path}, response times taken as service times (right only at low utilization)"
-    times = _response_times(path)
+    times = read_response_times(path, op_class)
     try:
-        if isinstance(times, tuple):  # fit to the percentile spectrum, as cumulative histogram buckets
-            return _spectrum_evidence(op_class, path, source, *times)
-        return best_fit(op_class, times, source=source)
+        if times.samples is not None:
+            return best_fit(op_class, times.samples, source=source)
+        if times.le is None or times.counts is None:
+            raise ParameterError(f"a {times.kind} file has no request count to weigh its percentiles")
+        return _bucket_evidence(op_class, source, times.le, times.counts)
     except ParameterError as exc:
         raise ParameterError(f"{path}: cannot fit a service-time distribution: {exc}") from None
 
 
-def _spectrum_evidence(
-    op_class: str, path: str, source: str, spectrum: dict[float, float], requests: float
+def _bucket_evidence(
+    op_class: str, source: str, le: NDArray[np.float64], counts: NDArray[np.float64]
 ) -> ServiceEvidence:
-    """Fit to a percentile spectrum; tied percentiles (p98 = p99 = 300 ms) are one bucket bound
-    holding the larger quantile, and a spectrum of one value is a constant service time."""
-    bounds: dict[float, float] = {}
-    for q, value in spectrum.items():
-        if np.isfinite(value):
-            bounds[value] = max(q, bounds.get(value, 0.0))
-    if not bounds:
+    """Fit to cumulative buckets; a spectrum of one value is a constant service time."""
+    finite = np.isfinite(le)
+    if not finite.any():
         raise ParameterError("no percentile values (all N/A)")
-    if len(bounds) == 1:
-        (value,) = bounds
+    if np.unique(le[finite]).size == 1 and counts[finite].max() >= counts.max():
+        value = float(le[finite][0])
         if value <= 0:
             raise ParameterError(f"every percentile is {value * 1e3:g} ms")
         note = f"every percentile is {value * 1e3:g} ms, taken as a constant service time"
         return ServiceEvidence(op_class, value, 0.0, f"{source}; {note}")
-    le = np.array(sorted(bounds))
-    counts = np.array([bounds[v] for v in le]) * requests
     return best_fit(op_class, le=le, counts=counts, source=source)
-
-
-def _is_percentile(column: str) -> bool:
-    return column.startswith("p") and column[1:].replace(".", "", 1).isdigit()
-
-
-def _column_quantile(column: str) -> float:
-    """``p99.9`` -> 0.999 (the key an SLA target has, see :func:`percentile_quantile`); ``p100`` -> 1."""
-    return 1.0 if column == "p100" else percentile_quantile(float(column[1:]))
-
-
-def _locust_row(path: str) -> Any:
-    stats = read_locust_stats(path)
-    rows = stats[stats["name"] == "Aggregated"]
-    if rows.empty:
-        rows = stats
-    return rows.iloc[-1]
 
 
 def _evidence_options(args: argparse.Namespace) -> list[ServiceEvidence]:
@@ -200,20 +167,10 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, float]:
-    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV, a latency CSV or a
-    k6 JSON summary (``op_class``'s submetric, see :func:`capplan.measurements.k6.k6_percentiles`)."""
-    text = read_path(
-        path, what="a Locust stats CSV, a latency CSV or a k6 JSON summary", error=ParameterError
-    )
-    if text.lstrip().startswith("{"):
-        return k6_percentiles(read_k6_summary(path), op_class)
-    times = _response_times(path)
-    if isinstance(times, tuple):
-        return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
-    if times.size == 0:
-        raise ParameterError(f"{path}: no latency samples")
-    levels = (0.5, 0.9, 0.95, 0.99, 0.999)
-    return {q: float(v) for q, v in zip(levels, np.quantile(times, levels), strict=True)}
+    """Response-time percentiles ``{quantile: seconds}`` of any file
+    :func:`capplan.measurements.read_response_times` reads (Locust stats, k6 summary, wrk / wrk2
+    output, a percentile spectrum, Prometheus ``/metrics`` text, a latency CSV)."""
+    return read_response_times(path, op_class).percentiles
 
 
 def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple[list[str], list[str]]:
@@ -221,7 +178,9 @@ def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple
     misses: list[str] = []
     for op_class, path in measured.items():
         targets = sla.latency_targets_for(group, op_class)
-        seen = measured_percentiles(path, op_class)
+        times = read_response_times(path, op_class)
+        seen = times.percentiles
+        lines += [f"{op_class}: note: {note}" for note in times.notes]
         for q, target in sorted(targets.items()):
             label = f"p{q * 100:g}"
             value = seen.get(q)
