@@ -24,6 +24,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from capplan._strict import MAX_COUNT
 from capplan.errors import ParameterError
 from capplan.measurements._common import MeasurementError, csv_records, number, read_measurement
 
@@ -85,8 +86,10 @@ def _nonnegative(label: str, line: int, row: dict[str, str], col: str, unit: str
     value = number(label, line, col, row[col])
     if value < 0:
         raise MeasurementError(f"{label}: line {line}: column {col!r}: {row[col]!r}{unit} is negative")
-    if col in _WHOLE and not math.isnan(value) and value != math.floor(value):
-        raise MeasurementError(f"{label}: line {line}: column {col!r}: {row[col]!r} is not a whole number")
+    if col in _WHOLE and not math.isnan(value) and not (value == math.floor(value) and value <= MAX_COUNT):
+        raise MeasurementError(
+            f"{label}: line {line}: column {col!r}: {row[col]!r} is not a whole number up to 2**53"
+        )
     return value
 
 

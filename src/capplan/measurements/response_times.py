@@ -10,6 +10,7 @@ bound, count) from a histogram, a spectrum or percentiles with a request count.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ def _buckets(
 
 def _from_locust(path: str) -> ResponseTimes:
     stats = read_locust_stats(path)
+    if stats.empty:
+        raise MeasurementError(f"{path}: no rows of request statistics")
     rows = stats[stats["name"] == "Aggregated"]
     row = (rows if not rows.empty else stats).iloc[-1]
     quantiles = {c: 1.0 if c == "p100" else percentile_quantile(float(c[1:])) for c in PERCENTILES.values()}
@@ -110,8 +113,11 @@ def _from_wrk(path: str) -> ResponseTimes:
         le, counts = _buckets(run.percentiles, float(run.requests))
         return ResponseTimes(path, "wrk", _below_max(run.percentiles), le=le, counts=counts, notes=notes)
     le, counts, quantiles = _spectrum(run.spectrum)
-    merged = _below_max({**quantiles, **run.percentiles})
-    return ResponseTimes(path, "wrk", dict(sorted(merged.items())), le=le, counts=counts, notes=notes)
+    merged = dict(sorted(_below_max({**quantiles, **run.percentiles}).items()))
+    values = list(merged.values())
+    if any(b < a for a, b in itertools.pairwise(values)):
+        raise MeasurementError(f"{path}: the latency distribution and the percentile spectrum disagree")
+    return ResponseTimes(path, "wrk", merged, le=le, counts=counts, notes=notes)
 
 
 def _wrk_notes(errors: dict[str, int]) -> list[str]:
@@ -129,7 +135,7 @@ def _spectrum(
     HdrHistogram's value at a percentile, the smallest value with at least that share below it."""
     value = frame["value"].to_numpy(dtype=np.float64)
     pct = frame["percentile"].to_numpy(dtype=np.float64)
-    quantiles = {q: float(value[min(int(np.searchsorted(pct, q)), value.size - 1)]) for q in LEVELS}
+    quantiles = {q: float(value[int(np.searchsorted(pct, q))]) for q in LEVELS if q <= pct[-1]}
     return value, frame["count"].to_numpy(dtype=np.float64), quantiles
 
 
@@ -158,7 +164,9 @@ def _from_exposition(path: str, group: str | None) -> ResponseTimes:
         return ResponseTimes(
             path, "prometheus-text", dict(zip(table["quantile"], table["value"], strict=True))
         )
-    buckets = rows[rows["metric"] == f"{family}_bucket"].astype({"le": str})
+    buckets = rows[rows["metric"] == f"{family}_bucket"]
+    if buckets.empty:
+        raise MeasurementError(f"{path}: histogram {family} has no {family}_bucket samples")
     le_values = np.array([float(x) for x in buckets["le"]], dtype=np.float64)
     totals = buckets.groupby(le_values)["value"].sum()  # sum by (le): every series together
     le, counts = totals.index.to_numpy(dtype=np.float64), totals.to_numpy(dtype=np.float64)
