@@ -19,6 +19,7 @@ Set ``CAPPLAN_FUZZ_EXAMPLES`` for a longer search, e.g. ``CAPPLAN_FUZZ_EXAMPLES=
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -278,6 +279,75 @@ def test_readers_fail_cleanly_on_mutants(seed: Path, workdir: Path) -> None:
         path.write_bytes(mutant)
         for name, reader in READERS.items():
             _read(name, reader, path)
+
+    run()
+
+
+def _is_json_document(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text()), dict)
+    except ValueError:  # JSON lines (k6 points), or not JSON
+        return False
+
+
+JSON_SEEDS = [p for p in SEEDS if _is_json_document(p)]
+WRONG_TYPES: list[Any] = [None, True, 5, -1, 1e308, 2**70, "x", "١٢٣", [], {}, [1, "a"], [[0]], {"a": 1}]
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key path of a JSON document (the first three items of each list)."""
+    if prefix:
+        yield prefix
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc[:3]) if isinstance(doc, list) else ()
+    for key, value in items:
+        yield from _paths(value, (*prefix, key))
+
+
+def _substitute(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        return {k: _substitute(v, rest, value) if k == head else v for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_substitute(v, rest, value) if i == head else v for i, v in enumerate(doc)]
+    return doc  # an earlier edit replaced a parent of this path
+
+
+@pytest.mark.parametrize("seed", JSON_SEEDS, ids=[f"{p.parent.name}/{p.name}" for p in JSON_SEEDS])
+def test_readers_fail_cleanly_on_wrong_json_types(seed: Path, workdir: Path) -> None:
+    """Values of the wrong JSON type (a list for a number, an object for a list, ...) anywhere."""
+    text = seed.read_text()
+    doc = json.loads(text)
+    paths = list(_paths(doc))
+    path = workdir / seed.name
+
+    @settings(
+        max_examples=max(1, EXAMPLES // 10) if len(text) > BIG else EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        edits=st.lists(
+            st.tuples(st.sampled_from(paths), st.sampled_from(WRONG_TYPES)), min_size=1, max_size=2
+        )
+    )
+    def run(edits: list[tuple[tuple[Any, ...], Any]]) -> None:
+        mutant = doc
+        for key_path, value in edits:
+            mutant = _substitute(mutant, key_path, value)
+        path.write_text(json.dumps(mutant))
+        for name in (
+            "load_profile",
+            "speedscope",
+            "scalene",
+            "k6_summary",
+            "prometheus_answer",
+            "response_times",
+        ):
+            _read(name, READERS[name], path)
 
     run()
 

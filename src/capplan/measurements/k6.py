@@ -171,6 +171,13 @@ def _number(label: str, key: str, value: Any) -> float:
     return finite_json_number(value, f"{label}: key {key}", MeasurementError)
 
 
+def _thresholds(label: str, key: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    thresholds = body.get("thresholds") or {}
+    if not isinstance(thresholds, Mapping):
+        raise MeasurementError(f"{label}: key {key}.thresholds: expected an object, got {thresholds!r}")
+    return thresholds
+
+
 def _stats(label: str, prefix: str, values: Mapping[str, Any], timed: bool) -> list[tuple[str, float]]:
     """``(stat, value)`` of one metric, time statistics in seconds; times are non-negative and the
     percentiles (``med`` and ``p(N)``) do not decrease with N."""
@@ -225,7 +232,7 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
             values = body["values"]
             base = name.split("{", 1)[0]
             timed = body.get("contains") == "time" or base in extra_timed
-            for th, res in (body.get("thresholds") or {}).items():
+            for th, res in _thresholds(label, key, body).items():
                 if not (isinstance(res, Mapping) and isinstance(res.get("ok"), bool)):
                     raise MeasurementError(f"{label}: key {key}.thresholds.{th}: expected {{'ok': bool}}")
                 checks.append({"metric": name, "threshold": th, "ok": res["ok"]})
@@ -235,7 +242,7 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
             values = {k: v for k, v in body.items() if k != "thresholds"}
             base = name.split("{", 1)[0]
             timed = base in TIME_METRICS or base in extra_timed
-            for th, failed in (body.get("thresholds") or {}).items():
+            for th, failed in _thresholds(label, key, body).items():
                 if not isinstance(failed, bool):
                     raise MeasurementError(f"{label}: key {key}.thresholds.{th}: expected true/false")
                 checks.append({"metric": name, "threshold": th, "ok": not failed})

@@ -87,11 +87,11 @@ def _sampled(
             finite_json_number(weight, f"{where}.weights[{k}]", ProfileError, nonnegative=True)
         try:
             key = tuple(indices)
-        except TypeError:
+            slot = acc.get(key)
+        except TypeError:  # not a list, or holding lists or objects (unhashable)
             raise ProfileError(
                 f"{where}.samples[{k}]: expected a list of frame indices, got {indices!r}"
             ) from None
-        slot = acc.get(key)
         if slot is None:
             _stack(indices, frames, f"{where}.samples[{k}]")  # validate each distinct stack once
             slot = acc[key] = [0.0, 0.0]
@@ -158,7 +158,7 @@ def parse_speedscope(doc: dict[str, Any], source: str) -> Profile:
         if not isinstance(prof, dict):
             raise ProfileError(f"{where}: expected an object, got {type(prof).__name__}")
         unit = prof.get("unit")
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:
             raise ProfileError(f"{where}.unit: must be a time unit {sorted(_UNITS)}, got {unit!r}")
         scale = _UNITS[unit]
         thread = _thread_label(str(prof.get("name", f"profile {p}")))
