@@ -141,9 +141,13 @@ def _comment(text: str, where: str, types: dict[str, str], seen: set[str]) -> No
     types[parts[1]] = parts[2]
 
 
-def _parse(label: str, text: str) -> tuple[list[_Sample], dict[str, str]]:
-    lines = text.splitlines()
-    openmetrics = any(ln.strip() == "# EOF" for ln in lines[-3:])
+def _is_openmetrics(lines: list[str]) -> bool:
+    """OpenMetrics ends with ``# EOF`` (then at most blank lines); the text format has no end mark."""
+    return any(ln.strip() == "# EOF" for ln in lines[-3:])
+
+
+def _parse(label: str, lines: list[str]) -> tuple[list[_Sample], dict[str, str]]:
+    openmetrics = _is_openmetrics(lines)
     types: dict[str, str] = {}
     seen: set[str] = set()
     samples: list[_Sample] = []
@@ -262,7 +266,8 @@ def read_exposition(source: str | os.PathLike[str], selector: str | None = None)
     """
     name, matchers = parse_selector(selector) if selector is not None else (None, [])
     label, text = read_measurement(source, caller="read_exposition", what="Prometheus exposition text")
-    samples, types = _parse(label, text)
+    lines = text.splitlines()
+    samples, types = _parse(label, lines)
     _check_counts(label, samples, types)
     _check_shapes(label, samples, types)
     rows = []
@@ -279,9 +284,7 @@ def read_exposition(source: str | os.PathLike[str], selector: str | None = None)
         frame = pd.DataFrame({"metric": pd.Series(dtype=str), "timestamp": [], "value": []})
     frame = frame.astype({"timestamp": float, "value": float})
     frame.attrs["types"] = types
-    frame.attrs["format"] = (
-        "openmetrics" if any(ln.strip() == "# EOF" for ln in text.splitlines()[-3:]) else "text"
-    )
+    frame.attrs["format"] = "openmetrics" if _is_openmetrics(lines) else "text"
     return frame
 
 
