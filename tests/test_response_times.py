@@ -109,3 +109,32 @@ def test_loadtest_evidence_from_wrk(capsys: pytest.CaptureFixture[str]) -> None:
     evidence = json.loads(capsys.readouterr().out)["evidence"][0]
     # the histogram's own mean: demo_request_duration_seconds_sum / _count = 56.7535 / 2578
     assert evidence["mean_s"] == pytest.approx(56.75351318498724 / 2578, rel=0.15)
+
+
+def test_selector_after_hash_picks_family_and_series(tmp_path: Path) -> None:
+    example = DATA / "prometheus_text_example.txt"
+    hist = read_response_times(f"{example}#http_request_duration_seconds")
+    # the documentation example's median: rank 72160 in (0.1, 0.2] holding 33444..100392
+    assert hist.percentiles[0.5] == pytest.approx(0.1 + 0.1 * 38716 / 66948)
+    summary = read_response_times(f"{example}#rpc_duration_seconds")
+    assert summary.percentiles == {0.5: 4773.0, 0.9: 9001.0, 0.99: 76656.0}  # the levels it exposes
+    two = tmp_path / "two.txt"
+    two.write_text(
+        '# TYPE s_seconds summary\ns_seconds{a="1",quantile="0.5"} 1\ns_seconds{a="2",quantile="0.5"} 2\n'
+    )
+    with pytest.raises(MeasurementError, match="quantiles do not add up across series"):
+        read_response_times(two)
+    assert read_response_times(f'{two}#s_seconds{{a="2"}}').percentiles == {0.5: 2.0}
+    with pytest.raises(MeasurementError, match="a #selector applies to Prometheus text"):
+        read_response_times(f"{LOADTEST / 'demo_wrk.txt'}#x")
+    assert (
+        main(
+            [
+                "check",
+                *SLA_FILES,
+                "--measured",
+                f"critical_operations={example}#http_request_duration_seconds",
+            ]
+        )
+        == 1
+    )

@@ -72,7 +72,7 @@ def test_minutes_and_kilo_units() -> None:
     ("old", "new", "needle"),
     [
         ("22.94ms", "122.94ms", "line 8: percentiles and latencies must increase"),
-        ("22.94ms", "-22.94ms", "line 7: latency '-22.94ms' is negative"),
+        ("22.94ms", "-22.94ms", "line 7: latency '-22.94ms' is not a non-negative time"),
         ("22.94ms", "٢٢ms", "line 7: '٢٢ms' is not a number"),
         ("22.94ms", "22.94parsecs", "line 7: '22.94parsecs' is not a number"),
         ("2570 requests", "99999999999999999999 requests", "line 11: '99999999999999999999' is not a count"),

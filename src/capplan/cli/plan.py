@@ -113,8 +113,8 @@ def add_parsers(sub: Any) -> None:
         metavar="CLASS=FILE",
         help="measured response times to hold to the class's targets: Locust stats CSV, k6 JSON "
         "summary (handleSummary or --summary-export), wrk/wrk2 --latency output, an HdrHistogram "
-        "spectrum, a saved /metrics (Prometheus text) with one latency histogram or summary, or a "
-        "latency CSV; the kind is told by the content",
+        "spectrum, a saved /metrics (Prometheus text; its one *_seconds histogram or summary, or "
+        'FILE#name{label="value"}), or a latency CSV; the kind is told by the content',
     )
     check.add_argument("--group", default="api_endpoints", help="latency group (default: %(default)s)")
     check.set_defaults(run=deferred("capplan.cli.plan_run", "run_check"))

@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 
 from capplan._sources import read_path
 from capplan.measurements._common import MeasurementError
-from capplan.measurements.exposition import read_exposition, series_quantiles
+from capplan.measurements.exposition import parse_selector, read_exposition, series_quantiles
 from capplan.measurements.hdr import read_hdr_spectrum
 from capplan.measurements.k6 import k6_percentiles, read_k6_summary
 from capplan.measurements.latency_csv import read_latency_csv
@@ -31,7 +32,7 @@ from capplan.measurements.promql import bucket_quantile
 from capplan.measurements.wrk import read_wrk
 from capplan.units import percentile_quantile
 
-__all__ = ["LEVELS", "Kind", "ResponseTimes", "detect_kind", "read_response_times"]
+__all__ = ["LEVELS", "Kind", "ResponseTimes", "detect_kind", "read_response_times", "split_selector"]
 
 Kind = Literal["k6-summary", "locust-stats", "wrk", "hdr-spectrum", "prometheus-text", "latency-csv"]
 
@@ -144,14 +145,22 @@ def _from_spectrum(path: str) -> ResponseTimes:
     return ResponseTimes(path, "hdr-spectrum", quantiles, le=le, counts=counts)
 
 
-def _from_exposition(path: str, group: str | None) -> ResponseTimes:
-    frame = read_exposition(path)
+def _from_exposition(path: str, group: str | None, selector: str | None) -> ResponseTimes:
+    frame = read_exposition(path, selector)
     types = frame.attrs["types"]
-    families = [f for f, t in types.items() if t in ("histogram", "summary") and f.endswith("_seconds")]
+    name = parse_selector(selector)[0] if selector else None
+    present = set(frame["metric"])
+    families = [
+        f
+        for f, t in types.items()
+        if t in ("histogram", "summary")
+        and (f == name or (name is None and f.endswith("_seconds")))
+        and any(m.startswith(f) for m in present)
+    ]
     if len(families) != 1:
         raise MeasurementError(
             f"{path}: expected one histogram or summary of seconds (name ending in _seconds), "
-            f"found {families or 'none'}; read it with capplan.measurements.read_exposition"
+            f'found {families or "none"}; choose one with FILE#name{{label="value"}}'
         )
     family = families[0]
     rows = frame[frame["metric"].str.startswith(family)]
@@ -160,7 +169,12 @@ def _from_exposition(path: str, group: str | None) -> ResponseTimes:
     if chosen:
         rows = rows[rows[chosen[0]] == group]
     if types[family] == "summary":
-        table = series_quantiles(rows.drop(columns=labels), family, LEVELS)
+        table = series_quantiles(rows, family, LEVELS)
+        if table["quantile"].duplicated().any():
+            raise MeasurementError(
+                f"{path}: summary {family} has several series, and quantiles do not add up across "
+                f'series; choose one with FILE#{family}{{label="value"}}'
+            )
         return ResponseTimes(
             path, "prometheus-text", dict(zip(table["quantile"], table["value"], strict=True))
         )
@@ -180,29 +194,43 @@ def _below_max(spectrum: dict[float, float]) -> dict[float, float]:
     return {q: v for q, v in spectrum.items() if q < 1.0}  # p100 is the maximum, not a target
 
 
+def split_selector(source: str) -> tuple[str, str | None]:
+    """``"metrics.txt#name{a=\"b\"}"`` -> ``("metrics.txt", "name{a=\"b\"}")``; a path that
+    exists as given (``#`` in its name) or has no ``#`` comes back whole, with ``None``."""
+    path, sep, selector = source.partition("#")
+    if not sep or Path(source).exists():
+        return source, None
+    return path, selector
+
+
 def read_response_times(path: str | os.PathLike[str], group: str | None = None) -> ResponseTimes:
     """Read a measurement file of any kind :func:`detect_kind` knows.
 
     ``group`` (an operation class) picks a k6 submetric or the Prometheus series with a label of
-    that value; files of one group ignore it.
+    that value; files of one group ignore it.  A Prometheus text file may carry a selector after
+    ``#`` (``metrics.txt#http_request_duration_seconds{handler="/api"}``, see
+    :func:`capplan.measurements.exposition.parse_selector`): the family and series to read,
+    otherwise the file's one histogram or summary whose name ends in ``_seconds``.
 
     Raises
     ------
     MeasurementError
         The file cannot be read, or its reader rejects it (the message names the file).
     """
-    label = str(path)
+    label, selector = split_selector(str(path))
     text = read_path(label, what="a load-test result, latency log or metrics file", error=MeasurementError)
     kind = detect_kind(text)
+    if selector is not None and kind != "prometheus-text":
+        raise MeasurementError(f"{label}: a #selector applies to Prometheus text, this is {kind}")
     try:
-        return _read(label, kind, group)
+        return _read(label, kind, group, selector)
     except MeasurementError as exc:
         if label in str(exc):
             raise
         raise MeasurementError(f"{label}: {exc}") from None
 
 
-def _read(label: str, kind: Kind, group: str | None) -> ResponseTimes:
+def _read(label: str, kind: Kind, group: str | None, selector: str | None) -> ResponseTimes:
     if kind == "k6-summary":
         return ResponseTimes(label, kind, _below_max(k6_percentiles(read_k6_summary(label), group)))
     if kind == "locust-stats":
@@ -212,7 +240,7 @@ def _read(label: str, kind: Kind, group: str | None) -> ResponseTimes:
     if kind == "hdr-spectrum":
         return _from_spectrum(label)
     if kind == "prometheus-text":
-        return _from_exposition(label, group)
+        return _from_exposition(label, group, selector)
     samples = read_latency_csv(label)["latency"].to_numpy(dtype=np.float64)
     if samples.size == 0:
         raise MeasurementError(f"{label}: no latency samples")

@@ -105,7 +105,7 @@ def _distribution(label: str, lines: list[str], start: int) -> dict[float, float
             raise MeasurementError(f"{where}: percentile {m.group(1)!r}% is not in (0, 100]")
         value = _quantity(where, m.group(2), _TIME)
         if not value >= 0:
-            raise MeasurementError(f"{where}: latency {m.group(2)!r} is negative")
+            raise MeasurementError(f"{where}: latency {m.group(2)!r} is not a non-negative time")
         q = 1.0 if pct == 100 else percentile_quantile(pct)
         if out and (q <= max(out) or value < out[max(out)]):
             raise MeasurementError(f"{where}: percentiles and latencies must increase from row to row")
