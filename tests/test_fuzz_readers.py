@@ -259,18 +259,23 @@ def _read(name: str, reader: Callable[[Path], Any], path: Path) -> None:
     _check(name, result)
 
 
-@pytest.mark.parametrize("seed", SEEDS, ids=[f"{p.parent.name}/{p.name}" for p in SEEDS])
-def test_readers_fail_cleanly_on_mutants(seed: Path, workdir: Path) -> None:
-    data = seed.read_bytes()
-    path = workdir / seed.name  # the suffix (.csv, .json, .txt) as the real file's
-
-    @settings(
-        max_examples=max(1, EXAMPLES // 10) if len(data) > BIG else EXAMPLES,
+def _fuzz_settings(size: int) -> settings:
+    """Derandomized (the same inputs every run), EXAMPLES inputs, a tenth of that for big seeds."""
+    return settings(
+        max_examples=max(1, EXAMPLES // 10) if size > BIG else EXAMPLES,
         derandomize=True,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"{p.parent.name}/{p.name}" for p in SEEDS])
+def test_readers_fail_cleanly_on_mutants(seed: Path, workdir: Path) -> None:
+    data = seed.read_bytes()
+    path = workdir / seed.name  # the suffix (.csv, .json, .txt) as the real file's
+
+    @_fuzz_settings(len(data))
     @given(edits=EDITS)
     def run(edits: list[tuple[Any, ...]]) -> None:
         mutant = data
@@ -322,13 +327,7 @@ def test_readers_fail_cleanly_on_wrong_json_types(seed: Path, workdir: Path) -> 
     paths = list(_paths(doc))
     path = workdir / seed.name
 
-    @settings(
-        max_examples=max(1, EXAMPLES // 10) if len(text) > BIG else EXAMPLES,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_fuzz_settings(len(text))
     @given(
         edits=st.lists(
             st.tuples(st.sampled_from(paths), st.sampled_from(WRONG_TYPES)), min_size=1, max_size=2
