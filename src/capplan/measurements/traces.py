@@ -13,7 +13,9 @@ naming the file, the line (CSV and text; the row for Parquet and ``.npy``) and t
 from __future__ import annotations
 
 import importlib
+import lzma
 import os
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ __all__ = ["TraceChunk", "count_keys", "iter_trace", "read_trace"]
 _DEFAULT_CHUNK = 1 << 20
 _CSV_SUFFIXES = (".csv", ".tsv")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+#: What reading a damaged file raises: bad text, a truncated or corrupt gzip/bz2/xz stream
+#: (``EOFError``, ``zlib.error``, ``lzma.LZMAError``, ``OSError``), and ``ImportError`` for
+#: ``.zst`` without the zstandard package.
+_DECODE_ERRORS = (UnicodeDecodeError, EOFError, zlib.error, lzma.LZMAError, OSError, ImportError)
 
 
 @dataclass(frozen=True)
@@ -263,7 +269,7 @@ def _csv_chunks(
     sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     try:
         header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+    except (pd.errors.EmptyDataError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: cannot read a CSV header ({exc})") from None
     key, size, time = _columns(header, str(path), key, size, time, explicit)
     cols = [c for c in (key, size, time) if c is not None]
@@ -281,7 +287,7 @@ def _csv_chunks(
         ):
             yield _frame_chunk(frame, first, check, key, size, time, key_dtype)
             first += len(frame)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: malformed CSV after line {first + 1} ({exc})") from None
 
 
@@ -319,7 +325,7 @@ def _text_chunks(
             first += len(frame)
     except pd.errors.EmptyDataError:
         return
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: malformed text trace after line {first + 1} ({exc})") from None
 
 
