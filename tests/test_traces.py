@@ -4,6 +4,7 @@ file, the line and the column; the miss-ratio curve of a file equals that of the
 from __future__ import annotations
 
 import gzip
+import lzma
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,36 @@ def test_count_keys_matches_the_keys_of_the_whole_trace(tmp_path: Path) -> None:
     counts = count_keys(path, chunk_size=7)  # chunks that split the repeats
     assert sorted(counts.tolist()) == [50, 100, 150]
     assert caches.fit_zipf(counts=counts).alpha_ == caches.fit_zipf(read_trace(path).keys).alpha_
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    if how == "truncated":
+        return data[: len(data) // 3]
+    if how == "late byte":  # past the header: the chunked read meets it
+        i = 2 * len(data) // 3
+        return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+    return b"key\nabc\n"  # plain text under a compressed name
+
+
+@pytest.mark.parametrize("how", ["truncated", "late byte", "not compressed"])
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.xz", ".txt.gz"])
+def test_damaged_compressed_trace_names_the_file(tmp_path: Path, suffix: str, how: str) -> None:
+    # a zlib/gzip stream cut short raises EOFError, a corrupt one zlib.error, xz LZMAError:
+    # each must come back as the reader's error naming the file
+    keys = "".join(f"k{i % 97} {i % 13 + 1}\n" for i in range(20_000))
+    text = ("key,size\n" + keys.replace(" ", ",")) if ".csv" in suffix else keys
+    raw = gzip.compress(text.encode()) if suffix.endswith(".gz") else lzma.compress(text.encode())
+    path = tmp_path / f"trace{suffix}"
+    path.write_bytes(_damaged(raw, how))
+    with pytest.raises(ParameterError) as info:
+        count_keys(path, chunk_size=1000)
+    assert str(path) in str(info.value)
+
+
+def test_a_size_beyond_float_range_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    """pandas' to_numeric raises OverflowError on an integer beyond float range instead of coercing
+    it (found by tests/test_fuzz_readers.py); the reader says which line holds it."""
+    path = tmp_path / "huge.txt"
+    path.write_text("a 10\nb " + "9" * 400 + "\n")
+    with pytest.raises(ParameterError, match=r"huge.txt: line 2: column 'size': size must be a positive"):
+        read_trace(path)

@@ -22,6 +22,8 @@ _EPILOG = """examples:
   capplan check data/capacity-plan.yaml            # exit 1 if the plan misses the SLA
   capplan check data/performance-sla.yaml --measured critical_operations=locust_stats.csv
   capplan check data/performance-sla.yaml --measured critical_operations=k6-summary.json
+  capplan check data/performance-sla.yaml --measured critical_operations=data/loadtest/demo_wrk.txt
+  capplan check data/performance-sla.yaml --measured critical_operations=data/loadtest/demo_metrics.txt
 """
 
 
@@ -49,7 +51,8 @@ def _inputs(p: argparse.ArgumentParser) -> None:
         "--loadtest",
         nargs="+",
         metavar="CLASS=FILE",
-        help="response times at low load (Locust stats CSV or latency CSV), fitted as service times",
+        help="response times at low load (Locust stats CSV, wrk/wrk2 output, a percentile spectrum, "
+        "a saved /metrics with one latency histogram, or a latency CSV), fitted as service times",
     )
     opts = p.add_argument_group("plan")
     opts.add_argument("--mix", nargs="+", metavar="CLASS=SHARE", help="share of the throughput, e.g. 20%%")
@@ -108,8 +111,10 @@ def add_parsers(sub: Any) -> None:
         "--measured",
         nargs="+",
         metavar="CLASS=FILE",
-        help="measured response times (Locust stats CSV, a latency CSV, or a k6 JSON summary from "
-        "handleSummary or --summary-export) to hold to the class's targets",
+        help="measured response times to hold to the class's targets: Locust stats CSV, k6 JSON "
+        "summary (handleSummary or --summary-export), wrk/wrk2 --latency output, an HdrHistogram "
+        "spectrum, a saved /metrics (Prometheus text; its one *_seconds histogram or summary, or "
+        'FILE#name{label="value"}), or a latency CSV; the kind is told by the content',
     )
     check.add_argument("--group", default="api_endpoints", help="latency group (default: %(default)s)")
     check.set_defaults(run=deferred("capplan.cli.plan_run", "run_check"))

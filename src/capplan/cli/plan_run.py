@@ -7,8 +7,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from capplan._sources import read_path
 from capplan._yaml_input import load_yaml
 from capplan.autoscale import from_csv, load_hpa
@@ -21,7 +19,7 @@ from capplan.cli._common import (
     positive_duration,
 )
 from capplan.errors import ParameterError
-from capplan.measurements.k6 import k6_percentiles, read_k6_summary
+from capplan.measurements import read_response_times
 from capplan.plan import (
     CapacityPlan,
     ServiceEvidence,
@@ -31,7 +29,7 @@ from capplan.plan import (
 )
 from capplan.plan import plan as build_plan
 from capplan.plan.inputs import ROOT_KEY, load_plan_inputs
-from capplan.plan.loadtest import loadtest_evidence, response_times
+from capplan.plan.loadtest import loadtest_evidence
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
 from capplan.sla import SLA, load_sla
@@ -138,20 +136,10 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def measured_percentiles(path: str, op_class: str | None = None) -> dict[float, float]:
-    """Response-time percentiles ``{quantile: seconds}`` of a Locust stats CSV, a latency CSV or a
-    k6 JSON summary (``op_class``'s submetric, see :func:`capplan.measurements.k6.k6_percentiles`)."""
-    text = read_path(
-        path, what="a Locust stats CSV, a latency CSV or a k6 JSON summary", error=ParameterError
-    )
-    if text.lstrip().startswith("{"):
-        return k6_percentiles(read_k6_summary(path), op_class)
-    times = response_times(path)
-    if isinstance(times, tuple):
-        return {q: v for q, v in times[0].items() if q < 1.0}  # p100 is the maximum, not a target
-    if times.size == 0:
-        raise ParameterError(f"{path}: no latency samples")
-    levels = (0.5, 0.9, 0.95, 0.99, 0.999)
-    return {q: float(v) for q, v in zip(levels, np.quantile(times, levels), strict=True)}
+    """Response-time percentiles ``{quantile: seconds}`` of any file
+    :func:`capplan.measurements.read_response_times` reads (Locust stats, k6 summary, wrk / wrk2
+    output, a percentile spectrum, Prometheus ``/metrics`` text, a latency CSV)."""
+    return read_response_times(path, op_class).percentiles
 
 
 def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple[list[str], list[str]]:
@@ -159,7 +147,9 @@ def _measured_misses(sla: SLA, group: str, measured: Mapping[str, str]) -> tuple
     misses: list[str] = []
     for op_class, path in measured.items():
         targets = sla.latency_targets_for(group, op_class)
-        seen = measured_percentiles(path, op_class)
+        times = read_response_times(path, op_class)
+        seen = times.percentiles
+        lines += [f"{op_class}: note: {note}" for note in times.notes]
         for q, target in sorted(targets.items()):
             label = f"p{q * 100:g}"
             value = seen.get(q)

@@ -7,6 +7,7 @@ import math
 import os
 
 from capplan._sources import read_text_source
+from capplan._strict import ascii_float
 from capplan.errors import CapplanError
 
 __all__ = ["MeasurementError", "csv_records", "number", "read_measurement"]
@@ -67,14 +68,22 @@ def csv_records(
 _NA = {"", "n/a", "na", "nan"}
 
 
-def number(label: str, line: int, column: str, text: str, *, allow_na: bool = True) -> float:
-    """A CSV field as a float; ``N/A`` and empty become NaN when ``allow_na``."""
+def number(
+    label: str, line: int, column: str, text: str, *, allow_na: bool = True, finite: bool = True
+) -> float:
+    """A CSV field as a float; ``N/A`` and empty become NaN when ``allow_na``.
+
+    Only ASCII decimal numbers are read (not ``1_000`` or other scripts' digits); a value out of
+    float range, or ``inf`` unless ``finite`` is false, is an error naming the file, line and column.
+    """
     value = text.strip()
     if value.lower() in _NA:
         if allow_na:
             return math.nan
         raise MeasurementError(f"{label}: line {line}: column {column!r} is empty")
-    try:
-        return float(value)
-    except ValueError:
-        raise MeasurementError(f"{label}: line {line}: column {column!r}: {text!r} is not a number") from None
+    parsed = ascii_float(value)
+    if parsed is None or math.isnan(parsed):
+        raise MeasurementError(f"{label}: line {line}: column {column!r}: {text!r} is not a number")
+    if finite and math.isinf(parsed):
+        raise MeasurementError(f"{label}: line {line}: column {column!r}: {text!r} is not a finite number")
+    return parsed

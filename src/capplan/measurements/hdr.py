@@ -22,10 +22,11 @@ import re
 
 import pandas as pd
 
+from capplan._strict import MAX_COUNT, ascii_float
 from capplan.errors import ParameterError
 from capplan.measurements._common import MeasurementError, read_measurement
 
-__all__ = ["read_hdr_spectrum"]
+__all__ = ["read_hdr_spectrum", "spectrum_from_lines"]
 
 _FOOTER = re.compile(r"([A-Za-z][A-Za-z ]*?)\s*=\s*([-+0-9.eE]+|inf|nan)", re.IGNORECASE)
 _KEYS = {"Mean": "mean", "StdDeviation": "std", "Max": "max", "Total count": "total"}
@@ -40,13 +41,20 @@ def read_hdr_spectrum(source: str | os.PathLike[str], *, unit: float = 1e-3) -> 
     Raises
     ------
     MeasurementError
-        No spectrum header, a malformed row, percentiles outside [0, 1] or decreasing counts
-        (the message names the file and line).
+        No spectrum header, a malformed row, a negative or non-finite value or count, percentiles
+        outside [0, 1] or decreasing values or counts (the message names the file and line).
     """
     if not (math.isfinite(unit) and unit > 0):
         raise ParameterError(f"unit must be a positive number of seconds per value unit, got {unit!r}")
     label, text = read_measurement(source, caller="read_hdr_spectrum", what="a percentile spectrum")
-    lines = text.splitlines()
+    frame = spectrum_from_lines(label, text.splitlines(), unit)
+    if frame is None:
+        raise MeasurementError(f"{label}: no 'Value Percentile TotalCount' header of a percentile spectrum")
+    return frame
+
+
+def spectrum_from_lines(label: str, lines: list[str], unit: float) -> pd.DataFrame | None:
+    """The spectrum in ``lines`` (see :func:`read_hdr_spectrum`), ``None`` when there is no header."""
     start = next(
         (
             i
@@ -56,7 +64,7 @@ def read_hdr_spectrum(source: str | os.PathLike[str], *, unit: float = 1e-3) -> 
         None,
     )
     if start is None:
-        raise MeasurementError(f"{label}: no 'Value Percentile TotalCount' header of a percentile spectrum")
+        return None
     rows: list[tuple[float, float, float]] = []
     attrs: dict[str, float] = {}
     for i in range(start + 1, len(lines)):
@@ -64,9 +72,7 @@ def read_hdr_spectrum(source: str | os.PathLike[str], *, unit: float = 1e-3) -> 
         if not line:
             continue
         if line.startswith("#"):
-            for key, val in _FOOTER.findall(line):
-                if key.strip() in _KEYS:
-                    attrs[_KEYS[key.strip()]] = float(val)
+            attrs.update(_footer(label, i + 1, line, unit))
             continue
         fields = line.replace(",", " ").split()
         if len(fields) != 4:
@@ -75,20 +81,43 @@ def read_hdr_spectrum(source: str | os.PathLike[str], *, unit: float = 1e-3) -> 
             raise MeasurementError(
                 f"{label}: line {i + 1}: expected 4 fields of a spectrum row, got {line!r}"
             )
-        try:
-            value, pct, count = float(fields[0]), float(fields[1]), float(fields[2])
-        except ValueError:
-            raise MeasurementError(f"{label}: line {i + 1}: not numbers: {line!r}") from None
-        if not (0.0 <= pct <= 1.0):
-            raise MeasurementError(f"{label}: line {i + 1}: percentile {pct!r} outside [0, 1]")
-        if rows and (count < rows[-1][2] or value * unit < rows[-1][0]):
-            raise MeasurementError(f"{label}: line {i + 1}: values and counts must not decrease")
-        rows.append((value * unit, pct, count))
+        rows.append(_row(label, i + 1, fields, unit, rows[-1] if rows else None))
     if not rows:
         raise MeasurementError(f"{label}: the percentile spectrum has no rows")
     frame = pd.DataFrame(rows, columns=["value", "percentile", "count"])
-    for key in ("mean", "std", "max"):
-        if key in attrs:
-            attrs[key] *= unit
     frame.attrs.update(attrs)
     return frame
+
+
+def _row(
+    label: str, line: int, fields: list[str], unit: float, previous: tuple[float, float, float] | None
+) -> tuple[float, float, float]:
+    value, pct, count = (ascii_float(f, specials=False) for f in fields[:3])
+    if value is None or pct is None or count is None:
+        raise MeasurementError(f"{label}: line {line}: not numbers: {' '.join(fields)!r}")
+    if not (math.isfinite(value) and value >= 0 and 0 <= count <= MAX_COUNT):
+        raise MeasurementError(
+            f"{label}: line {line}: value and count must be finite and non-negative, got {' '.join(fields)!r}"
+        )
+    if not (0.0 <= pct <= 1.0):
+        raise MeasurementError(f"{label}: line {line}: percentile {pct!r} outside [0, 1]")
+    seconds = value * unit
+    if previous is not None and (count < previous[2] or seconds < previous[0] or pct < previous[1]):
+        raise MeasurementError(f"{label}: line {line}: values, percentiles and counts must not decrease")
+    return (seconds, pct, count)
+
+
+def _footer(label: str, line: int, text: str, unit: float) -> dict[str, float]:
+    """``#[Mean = 1.016, StdDeviation = 0.411]``: the known keys, times in seconds."""
+    out: dict[str, float] = {}
+    for key, val in _FOOTER.findall(text):
+        name = _KEYS.get(key.strip())
+        if name is None:
+            continue
+        number = ascii_float(val, specials=False)
+        if number is None or not (math.isfinite(number) and number >= 0):
+            raise MeasurementError(
+                f"{label}: line {line}: {key.strip()} = {val!r} is not a non-negative number"
+            )
+        out[name] = number if name == "total" else number * unit
+    return out

@@ -22,8 +22,7 @@ Both give ``K6Summary.metrics`` (``metric, stat, value``, time statistics in sec
 
 from __future__ import annotations
 
-import json
-import math
+import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from capplan._strict import finite_json_number, load_json
 from capplan.errors import UnitError
 from capplan.measurements._common import MeasurementError, read_measurement
 from capplan.units import percentile_quantile
@@ -93,12 +93,7 @@ def read_k6_points(source: str | os.PathLike[str], *, time_metrics: Iterable[str
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise MeasurementError(
-                f"{label}: line {line}: not JSON ({exc.msg} at column {exc.colno})"
-            ) from None
+        obj = load_json(raw, label, MeasurementError, first_line=line)
         if not isinstance(obj, dict) or "type" not in obj:
             raise MeasurementError(f"{label}: line {line}: expected an object with a 'type' key")
         data = obj.get("data")
@@ -111,9 +106,7 @@ def read_k6_points(source: str | os.PathLike[str], *, time_metrics: Iterable[str
             continue
         if not isinstance(data, dict) or not isinstance(name, str):
             raise MeasurementError(f"{label}: line {line}: a Point needs 'metric' and a 'data' object")
-        value = data.get("value")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise MeasurementError(f"{label}: line {line}: data.value must be a number, got {value!r}")
+        value = finite_json_number(data.get("value"), f"{label}: line {line}: data.value", MeasurementError)
         tags = data.get("tags") or {}
         if not isinstance(tags, dict):
             raise MeasurementError(f"{label}: line {line}: data.tags must be an object, got {tags!r}")
@@ -121,7 +114,7 @@ def read_k6_points(source: str | os.PathLike[str], *, time_metrics: Iterable[str
             {
                 "metric": name,
                 "timestamp": _timestamp(label, line, data.get("time")),
-                "value": float(value),
+                "value": value,
                 **{
                     f"tag_{k}" if k in ("metric", "timestamp", "value") else k: str(v)
                     for k, v in tags.items()
@@ -131,6 +124,12 @@ def read_k6_points(source: str | os.PathLike[str], *, time_metrics: Iterable[str
     if not rows:
         return pd.DataFrame({"metric": pd.Series(dtype=str), "timestamp": [], "value": []})
     frame = pd.DataFrame(rows)
+    negative = frame["metric"].isin(timed) & (frame["value"] < 0)
+    if negative.any():
+        row = frame[negative].iloc[0]
+        raise MeasurementError(
+            f"{label}: metric {row['metric']!r}: a time of {row['value']!r} ms is negative"
+        )
     scale = frame["metric"].map(lambda m: _MS if m in timed else 1.0)
     frame["value"] = frame["value"] * scale
     tags_cols = sorted(c for c in frame.columns if c not in ("metric", "timestamp", "value"))
@@ -169,9 +168,38 @@ class K6Summary:
 def _number(label: str, key: str, value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
-    if not isinstance(value, int | float):
-        raise MeasurementError(f"{label}: key {key}: expected a number, got {value!r}")
-    return float(value)
+    return finite_json_number(value, f"{label}: key {key}", MeasurementError)
+
+
+def _thresholds(label: str, key: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    thresholds = body.get("thresholds") or {}
+    if not isinstance(thresholds, Mapping):
+        raise MeasurementError(f"{label}: key {key}.thresholds: expected an object, got {thresholds!r}")
+    return thresholds
+
+
+def _stats(label: str, prefix: str, values: Mapping[str, Any], timed: bool) -> list[tuple[str, float]]:
+    """``(stat, value)`` of one metric, time statistics in seconds; times are non-negative and the
+    percentiles (``med`` and ``p(N)``) do not decrease with N."""
+    out: list[tuple[str, float]] = []
+    spectrum: list[tuple[float, str, float]] = []
+    for stat, value in values.items():
+        v = _number(label, f"{prefix}.{stat}", value)
+        if timed and _TIME_STATS.match(stat):
+            if v < 0:
+                raise MeasurementError(f"{label}: key {prefix}.{stat}: a time of {v!r} ms is negative")
+            v *= _MS
+        pct = _PERCENTILE_STAT.match(stat)
+        if stat == "med" or pct is not None:
+            spectrum.append((50.0 if pct is None else float(pct.group(1)), stat, v))
+        out.append((stat, v))
+    spectrum.sort()
+    for (_, low, a), (_, high, b) in itertools.pairwise(spectrum):
+        if b < a:
+            raise MeasurementError(
+                f"{label}: key {prefix}: percentiles must not decrease, but {high} ({b:g}) < {low} ({a:g})"
+            )
+    return out
 
 
 def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[str] = ()) -> K6Summary:
@@ -188,10 +216,7 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
         message names the key path).
     """
     label, text = read_measurement(source, caller="read_k6_summary", what="a k6 summary JSON file")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MeasurementError(f"{label}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    doc = load_json(text, label, MeasurementError)
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
         raise MeasurementError(f"{label}: expected a JSON object with a 'metrics' object")
     extra_timed = set(time_metrics)
@@ -207,7 +232,7 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
             values = body["values"]
             base = name.split("{", 1)[0]
             timed = body.get("contains") == "time" or base in extra_timed
-            for th, res in (body.get("thresholds") or {}).items():
+            for th, res in _thresholds(label, key, body).items():
                 if not (isinstance(res, Mapping) and isinstance(res.get("ok"), bool)):
                     raise MeasurementError(f"{label}: key {key}.thresholds.{th}: expected {{'ok': bool}}")
                 checks.append({"metric": name, "threshold": th, "ok": res["ok"]})
@@ -217,16 +242,12 @@ def read_k6_summary(source: str | os.PathLike[str], *, time_metrics: Iterable[st
             values = {k: v for k, v in body.items() if k != "thresholds"}
             base = name.split("{", 1)[0]
             timed = base in TIME_METRICS or base in extra_timed
-            for th, failed in (body.get("thresholds") or {}).items():
+            for th, failed in _thresholds(label, key, body).items():
                 if not isinstance(failed, bool):
                     raise MeasurementError(f"{label}: key {key}.thresholds.{th}: expected true/false")
                 checks.append({"metric": name, "threshold": th, "ok": not failed})
             prefix = key
-        for stat, value in values.items():
-            v = _number(label, f"{prefix}.{stat}", value)
-            if timed and _TIME_STATS.match(stat) and math.isfinite(v):
-                v *= _MS
-            stats.append({"metric": name, "stat": stat, "value": v})
+        stats += [{"metric": name, "stat": k, "value": v} for k, v in _stats(label, prefix, values, timed)]
     fmt = formats.pop() if len(formats) == 1 else ("mixed" if formats else "empty")
     return K6Summary(
         metrics=pd.DataFrame(stats, columns=["metric", "stat", "value"]),

@@ -70,7 +70,7 @@ def read_bucket_csv(source: str | os.PathLike[str], *, le: str = "le", count: st
     header, rows = csv_records(label, text, (le, count))
     les, counts = [], []
     for line, row in rows:
-        b = number(label, line, le, row[le], allow_na=False)
+        b = number(label, line, le, row[le], allow_na=False, finite=False)
         c = number(label, line, count, row[count], allow_na=False)
         if not (c >= 0 and math.isfinite(c)):
             raise MeasurementError(f"{label}: line {line}: column {count!r}: count must be >= 0, got {c!r}")

@@ -24,6 +24,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from capplan._strict import MAX_COUNT
 from capplan.errors import ParameterError
 from capplan.measurements._common import MeasurementError, csv_records, number, read_measurement
 
@@ -73,19 +74,35 @@ _HISTORY_COLUMNS: dict[str, tuple[str, float]] = {
 }
 
 
-def _check_times(label: str, line: int, row: dict[str, str], columns: list[str]) -> None:
-    """Response times are non-negative and the percentile columns non-decreasing (NaN skipped)."""
+#: Columns that count users or requests: whole numbers.
+_WHOLE = frozenset(
+    {"User Count", "Request Count", "Failure Count", "Total Request Count", "Total Failure Count"}
+)
+
+
+def _nonnegative(label: str, line: int, row: dict[str, str], col: str, unit: str = "") -> float:
+    """A numeric column's value (NaN for ``N/A``); counts, rates and times are never negative, and
+    counts are whole numbers."""
+    value = number(label, line, col, row[col])
+    if value < 0:
+        raise MeasurementError(f"{label}: line {line}: column {col!r}: {row[col]!r}{unit} is negative")
+    if col in _WHOLE and not math.isnan(value) and not (value == math.floor(value) and value <= MAX_COUNT):
+        raise MeasurementError(
+            f"{label}: line {line}: column {col!r}: {row[col]!r} is not a whole number up to 2**53"
+        )
+    return value
+
+
+def _check_ascending(label: str, line: int, row: dict[str, str], values: dict[str, float]) -> None:
+    """The percentile columns do not decrease from one to the next (``N/A`` skipped)."""
     previous: tuple[str, float] | None = None
-    for col in columns:
-        value = number(label, line, col, row[col])
-        if value < 0:
-            raise MeasurementError(f"{label}: line {line}: column {col!r}: {row[col]!r} ms is negative")
-        if col not in PERCENTILES or math.isnan(value):
+    for col, value in values.items():
+        if math.isnan(value):
             continue
         if previous is not None and value < previous[1]:
             raise MeasurementError(
                 f"{label}: line {line}: percentiles must not decrease, but column {col!r} "
-                f"({value:g} ms) < column {previous[0]!r} ({previous[1]:g} ms)"
+                f"({row[col]} ms) < column {previous[0]!r} ({row[previous[0]]} ms)"
             )
         previous = (col, value)
 
@@ -99,10 +116,10 @@ def _read(source: str | os.PathLike[str], caller: str, numeric: dict[str, tuple[
     for line, row in rows:
         rec: dict[str, object] = {"type": row["Type"], "name": row["Name"]}
         for col, (name, scale) in numeric.items():
-            rec[name] = number(label, line, col, row[col]) * scale
-        for col in pct:
-            rec[PERCENTILES[col]] = number(label, line, col, row[col]) * _MS
-        _check_times(label, line, row, [c for c, (_, scale) in numeric.items() if scale == _MS] + pct)
+            rec[name] = _nonnegative(label, line, row, col, " ms" if scale == _MS else "") * scale
+        spectrum = {col: _nonnegative(label, line, row, col, " ms") for col in pct}
+        _check_ascending(label, line, row, spectrum)
+        rec.update({PERCENTILES[col]: value * _MS for col, value in spectrum.items()})
         records.append(rec)
     names = ["type", "name", *(n for n, _ in numeric.values()), *(PERCENTILES[c] for c in pct)]
     return pd.DataFrame(records, columns=names)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from capplan._strict import ascii_float, finite_json_number, load_json
 from capplan.measurements._common import MeasurementError
 
 __all__ = ["PrometheusClient", "PrometheusError", "frame_from_response", "query", "query_range"]
@@ -38,10 +39,11 @@ class PrometheusError(MeasurementError):
 def _sample(where: str, pair: Any) -> tuple[float, float]:
     if not (isinstance(pair, list) and len(pair) == 2):
         raise PrometheusError(f'{where}: expected a [timestamp, "value"] pair, got {pair!r}')
-    try:
-        return float(pair[0]), float(pair[1])
-    except (TypeError, ValueError):
-        raise PrometheusError(f'{where}: sample {pair!r} is not [number, "number"]') from None
+    stamp, value = pair
+    number = ascii_float(value) if isinstance(value, str) else None
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float) or number is None:
+        raise PrometheusError(f'{where}: sample {pair!r} is not [number, "number"]')
+    return finite_json_number(stamp, f"{where}: timestamp", PrometheusError), number
 
 
 def frame_from_response(payload: Mapping[str, Any] | str, source: str = "<response>") -> pd.DataFrame:
@@ -54,14 +56,7 @@ def frame_from_response(payload: Mapping[str, Any] | str, source: str = "<respon
         or a ``data`` member of the wrong shape (the message names the key).
     """
     if isinstance(payload, str):
-        text = payload
-        try:
-            payload = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PrometheusError(
-                f"{source}: answer is not JSON (line {exc.lineno} column {exc.colno}: {exc.msg}): "
-                f"{text[:80]!r}"
-            ) from None
+        payload = load_json(payload, f"{source}: answer", PrometheusError)
     if not isinstance(payload, Mapping):
         raise PrometheusError(f"{source}: expected a JSON object, got {type(payload).__name__}")
     status = payload.get("status")
@@ -141,7 +136,7 @@ class PrometheusClient:
             try:
                 detail = json.loads(body)
                 message = f"{detail.get('errorType', 'error')}: {detail.get('error', body[:200])}"
-            except (json.JSONDecodeError, AttributeError):
+            except (ValueError, RecursionError, AttributeError):  # not JSON, or not an object
                 message = body[:200].strip() or exc.reason
             raise PrometheusError(f"{what}: HTTP {exc.code}: {message}") from None
         except urllib.error.URLError as exc:
@@ -152,10 +147,7 @@ class PrometheusClient:
             raise PrometheusError(f"{what}: no answer within {self.timeout:g} s") from None
         except OSError as exc:
             raise PrometheusError(f"{what}: connection failed ({exc})") from None
-        try:
-            parsed = json.loads(body)
-        except json.JSONDecodeError:
-            raise PrometheusError(f"{what}: answer is not JSON: {body[:80]!r}") from None
+        parsed = load_json(body, f"{what}: answer", PrometheusError)
         if not isinstance(parsed, dict):
             raise PrometheusError(f"{what}: expected a JSON object, got {type(parsed).__name__}")
         return parsed

@@ -13,7 +13,9 @@ naming the file, the line (CSV and text; the row for Parquet and ``.npy``) and t
 from __future__ import annotations
 
 import importlib
+import lzma
 import os
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +33,10 @@ __all__ = ["TraceChunk", "count_keys", "iter_trace", "read_trace"]
 _DEFAULT_CHUNK = 1 << 20
 _CSV_SUFFIXES = (".csv", ".tsv")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst")
+#: What reading a damaged file raises: bad text, a truncated or corrupt gzip/bz2/xz stream
+#: (``EOFError``, ``zlib.error``, ``lzma.LZMAError``, ``OSError``), and ``ImportError`` for
+#: ``.zst`` without the zstandard package.
+_DECODE_ERRORS = (UnicodeDecodeError, EOFError, zlib.error, lzma.LZMAError, OSError, ImportError)
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,10 @@ class _Checker:
         return keys
 
     def numbers(self, values: Any, first: int, column: str, what: str) -> NDArray[np.float64]:
-        arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        try:
+            arr = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        except OverflowError:  # an integer beyond float range (pandas raises instead of coercing)
+            arr = np.array([_float_or_nan(v) for v in np.asarray(values)], dtype=np.float64)
         bad = ~np.isfinite(arr)
         if what == "size":
             bad |= ~(arr > 0)
@@ -263,7 +272,7 @@ def _csv_chunks(
     sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
     try:
         header = list(pd.read_csv(path, sep=sep, nrows=0).columns)
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+    except (pd.errors.EmptyDataError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: cannot read a CSV header ({exc})") from None
     key, size, time = _columns(header, str(path), key, size, time, explicit)
     cols = [c for c in (key, size, time) if c is not None]
@@ -281,7 +290,7 @@ def _csv_chunks(
         ):
             yield _frame_chunk(frame, first, check, key, size, time, key_dtype)
             first += len(frame)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: malformed CSV after line {first + 1} ({exc})") from None
 
 
@@ -319,7 +328,7 @@ def _text_chunks(
             first += len(frame)
     except pd.errors.EmptyDataError:
         return
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, *_DECODE_ERRORS) as exc:
         raise ParameterError(f"{path}: malformed text trace after line {first + 1} ({exc})") from None
 
 
@@ -358,3 +367,13 @@ def _npy_chunks(
         raise ParameterError(f"{path}: a .npy trace must be a 1-d array of keys, got shape {arr.shape}")
     for part in _array_chunks(arr, str(path), chunk):
         yield TraceChunk(np.array(part.keys), None, None, part.first_request)
+
+
+def _float_or_nan(value: Any) -> float:
+    """``float(value)`` (inf beyond its range), NaN where it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    except OverflowError:
+        return float("inf")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from capplan._strict import ascii_count
 from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import Frame
 from capplan.profiles.model import Profile
@@ -35,8 +36,9 @@ def _frame(text: str, where: str) -> Frame:
     if text.endswith(")") and " (" in text:
         name, inner = text[:-1].rsplit(" (", 1)
         file, sep, line = inner.rpartition(":")
-        if sep and line.isdigit():
-            return Frame.make(name, file, int(line))
+        number = ascii_count(line) if sep else None
+        if number is not None:
+            return Frame.make(name, file, number)
         return Frame.make(name, inner, None)
     return Frame.make(text, "", None)
 
@@ -67,10 +69,14 @@ def parse_collapsed(text: str, source: str, *, rate: float | None = None) -> Pro
         stack_text, sep, count_text = line.rpartition(" ")
         if not sep:
             raise ProfileError(f"{where}: expected 'frame;frame;... COUNT', got {line[:80]!r}")
-        if not count_text.isdigit() or int(count_text) == 0:
-            raise ProfileError(f"{where}: sample count must be a positive integer, got {count_text[:40]!r}")
+        count = ascii_count(count_text)
+        if not count:
+            raise ProfileError(
+                f"{where}: sample count must be a positive integer of ASCII digits up to 2**53, "
+                f"got {count_text[:40]!r}"
+            )
         if not stack_text.strip():  # py-spy: samples with no Python frame (the process exiting)
-            skipped += int(count_text)
+            skipped += count
             continue
         parts = stack_text.split(";")
         thread, process = "all", ""
@@ -86,7 +92,6 @@ def parse_collapsed(text: str, source: str, *, rate: float | None = None) -> Pro
             parts.pop(0)
         if process:
             thread = process + ("all" if thread == "all" else thread)
-        count = int(count_text)
         if not parts:  # a thread label alone: a sample with no Python frame
             skipped += count
             continue

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 from capplan._sources import read_text_source
+from capplan._strict import load_json
 from capplan.profiles._common import ProfileError
 from capplan.profiles.collapsed import parse_collapsed
 from capplan.profiles.model import Profile
@@ -34,14 +34,7 @@ def detect_format(text: str, doc: Any = None) -> Format | None:
 
 def decode_json(text: str, source: str) -> Any:
     """The decoded JSON of a profile file's text; :class:`ProfileError` with line and column."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(
-            f"{source}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}); truncated file?"
-        ) from None
-    except RecursionError:
-        raise ProfileError(f"{source}: JSON nested too deeply") from None
+    return load_json(text, source, ProfileError)
 
 
 def read_profile_file(path: str | os.PathLike[str], caller: str = "load_profile") -> tuple[str, str]:

@@ -29,11 +29,11 @@ print them, so the two tools' profiles of one program name the same functions al
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+from capplan._strict import finite_json_number
 from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import Frame
 from capplan.profiles.model import Profile
@@ -45,11 +45,7 @@ SCALENE_DEFAULT_INTERVAL = 0.01
 
 
 def _num(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ProfileError(f"{where}: expected a number, got {value!r}")
-    if value < 0:
-        raise ProfileError(f"{where}: must be non-negative, got {value!r}")
-    return float(value)
+    return finite_json_number(value, where, ProfileError, nonnegative=True)
 
 
 def scalene_functions(doc: dict[str, Any], source: str) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from capplan._strict import finite_json_number
 from capplan.profiles._common import ProfileError
 from capplan.profiles.frames import Frame
 from capplan.profiles.model import Profile
@@ -40,9 +41,7 @@ def _thread_label(name: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProfileError(f"{where}: expected a number, got {value!r}")
-    return float(value)
+    return finite_json_number(value, where, ProfileError)
 
 
 def _frames(doc: dict[str, Any], source: str) -> list[Frame]:
@@ -84,18 +83,15 @@ def _sampled(
     acc: dict[tuple[int, ...], list[float]] = {}
     distinct: set[float] = set()
     for k, (indices, weight) in enumerate(zip(samples, weights, strict=True)):
-        if type(weight) not in (float, int) or not weight >= 0 or weight == float("inf"):
-            _number(weight, f"{where}.weights[{k}]")
-            raise ProfileError(
-                f"{where}.weights[{k}]: weight must be finite and non-negative, got {weight!r}"
-            )
+        if type(weight) not in (float, int) or not 0 <= weight < float("inf"):
+            finite_json_number(weight, f"{where}.weights[{k}]", ProfileError, nonnegative=True)
         try:
             key = tuple(indices)
-        except TypeError:
+            slot = acc.get(key)
+        except TypeError:  # not a list, or holding lists or objects (unhashable)
             raise ProfileError(
                 f"{where}.samples[{k}]: expected a list of frame indices, got {indices!r}"
             ) from None
-        slot = acc.get(key)
         if slot is None:
             _stack(indices, frames, f"{where}.samples[{k}]")  # validate each distinct stack once
             slot = acc[key] = [0.0, 0.0]
@@ -162,7 +158,7 @@ def parse_speedscope(doc: dict[str, Any], source: str) -> Profile:
         if not isinstance(prof, dict):
             raise ProfileError(f"{where}: expected an object, got {type(prof).__name__}")
         unit = prof.get("unit")
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:
             raise ProfileError(f"{where}.unit: must be a time unit {sorted(_UNITS)}, got {unit!r}")
         scale = _UNITS[unit]
         thread = _thread_label(str(prof.get("name", f"profile {p}")))

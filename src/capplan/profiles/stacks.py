@@ -77,8 +77,14 @@ class Stacks:
             raise ProfileError(f"{self.source}: stacks, seconds, samples and threads differ in length")
         if not (np.all(np.isfinite(self.seconds)) and np.all(self.seconds >= 0)):
             raise ProfileError(f"{self.source}: stack weights must be finite and non-negative")
-        if not float(self.seconds.sum()) > 0:
+        if not (np.all(np.isfinite(self.samples)) and np.all(self.samples >= 0)):
+            raise ProfileError(f"{self.source}: sample counts must be finite and non-negative")
+        with np.errstate(over="ignore"):
+            total = float(self.seconds.sum())
+        if not total > 0:
             raise ProfileError(f"{self.source}: empty profile (all stack weights are zero)")
+        if not np.isfinite(total):
+            raise ProfileError(f"{self.source}: the stack weights add up past the float range")
 
     # -- construction -------------------------------------------------------------------------
     @classmethod

@@ -76,7 +76,7 @@ class LatencyEvidence(_Strict):
 
 
 class LoadtestEvidence(_Strict):
-    """A load test's latencies (a latency log or a Locust stats CSV), fitted as a distribution."""
+    """A load test's result (latency log, Locust, k6, wrk, /metrics text), fitted as a distribution."""
 
     loadtest: Annotated[str, file_name("The load-test result.")]
 
