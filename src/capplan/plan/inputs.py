@@ -32,6 +32,7 @@
       price_per_replica_hour: 0.20
       forecast: {history: traffic-history.csv}   # for capplan plan --horizon (capplan.forecast)
       sources: {prometheus: {url: ..., range: ...}, classes: {...}}   # capplan.plan.sources
+      uncertainty: {rate: {low: 8000, high: 12000}, draws: 4000, seed: 1}   # capplan.uncertainty.section
 
 Units are parsed here (durations like ``80ms``, percentages like ``20%``, sizes like ``120Mi`` or
 ``2gb``); every error names the file and the key path.  Only ``sla`` and ``evidence`` are required
@@ -90,6 +91,7 @@ from capplan.plan.sources_apply import with_sources
 from capplan.profiles import load_profiles
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
+from capplan.uncertainty.section import UncertainInputs, parse_uncertainty
 from capplan.units import parse_duration, parse_percent, parse_size
 
 __all__ = ["PlanInputError", "PlanInputs", "forecast_history", "load_plan_inputs"]
@@ -208,6 +210,8 @@ class PlanInputs:
     """Every file the plan names and read, by key path (``cache.trace``, ``autoscaling.hpa``, ...)."""
     provenance: tuple[Provenance, ...] = ()
     """Where each number measured by the file's ``sources`` came from (:mod:`capplan.plan.sources`)."""
+    uncertainty: UncertainInputs | None = None
+    """The file's ``uncertainty:`` section (:mod:`capplan.uncertainty.section`), for ``--confidence``."""
 
     def plan(self, **overrides: Any) -> CapacityPlan:
         """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
@@ -229,7 +233,7 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
         (
             "sla", "group", "throughput", "load", "workers_per_replica", "mix", "evidence",
             "replicas", "database", "cache", "autoscaling", "price_per_replica_hour", "memory",
-            "overload", "service", "forecast", "sources",
+            "overload", "service", "forecast", "sources", "uncertainty",
         )
     )  # fmt: skip
     files = _Files(file.parent)
@@ -260,7 +264,12 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["service"].check(evidence)
         except CapplanError as exc:
             raise root.fail("service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options, files.named, provenance)
+    uncertain = None
+    if root.data.get("uncertainty") is not None:
+        uncertain = parse_uncertainty(
+            root.data["uncertainty"], label=label, path=f"{ROOT_KEY}.uncertainty", error=PlanInputError
+        )
+    return PlanInputs(label, sla, evidence, options, files.named, provenance, uncertain)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,37 @@
+"""The tornado figure of :class:`~capplan.uncertainty.result.UncertainSizing` (``ax=None``, returns Axes)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from capplan._mpl import new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from capplan.uncertainty.result import UncertainSizing
+
+__all__ = ["plot_tornado"]
+
+
+def plot_tornado(result: UncertainSizing, ax: Axes | None = None) -> Axes:
+    """One bar per uncertain input, from the total replicas with it at its 5th percentile to those
+    at its 95th (the others at their medians); the widest swing on top, the medians' total as a
+    line."""
+    if ax is None:
+        ax = new_axes((6.4, 0.5 + 0.45 * max(len(result.sensitivity), 1)))
+    table = result.sensitivity.iloc[::-1]
+    base = float(result.at_medians["total"])
+    y = np.arange(len(table))
+    low = table["replicas_at_low"].to_numpy(dtype=float)
+    high = table["replicas_at_high"].to_numpy(dtype=float)
+    ax.barh(y, high - base, left=base, color="tab:red", label="input at its 95th percentile")
+    ax.barh(y, low - base, left=base, color="tab:blue", label="input at its 5th percentile")
+    ax.axvline(base, color="black", linewidth=1, label=f"every input at its median ({base:g})")
+    ax.set_yticks(y, list(table["input"]))
+    ax.set_xlabel("total replicas needed")
+    ax.set_title("Which input's uncertainty matters most")
+    ax.legend(fontsize="small", loc="lower right")
+    return ax
