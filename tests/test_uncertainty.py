@@ -324,3 +324,17 @@ def test_importing_the_package_loads_no_heavy_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_fitted_service_distribution_is_sized_as_size_replicas_does() -> None:
+    service = stats.lognorm(s=0.6, scale=0.015)  # a skewed service time kept as a distribution
+    model = ClassModel(TARGETS, 4, 0.7, redundancy=1, zones=3, service=service)
+    rates = np.array([300.0, 1500.0])  # size_replicas takes seconds per call with a distribution
+    got = replicas_required(model, rates, None, np.ones(2))
+    expected = [
+        size_replicas(
+            r, TARGETS, workers=4, service=service, max_utilization=0.7, redundancy=1, zones=3
+        ).replicas
+        for r in rates
+    ]
+    assert got.tolist() == expected

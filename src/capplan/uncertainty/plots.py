@@ -25,8 +25,9 @@ def plot_tornado(result: UncertainSizing, ax: Axes | None = None) -> Axes:
     table = result.sensitivity.iloc[::-1]
     base = float(result.at_medians["total"])
     y = np.arange(len(table))
-    low = table["replicas_at_low"].to_numpy(dtype=float)
-    high = table["replicas_at_high"].to_numpy(dtype=float)
+    # A draw no count can serve needs inf replicas: its bar is left out rather than drawn to infinity.
+    low = np.where(np.isfinite(t := table["replicas_at_low"].to_numpy(dtype=float)), t, np.nan)
+    high = np.where(np.isfinite(t := table["replicas_at_high"].to_numpy(dtype=float)), t, np.nan)
     ax.barh(y, high - base, left=base, color="tab:red", label="input at its 95th percentile")
     ax.barh(y, low - base, left=base, color="tab:blue", label="input at its 5th percentile")
     ax.axvline(base, color="black", linewidth=1, label=f"every input at its median ({base:g})")
