@@ -51,7 +51,8 @@ def uncertainty_figure(result: UncertainSizing) -> Figure:
 
     from capplan.uncertainty.plots import plot_tornado  # noqa: PLC0415
 
-    fig = Figure(figsize=(7.0, 1.2 + 0.45 * max(len(result.sensitivity), 1)))
-    fig.subplots_adjust(left=0.3, right=0.97, bottom=0.25, top=0.85)
+    height = 1.8 + 0.45 * max(len(result.sensitivity), 1)  # inches: 1.0 below for the axis label and legend
+    fig = Figure(figsize=(7.0, height))
+    fig.subplots_adjust(left=0.38, right=0.97, bottom=1.0 / height, top=1 - 0.35 / height)
     plot_tornado(result, ax=fig.subplots())
     return fig
