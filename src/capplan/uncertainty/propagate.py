@@ -142,22 +142,22 @@ def _smallest_passing(test: Any, idx: NDArray[np.intp], floor: FloatArray, guess
 
 
 def _fleet_size(model: ClassModel, up: FloatArray) -> FloatArray:
-    """Smallest fleet ``N`` whose every failure scenario leaves at least ``up`` replicas up."""
+    """Smallest fleet ``N`` whose every failure scenario leaves at least ``up`` replicas up.
+
+    Starts from lower bounds (``N - k >= up``; ``N - ceil(N/z) >= up`` implies
+    ``N >= up z / (z - 1)``) and adds one where a scenario still falls short.
+    """
     scenarios = list(_scenarios(model.redundancy, model.zones).values())
-    fleet = up.copy()
-
-    def short() -> NDArray[np.bool_]:
-        fewest = np.min([s(fleet) for s in scenarios], axis=0) if np.isfinite(fleet).all() else None
-        if fewest is None:
-            ok = np.isfinite(fleet)
-            out = np.zeros(fleet.shape, dtype=bool)
-            out[ok] = np.min([s(fleet[ok]) for s in scenarios], axis=0) < up[ok]
-            return out
-        return np.asarray(fewest < up, dtype=bool)
-
-    while (grow := short()).any():
-        fleet[grow] += 1.0
-    return fleet
+    finite = np.isfinite(up)
+    need = up[finite]
+    fleet = need + model.redundancy
+    if model.zones is not None:
+        fleet = np.maximum(fleet, np.ceil(need * model.zones / (model.zones - 1) * (1 - 1e-12)))
+    while (short := np.min([s(fleet) for s in scenarios], axis=0) < need).any():
+        fleet[short] += 1.0
+    out = np.full(up.shape, np.inf)
+    out[finite] = fleet
+    return out
 
 
 def needed_at(confidence: float, values: FloatArray) -> float:
