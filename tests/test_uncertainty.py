@@ -175,6 +175,7 @@ def test_point_inputs_reproduce_the_plan_exactly() -> None:
         assert np.all(result.draws[name] == count)
         assert result.replicas()[name] == count == result.at_medians[name]
     assert result.total == plan.total_replicas
+    assert plan.pool is not None and result.pool_per_replica == plan.pool.pool_size
     assert result.sensitivity.empty
 
 
@@ -286,6 +287,7 @@ def test_cli_confidence_adds_the_section_to_the_report_and_json(
     total = next(r for r in section["replicas"] if r["class"] == "total")
     assert total["at_p90"] == expected.total > document["total_replicas"]
     assert section["sensitivity"][0]["input"] == expected.sensitivity["input"].iloc[0]
+    assert section["pool_per_replica"] == expected.pool_per_replica is not None
 
     report = tmp_path / "report.html"
     assert main(["plan", SMALL, "--confidence", "0.95", "--out", str(report)]) == 0

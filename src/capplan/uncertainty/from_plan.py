@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from capplan.errors import ParameterError
+from capplan.plan.build import _database_rates
 from capplan.plan.build import plan as build_plan
 from capplan.plan.model import CapacityPlan
+from capplan.sizing import size_pool
 from capplan.uncertainty.propagate import ClassModel
 from capplan.uncertainty.quantities import Point, Uncertain
 from capplan.uncertainty.result import UncertainSizing
@@ -82,9 +85,28 @@ def plan_under_uncertainty(
         raise ParameterError("plan: no class was sized, nothing to size under uncertainty")
     classes = _class_inputs(plan, uncertain, _failures(options or {}))
     rate = uncertain.rate if uncertain.rate is not None else Point(plan.arrival_rate)
-    return size_under_uncertainty(
+    result = size_under_uncertainty(
         rate, classes, confidence=confidence, draws=uncertain.draws, rng=uncertain.seed
     )
+    pool = _pool_per_replica(plan, (options or {}).get("query_time"), result.total)
+    return result if pool is None else dataclasses.replace(result, pool_per_replica=pool)
+
+
+def _pool_per_replica(plan: CapacityPlan, query_time: float | None, replicas: float) -> int | None:
+    """The plan's connection pool sizing (:func:`capplan.sizing.size_pool`, its budget and
+    quantile) for ``replicas`` replicas sharing the SLA's database queries."""
+    if plan.pool is None or plan.sla is None or query_time is None or not math.isfinite(replicas):
+        return None
+    read, write = _database_rates(plan.sla)
+    pool = plan.pool
+    sized = size_pool(
+        (read + write) / replicas,
+        query_time,
+        budget=pool.budget,
+        quantile=pool.quantile,
+        threads=plan.workers,
+    )
+    return sized.pool_size
 
 
 def with_uncertainty(

@@ -38,6 +38,8 @@ class UncertainSizing:
     at_medians: dict[str, float]
     sensitivity: pd.DataFrame
     inputs: dict[str, str]
+    #: Connection pool per replica for the fleet at :attr:`confidence` (a plan with ``query_time``).
+    pool_per_replica: int | None = None
 
     def replicas(self, confidence: float | None = None) -> dict[str, float]:
         """Replicas per class and ``total`` enough in a ``confidence`` share of the draws (default:
@@ -81,6 +83,16 @@ class UncertainSizing:
             "intervals {low, high} are lognormal with low and high the 5th and 95th percentiles "
             "unless stated uniform; a drawn share is clipped to [0, 1]",
             "tornado: each uncertain input at its 5th and 95th percentile, the others at their medians",
+            *self._pool_line(),
+        ]
+
+    def _pool_line(self) -> list[str]:
+        if self.pool_per_replica is None:
+            return []
+        return [
+            f"connection pool per replica for the fleet at p{self.confidence * 100:g} "
+            f"({self.total:g} replicas): {self.pool_per_replica} (the database's query rate is not "
+            "among the uncertain inputs)"
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +104,7 @@ class UncertainSizing:
             "inputs": dict(self.inputs),
             "replicas": table.to_dict(orient="records"),
             "sensitivity": self.sensitivity.to_dict(orient="records"),
+            "pool_per_replica": self.pool_per_replica,
         }
 
     def plot_tornado(self, ax: Axes | None = None) -> Axes:
