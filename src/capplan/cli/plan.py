@@ -17,6 +17,7 @@ __all__ = ["add_parsers", "plan_input_arguments"]
 _EPILOG = """examples:
   capplan plan data/capacity-plan.yaml --out report.html
   capplan plan data/capacity-plan.yaml --horizon 90d --out report.html
+  capplan plan data/capacity-plan-uncertain.yaml --confidence 0.9
   capplan plan data/performance-sla.yaml data/performance-budget.yaml \\
       --service-time critical_operations=40ms --mix critical_operations=20%
   capplan check data/capacity-plan.yaml            # exit 1 if the plan misses the SLA
@@ -94,6 +95,13 @@ def add_parsers(sub: Any) -> None:
         "--history",
         metavar="FILE",
         help="traffic history CSV (timestamp, requests or rate); default: the plan file's forecast.history",
+    )
+    plan.add_argument(
+        "--confidence",
+        type=float,
+        metavar="LEVEL",
+        help="add replicas under the plan file's uncertainty: section, enough in this share of the "
+        "Monte Carlo draws (e.g. 0.9), with a tornado of which input matters most",
     )
     plan.set_defaults(run=deferred("capplan.cli.plan_run", "run_plan"))
 

@@ -28,7 +28,7 @@ from capplan.plan import (
     write_report,
 )
 from capplan.plan import plan as build_plan
-from capplan.plan.inputs import ROOT_KEY, load_plan_inputs
+from capplan.plan.inputs import ROOT_KEY, PlanInputs, load_plan_inputs
 from capplan.plan.loadtest import loadtest_evidence
 from capplan.plan.overload_settings import load_overload
 from capplan.profiles import load_profile
@@ -101,11 +101,28 @@ def _build(args: argparse.Namespace) -> tuple[SLA, CapacityPlan | None]:
                 p for p in inputs.provenance if p.op_class not in replaced or p.quantity == "request_rate"
             ),
         )
-        return inputs.sla, inputs.plan(**_overrides(args))
+        overrides = _overrides(args)
+        result = inputs.plan(**overrides)
+        if getattr(args, "confidence", None) is not None:
+            result = _uncertain(result, inputs, overrides, args.confidence)
+        return inputs.sla, result
+    if getattr(args, "confidence", None) is not None:
+        raise ParameterError("--confidence: give a plan file (capacity_plan:) with an uncertainty: section")
     sla = load_sla(*args.files)
     if not extra:
         return sla, None
     return sla, build_plan(sla, extra, **_overrides(args))
+
+
+def _uncertain(
+    result: CapacityPlan, inputs: PlanInputs, overrides: Mapping[str, Any], level: float
+) -> CapacityPlan:
+    """The plan with its replicas under the file's uncertain inputs (``--confidence``)."""
+    if inputs.uncertainty is None:
+        raise ParameterError(f"--confidence: {inputs.source} has no uncertainty: section to draw from")
+    from capplan.uncertainty.from_plan import with_uncertainty  # noqa: PLC0415
+
+    return with_uncertainty(result, inputs.uncertainty, level, inputs.options | dict(overrides))
 
 
 #: What ``capplan export`` shares with ``plan`` and ``check``: the build from the arguments.

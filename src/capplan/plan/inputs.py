@@ -31,6 +31,7 @@
       price_per_replica_hour: 0.20
       forecast: {history: traffic-history.csv}   # for capplan plan --horizon (capplan.forecast)
       sources: {prometheus: {url: ..., range: ...}, classes: {...}}   # capplan.plan.sources
+      uncertainty: {rate: {low: 8000, high: 12000}, draws: 4000, seed: 1}   # capplan.uncertainty.section
 
 The file's shape is :class:`capplan.schema.plan.PlanFile`: every key, its type, its unit and its
 valid range (``capplan schema plan`` prints it as JSON Schema).  The file is checked against it
@@ -73,6 +74,7 @@ from capplan.schema.overload import OverloadSection
 from capplan.schema.validation import validate
 from capplan.sizing.caches import size_cache
 from capplan.sla import SLA, load_sla
+from capplan.uncertainty.section import UncertainInputs, parse_uncertainty
 
 __all__ = ["PlanInputError", "PlanInputs", "forecast_history", "load_plan_inputs"]
 
@@ -101,6 +103,8 @@ class PlanInputs:
     """Every file the plan names and read, by key path (``cache.trace``, ``autoscaling.hpa``, ...)."""
     provenance: tuple[Provenance, ...] = ()
     """Where each number measured by the file's ``sources`` came from (:mod:`capplan.plan.sources`)."""
+    uncertainty: UncertainInputs | None = None
+    """The file's ``uncertainty:`` section (:mod:`capplan.uncertainty.section`), for ``--confidence``."""
 
     def plan(self, **overrides: Any) -> CapacityPlan:
         """Run :func:`capplan.plan.plan` with the file's inputs (``overrides`` win)."""
@@ -153,7 +157,11 @@ def load_plan_inputs(path: str | os.PathLike[str]) -> PlanInputs:
             options["service"].check(evidence)
         except CapplanError as exc:
             raise _fail(label, "service", str(exc)) from None
-    return PlanInputs(label, sla, evidence, options, files.named, provenance)
+    uncertain = None
+    if spec.uncertainty is not None:  # checked in full by capplan.uncertainty.section
+        raw = document[ROOT_KEY]["uncertainty"]
+        uncertain = parse_uncertainty(raw, label=label, path=f"{ROOT_KEY}.uncertainty", error=PlanInputError)
+    return PlanInputs(label, sla, evidence, options, files.named, provenance, uncertain)
 
 
 @dataclass(frozen=True)

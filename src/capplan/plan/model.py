@@ -31,6 +31,7 @@ from capplan.sla import SLA
 if TYPE_CHECKING:
     from capplan.export import ExportResult
     from capplan.forecast.runway import PlanRunway
+    from capplan.uncertainty.result import UncertainSizing
 
 __all__ = ["HOURS_PER_MONTH", "CapacityPlan"]
 
@@ -76,6 +77,8 @@ class CapacityPlan:
     runway: PlanRunway | None = field(default=None, compare=False)
     #: Where each measured number came from (a plan file's ``sources:``; :mod:`capplan.plan.sources`).
     provenance: tuple[Provenance, ...] = ()
+    #: Replicas under uncertain inputs (``capplan plan --confidence``; :mod:`capplan.uncertainty`).
+    uncertainty: UncertainSizing | None = field(default=None, compare=False)
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -210,6 +213,7 @@ class CapacityPlan:
             "runway": None if self.runway is None else _json_tree(self.runway.to_dict()),
             "service": None if self.service is None else _json_tree(self.service.to_dict()),
             "provenance": _records(provenance_frame(self.provenance)),
+            "uncertainty": None if self.uncertainty is None else _json_tree(self.uncertainty.to_dict()),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -103,6 +103,10 @@ def render_markdown(plan: CapacityPlan, *, files: Sequence[str] = ()) -> str:
         from capplan.forecast.report import runway_markdown  # noqa: PLC0415 - only with a forecast
 
         parts += runway_markdown(plan.runway)
+    if plan.uncertainty is not None:
+        from capplan.uncertainty.report import uncertainty_markdown  # noqa: PLC0415
+
+        parts += uncertainty_markdown(plan.uncertainty)
     misses = plan.misses()
     if misses:
         parts += ["", "## Misses", ""] + [f"- {m}" for m in misses]
@@ -186,6 +190,11 @@ def plan_figures(plan: CapacityPlan) -> dict[str, Figure]:
         from capplan.forecast.report import TITLE, runway_figure  # noqa: PLC0415 - only with a forecast
 
         out[TITLE] = runway_figure(plan.runway)
+    if plan.uncertainty is not None:
+        from capplan.uncertainty.report import TITLE as UNCERTAIN  # noqa: PLC0415
+        from capplan.uncertainty.report import uncertainty_figure  # noqa: PLC0415
+
+        out[f"{UNCERTAIN}: tornado"] = uncertainty_figure(plan.uncertainty)
     for fig in out.values():
         _no_minor_log_ticks(fig)
     return out
@@ -243,6 +252,10 @@ def render_html(plan: CapacityPlan, *, figures: bool = True, files: Sequence[str
         from capplan.forecast.report import runway_html  # noqa: PLC0415 - only with a forecast
 
         body += runway_html(plan.runway)
+    if plan.uncertainty is not None:
+        from capplan.uncertainty.report import uncertainty_html  # noqa: PLC0415
+
+        body += uncertainty_html(plan.uncertainty)
     misses = plan.misses()
     if misses:
         body += ["<h2>Misses</h2>", _list(misses, "miss")]

@@ -10,7 +10,7 @@ class's steps add up to its evidence) are :func:`capplan.plan.inputs.load_plan_i
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -28,6 +28,7 @@ __all__ = [
     "Replicas",
     "Service",
     "Sources",
+    "Uncertainty",
 ]
 
 #: Service and step times, query times, latencies.
@@ -261,6 +262,27 @@ class Sources(_Strict):
     classes: dict[str, ClassQueries] = Field(description="Queries per operation class.")
 
 
+# -- uncertainty: inputs as distributions ----------------------------------------------------------
+_Plain = Annotated[float, number(0.0, 1e12, "A number in the key's unit (requests/s, seconds, a share).")]
+_Uncertain = str | _Plain | dict[Literal["low", "high", "dist", "median", "p90", "mean", "sd"], str | _Plain]
+_UNCERTAIN = (
+    "A point (5000, 30ms, 20%), {low, high} (a lognormal with those 5th and 95th percentiles; "
+    "dist: uniform for a uniform), {median, p90} or {mean, sd} (lognormals)."
+)
+
+
+class Uncertainty(_Strict):
+    """``uncertainty``: inputs as distributions, for ``capplan plan --confidence``
+    (:mod:`capplan.uncertainty.section` checks each value)."""
+
+    rate: _Uncertain = absent(description=f"Requests/s, instead of the SLA level's. {_UNCERTAIN}")
+    mix: dict[str, _Uncertain] = absent(description=f"Share per class. {_UNCERTAIN}")
+    service_time: dict[str, _Uncertain] = absent(description=f"Mean service time per class. {_UNCERTAIN}")
+    scv: dict[str, _Uncertain] = absent(description=f"Service-time SCV per class. {_UNCERTAIN}")
+    draws: Annotated[int, integer(1, 1_000_000, "Monte Carlo draws (default 4,000).")] = absent()
+    seed: Annotated[int, integer(0, 2**63 - 1, "Seed of the draws (default 0).")] = absent()
+
+
 class CapacityPlanSection(_Strict):
     """``capacity_plan``: the SLA, the evidence, and the configurations to size."""
 
@@ -289,6 +311,7 @@ class CapacityPlanSection(_Strict):
     service: Service = absent()
     forecast: Forecast = absent()
     sources: Sources = absent()
+    uncertainty: Uncertainty = absent()
 
 
 class PlanFile(_Strict):
