@@ -135,11 +135,15 @@ class _Search:
     def __init__(self, model: ServiceModel, bounds: _Bounds) -> None:
         self.model, self.bounds = model, bounds
         self.solves = 0
+        self.solved: dict[tuple[Layout, int], LayeredResult] = {}  # each point solved once
         self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
 
     def result(self, layout: Layout, up: int) -> LayeredResult:
-        self.solves += 1
-        return _replica(self.model, layout, self.bounds.pool, float(up)).solve()
+        key = (layout, up)
+        if key not in self.solved:
+            self.solves += 1
+            self.solved[key] = _replica(self.model, layout, self.bounds.pool, float(up)).solve()
+        return self.solved[key]
 
     def verdict(self, layout: Layout, up: int) -> str:
         """The first constraint missed with ``up`` replicas up ("" when all are met)."""
