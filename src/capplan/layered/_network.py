@@ -230,10 +230,21 @@ class _Iteration:
 
 
 def solve_network(
-    d: Demands, n: FloatArray, weights: FloatArray, *, iterations: int = 500, tol: float = 1e-7
+    d: Demands,
+    n: FloatArray,
+    weights: FloatArray,
+    *,
+    iterations: int = 500,
+    tol: float = 1e-7,
+    compiled: bool = True,
 ) -> NetworkState:
     """Schweitzer AMVA at the populations ``n`` (``(rows,)``) with the class mix of an open
-    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits."""
+    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits.
+
+    Each iteration takes every station's new waits from the current ones and moves halfway
+    (damping 0.5), until no residence changes by ``tol`` (relative) or after ``iterations``.
+    ``compiled`` runs the iteration in :mod:`capplan.layered._network_kernel` (the same
+    arithmetic, without NumPy's per-call overhead); False runs this module's NumPy code."""
     rows = n.size
     n_pools = len(d.pools)
     zeros = np.zeros(rows)
@@ -242,6 +253,8 @@ def solve_network(
     resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
     pop = _mix(n, weights, resid)
     it = _Iteration(d, pop)
+    if compiled:
+        return _solve_compiled(d, n, weights, it, resid, pop, iterations, tol)
     probs: dict[str, FloatArray] = {}
     for _ in range(iterations):
         new, probs = _waits(d, it, it.flows(pop / resid), w_lock, w_cl, w_cf, w_pool, w_b)
@@ -256,6 +269,57 @@ def solve_network(
             break
     resid = _bounded(d, n, pop, resid)
     return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b, probs)
+
+
+def _solve_compiled(
+    d: Demands,
+    n: FloatArray,
+    weights: FloatArray,
+    it: _Iteration,
+    resid: FloatArray,
+    pop: FloatArray,
+    iterations: int,
+    tol: float,
+) -> NetworkState:
+    """:func:`solve_network`'s iteration in the compiled kernel, from the same starting point."""
+    from capplan.layered._network_kernel import iterate  # noqa: PLC0415 - numba loads only to solve
+
+    stations = (d.lock, d.free, d.cpu, *d.pools)
+    n_pools = len(d.pools)
+    width = max(d.cores, *d.pool_size, *d.bouncer, 1)
+    sizes = np.array([d.processes, d.cores, int(d.lock.visits.any()), width, *d.pool_size, *d.bouncer])
+    per_row = np.stack([it.scale, it.others, it.other_holders, it.in_process, it.active, it.share])
+    waits, probs = np.zeros((3 + 2 * n_pools, n.size)), np.zeros((3 + 2 * n_pools, n.size))
+    resid, pop = resid.copy(), pop.copy()
+    iterate(
+        it.weights,
+        np.stack([st.visits for st in stations]).astype(np.float64),
+        np.stack([st.mean for st in stations]).astype(np.float64),
+        np.asarray(d.delay, dtype=np.float64),
+        np.asarray(n, dtype=np.float64),
+        np.asarray(weights, dtype=np.float64),
+        resid,
+        pop,
+        per_row,
+        sizes.astype(np.int64),
+        waits,
+        probs,
+        iterations,
+        tol,
+    )
+    resid = _bounded(d, n, pop, resid)
+    pools = slice(3, 3 + n_pools)
+    bouncers = slice(3 + n_pools, 3 + 2 * n_pools)
+    wait_prob = {
+        "lock": probs[0],
+        "core_lock": probs[1],
+        "core_free": probs[2],
+        "pool": probs[pools],
+        "bouncer": probs[bouncers],
+    }
+    return NetworkState(
+        pop / resid, resid, waits[0], waits[1], waits[2], waits[pools], waits[bouncers], wait_prob
+    )
 
 
 def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:
