@@ -78,10 +78,10 @@ def _memory(model: ServiceModel, layout: Layout) -> float:
 
 def _floor(model: ServiceModel, layout: Layout, bounds: _Bounds) -> int:
     """Fewest replicas up that the offered loads allow, without a solve (module docstring, 1)."""
-    from capplan.layered.solve import layer_loads  # noqa: PLC0415 - the solver is heavy
+    from capplan.layered.solve import offered_utilization  # noqa: PLC0415 - the solver is heavy
 
     whole = _replica(model, layout, bounds.pool, 1.0)
-    loads = layer_loads(whole)["utilization"].to_dict()
+    loads = offered_utilization(whole)
     inside = sum(c.rate * sum(s.mean for s in c.steps) for c in whole.classes)
     loads["workers"] = inside / whole.workers.slots  # Little's law with no waiting at all
     need = 1
@@ -135,15 +135,11 @@ class _Search:
     def __init__(self, model: ServiceModel, bounds: _Bounds) -> None:
         self.model, self.bounds = model, bounds
         self.solves = 0
-        self.solved: dict[tuple[Layout, int], LayeredResult] = {}  # each point solved once
         self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
 
     def result(self, layout: Layout, up: int) -> LayeredResult:
-        key = (layout, up)
-        if key not in self.solved:
-            self.solves += 1
-            self.solved[key] = _replica(self.model, layout, self.bounds.pool, float(up)).solve()
-        return self.solved[key]
+        self.solves += 1
+        return _replica(self.model, layout, self.bounds.pool, float(up)).solve()
 
     def verdict(self, layout: Layout, up: int) -> str:
         """The first constraint missed with ``up`` replicas up ("" when all are met)."""

@@ -34,7 +34,7 @@ from capplan.layered.result import QUANTILES, LayeredResult, layer_names
 from capplan.queueing._sojourn import WaitLaw, response_quantile, wait_quantile
 from capplan.queueing.service import TwoMomentService
 
-__all__ = ["METHOD", "layer_loads", "solve"]
+__all__ = ["METHOD", "layer_loads", "offered_utilization", "solve"]
 
 METHOD = (
     "approx: flow-equivalent server for the workers over approximate MVA of the lock, cores, pools "
@@ -157,7 +157,7 @@ def solve(model: ServiceModel) -> LayeredResult:
         index=[c.name for c in model.classes],
     )
     busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
-    layers = layer_loads(model, busy_workers=busy, state=net, weights=weights)
+    layers = _layer_frame(_layer_rows(model, d, busy, net, weights))
     layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
     waits = _wait_table(model, d, net, weights, worker_law)
     return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=waits)
@@ -255,9 +255,32 @@ def layer_loads(
     Without a solved ``state`` the waits are NaN and holding times are bare (the offered load: a
     lock held while waiting for a core, or a connection while waiting for PgBouncer, is busier).
     """
+    return _layer_frame(_layer_rows(model, demands(model), busy_workers, state, weights))
+
+
+def _layer_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "layer"
+    return frame
+
+
+def offered_utilization(model: ServiceModel) -> dict[str, float]:
+    """Per layer, the utilization of :func:`layer_loads` without a solve (the offered load; NaN
+    for the workers), without building its table."""
+    rows = _layer_rows(model, demands(model), None, None, None)
+    return {layer: row["utilization"] for layer, row in rows.items()}
+
+
+def _layer_rows(
+    model: ServiceModel,
+    d: Demands,
+    busy_workers: float | None,
+    state: NetworkState | None,
+    weights: FloatArray | None,
+) -> dict[str, dict[str, float]]:
+    """:func:`layer_loads`'s rows, for the demands ``d`` of ``model``."""
     rates = np.array([c.rate for c in model.classes])
     lam = float(rates.sum())
-    d = demands(model)
     p = model.workers.processes
 
     def avg(a: FloatArray) -> float:
@@ -306,6 +329,4 @@ def layer_loads(
                 "utilization": held / pool.server_limit,
                 "wait_mean": per_request(st.visits, w_b) if state is not None else math.nan,
             }
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index.name = "layer"
-    return frame
+    return rows
