@@ -137,9 +137,13 @@ class _Search:
         self.solves = 0
         self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
 
-    def result(self, layout: Layout, up: int) -> LayeredResult:
+    def result(self, layout: Layout, up: int, *, waits: bool = False) -> LayeredResult:
+        """The solve of ``layout`` with ``up`` replicas up; its ``waits`` table only if asked for
+        (the verdicts do not read it)."""
+        from capplan.layered.solve import solve  # noqa: PLC0415 - the solver is heavy
+
         self.solves += 1
-        return _replica(self.model, layout, self.bounds.pool, float(up)).solve()
+        return solve(_replica(self.model, layout, self.bounds.pool, float(up)), waits=waits)
 
     def verdict(self, layout: Layout, up: int) -> str:
         """The first constraint missed with ``up`` replicas up ("" when all are met)."""

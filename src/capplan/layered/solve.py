@@ -125,9 +125,10 @@ def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
     return np.asarray(own + waits)
 
 
-def solve(model: ServiceModel) -> LayeredResult:
+def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
     """Per class response times, per class and layer waits, per layer utilizations (module
-    docstring)."""
+    docstring); with ``waits=False`` the result's ``waits`` table is left out (None), for callers
+    that read only the response times and utilizations (the sizing search's verdicts)."""
     d = demands(model)
     lam = model.arrival_rate
     net = _network(model, d)
@@ -159,8 +160,8 @@ def solve(model: ServiceModel) -> LayeredResult:
     busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
     layers = _layer_frame(_layer_rows(model, d, busy, net, weights))
     layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
-    waits = _wait_table(model, d, net, weights, worker_law)
-    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=waits)
+    table = _wait_table(model, d, net, weights, worker_law) if waits else None
+    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=table)
 
 
 def _variability(model: ServiceModel, full: FloatArray, full_var: FloatArray) -> float:
