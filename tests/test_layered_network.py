@@ -1,5 +1,5 @@
-"""capplan.layered._network: the truncated count of others at a station, and the compiled
-fixed point against the NumPy one.
+"""capplan.layered._network: the truncated count of others at a station; the compiled
+fixed point against the NumPy one; the solve's shortcuts for the sizing search.
 
 Reference values: the binomials' pmfs from scipy.stats.binom, convolved in full with numpy
 (no truncation), give ``P(K >= m)`` and ``E[(K - m)+]`` by their definitions.  The compiled
@@ -10,12 +10,13 @@ module, which it must reproduce to rounding.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from capplan import layered as ly
 from capplan.layered._network import queue_counts, solve_network
-from capplan.layered.solve import demands
+from capplan.layered.solve import demands, layer_loads, offered_utilization, solve
 
 
 def full_counts(groups: list[tuple[np.ndarray, np.ndarray]], m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,3 +78,20 @@ def test_compiled_iteration_reproduces_the_numpy_one(model: ly.ServiceModel) -> 
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-15, err_msg=name)
     for key, value in slow.wait_prob.items():
         np.testing.assert_allclose(fast.wait_prob[key], value, rtol=1e-9, atol=1e-15, err_msg=key)
+
+
+@pytest.mark.parametrize("model", models())
+def test_solve_without_the_wait_table_gives_the_same_result(model: ly.ServiceModel) -> None:
+    full = solve(model)
+    lean = solve(model, waits=False)
+    assert lean.waits is None and full.waits is not None
+    pd.testing.assert_frame_equal(lean.classes, full.classes)
+    pd.testing.assert_frame_equal(lean.layers, full.layers)
+
+
+@pytest.mark.parametrize("model", models())
+def test_offered_utilization_is_the_unsolved_layer_table(model: ly.ServiceModel) -> None:
+    table = layer_loads(model)["utilization"]
+    offered = offered_utilization(model)
+    assert list(offered) == list(table.index)
+    np.testing.assert_array_equal(np.array(list(offered.values())), table.to_numpy())
