@@ -13,21 +13,21 @@ of a stable baseline timed in the same run: ``capplan.sizing.size_replicas`` (M/
 of the same total load.  The goals: ``size_service`` <= 50 ms, the whole plan <= 1 s warm.
 
 Measured on the shared 2-core machine, medians of 5 (the same script run on the code before the
-compiled fixed point and the truncated counts, and after; the ratio to the Erlang C sizing, 7.3-7.4
-ms in both runs, is what carries over between runs):
+compiled fixed point, the truncated counts and the lean verdicts, and after; the ratio to the
+Erlang C sizing, 7.5-7.9 ms in both runs, is what carries over between runs):
 
 =========================  ======================  ====================  ======
                            size_service            one solve             solves
 =========================  ======================  ====================  ======
-before (FFT, NumPy)        1.222 s (165 x)         48.9 ms (6.6 x)       32
-after, NumPy fixed point   0.721 s (98 x)          26.8 ms (3.7 x)       32
-after, compiled            0.424 s (58 x)          11.5 ms (1.6 x)       32
+before (FFT, NumPy)        1.234 s (157 x)         49.3 ms (6.3 x)       32
+after, NumPy fixed point   0.651 s (87 x)          25.9 ms (3.5 x)       32
+after, compiled            0.362 s (48 x)          12.6 ms (1.7 x)       32
 =========================  ======================  ====================  ======
 
-Every solve iterates 32-84 times (about 50 on average), unchanged.  Of the 0.42 s, the compiled
+Every solve iterates 32-84 times (about 50 on average), unchanged.  Of the 0.36 s, the compiled
 fixed point is about 0.04 s; most of the rest is the response-time quantiles
-(``capplan.queueing._sojourn.response_quantile``, about 8 ms per solve) and building the
-result's tables.
+(``capplan.queueing._sojourn.response_quantile``, about 7 ms per solve, half of it the phase-type
+quantiles that bracket it) and building the result's tables.
 
 **Notebook 03's service**:
 
@@ -53,10 +53,11 @@ import importlib
 import inspect
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench_erlang import median_seconds
 from capplan.layered import Cpu, Hold, Memory, Pool, RequestClass, ServiceModel, Wait, Workers, size_service
 from capplan.plan import load_plan_inputs
 from capplan.sizing import size_replicas
@@ -118,15 +119,6 @@ def numpy_iteration() -> Iterator[bool]:
         yield True
     finally:
         solve_mod.solve_network = original
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def erlang_baseline(model: ServiceModel, repeats: int) -> float:
