@@ -3,6 +3,7 @@ floors without a solve, verdicts implied by monotonicity, best-first over layout
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ class _Bounds:
             out[f"one of {z} zones lost"] = lambda n: n - math.ceil(n / z)
         return out
 
+    @functools.cached_property
+    def _ups(self) -> tuple[Callable[[int], int], ...]:
+        return tuple(self.scenarios().values())
+
     def live(self, n: int) -> int:
         """Replicas up in the worst scenario of a fleet of ``n``."""
-        return min(up(n) for up in self.scenarios().values())
+        return min(up(n) for up in self._ups)
 
     def fleet(self, up: int) -> int:
         """Smallest fleet whose worst scenario leaves ``up`` replicas up."""

@@ -21,6 +21,7 @@ layouts is in ``docs/accuracy.md``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -42,21 +43,35 @@ METHOD = (
 )
 
 
-def _station(model: ServiceModel, pick: Callable[[Step], tuple[float, float] | None]) -> Station:
-    """Per class visits, mean and second moment of the visits ``pick`` maps a step to
-    (``(mean, scv)`` of that visit's service, or None where the step does not visit)."""
+def _station(
+    steps: tuple[tuple[Step, ...], ...], pick: Callable[[Step], tuple[float, float] | None]
+) -> Station:
+    """Per class (``steps``: each class's steps) visits, mean and second moment of the visits
+    ``pick`` maps a step to (``(mean, scv)`` of that visit's service, or None where the step does
+    not visit)."""
     visits, means, seconds, scvs = [], [], [], []
-    for cls in model.classes:
-        found = [v for v in (pick(s) for s in cls.steps) if v is not None]
+    for cls_steps in steps:
+        found = [v for v in (pick(s) for s in cls_steps) if v is not None]
         visits.append(float(len(found)))
         means.append(float(np.mean([m for m, _ in found])) if found else 0.0)
         seconds.append(float(np.mean([m * m * (1 + c) for m, c in found])) if found else 0.0)
         scvs.append(float(np.mean([c for _, c in found])) if found else 0.0)
-    return Station(np.array(visits), np.array(means), np.array(seconds), np.array(scvs))
+    return Station(*(_frozen(a) for a in (visits, means, seconds, scvs)))
 
 
-def demands(model: ServiceModel) -> Demands:
-    share = model.lock_share
+def _frozen(values: list[float]) -> FloatArray:
+    out = np.array(values, dtype=np.float64)
+    out.flags.writeable = False  # shared by every model with the same steps (_stations)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _stations(
+    steps: tuple[tuple[Step, ...], ...], share: float, pools: tuple[str, ...]
+) -> tuple[Station, Station, Station, tuple[Station, ...]]:
+    """The lock, lock-free, cpu and pool stations, which depend only on the classes' steps, the
+    lock-held share of CPU work and the pools' names (not on the rates or the layout), so the
+    sizing search's models share them."""
 
     def part(fraction: float) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean * fraction, s.scv) if isinstance(s, Cpu) and fraction > 0 else None
@@ -64,11 +79,23 @@ def demands(model: ServiceModel) -> Demands:
     def holds(name: str) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean, s.scv) if isinstance(s, Hold) and s.pool == name else None
 
+    return (
+        _station(steps, part(share)),
+        _station(steps, part(1.0 - share)),
+        _station(steps, part(1.0)),
+        tuple(_station(steps, holds(name)) for name in pools),
+    )
+
+
+def demands(model: ServiceModel) -> Demands:
+    lock, free, cpu, pools = _stations(
+        tuple(c.steps for c in model.classes), model.lock_share, tuple(model.pools)
+    )
     return Demands(
-        lock=_station(model, part(share)),
-        free=_station(model, part(1.0 - share)),
-        cpu=_station(model, part(1.0)),
-        pools=tuple(_station(model, holds(name)) for name in model.pools),
+        lock=lock,
+        free=free,
+        cpu=cpu,
+        pools=pools,
         delay=np.array([c.waits for c in model.classes]),
         processes=model.workers.processes,
         threads=model.workers.threads,
