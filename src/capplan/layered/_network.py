@@ -295,9 +295,9 @@ def _solve_compiled(
         it.weights,
         np.stack([st.visits for st in stations]).astype(np.float64),
         np.stack([st.mean for st in stations]).astype(np.float64),
-        np.asarray(d.delay, dtype=np.float64),
-        np.asarray(n, dtype=np.float64),
-        np.asarray(weights, dtype=np.float64),
+        np.array(d.delay, dtype=np.float64),  # copies: writable and contiguous, as compiled
+        np.array(n, dtype=np.float64),
+        np.array(weights, dtype=np.float64),
         resid,
         pop,
         per_row,
