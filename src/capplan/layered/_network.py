@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import special
 
 from capplan._validate import FloatArray
@@ -50,33 +52,53 @@ class Station:
     second: FloatArray
     scv: FloatArray
 
-    def residual(self, rate: FloatArray, servers: int = 1) -> FloatArray:
-        """Mean time to the next departure from ``servers`` busy servers, times ``servers``, for
-        per-class throughputs ``rate``: for one server ``E[S^2]/(2 E[S])`` of the service in
-        progress (long visits are likelier to be in progress); as servers grow, the departures of
-        many servers come at their mean spacing, and the in-progress mix matters less, towards
-        ``E[S](1 + c^2)/2`` with ``E[S]`` and the SCV ``c^2`` averaged over visits by count."""
-        work = (rate * self.visits * self.mean).sum(axis=1)
+    def columns(self) -> list[FloatArray]:
+        """Per class ``v``, ``v E[S]``, ``v E[S^2]`` and ``v c^2``: the weights whose sums over
+        classes, weighted by the classes' throughputs, make the station's :class:`_Flow`."""
+        v = self.visits
+        return [v, v * self.mean, v * self.second, v * self.scv]
+
+
+class _Flow(NamedTuple):
+    """Throughput-weighted sums over classes at one station, per population (``(rows,)``): visits
+    ``sum x v``, work ``sum x v E[S]``, ``sum x v E[S^2]`` and ``sum x v c^2``."""
+
+    visits: FloatArray
+    work: FloatArray
+    second: FloatArray
+    scv: FloatArray
+
+    def held(self, extra: FloatArray) -> _Flow:
+        """The same visits each held ``extra`` longer (a wait for an inner resource):
+        ``E[(S + w)^2] = E[S^2] + 2 w E[S] + 2 w^2``, the wait taken as exponential."""
+        return _Flow(
+            self.visits,
+            self.work + self.visits * extra,
+            self.second + 2 * extra * self.work + 2 * extra**2 * self.visits,
+            self.scv,
+        )
+
+    def visit_mean(self) -> FloatArray:
+        """Mean service of the visits waiting there (by count)."""
+        out: FloatArray = np.divide(
+            self.work, self.visits, out=np.zeros_like(self.work), where=self.visits > 0
+        )
+        return out
+
+    def residual(self, servers: int = 1) -> FloatArray:
+        """Mean time to the next departure from ``servers`` busy servers, times ``servers``: for
+        one server ``E[S^2]/(2 E[S])`` of the service in progress (long visits are likelier to be
+        in progress); as servers grow, the departures of many servers come at their mean spacing,
+        and the in-progress mix matters less, towards ``E[S](1 + c^2)/2`` with ``E[S]`` and the
+        SCV ``c^2`` averaged over visits by count."""
         mixed: FloatArray = np.divide(
-            (rate * self.visits * self.second).sum(axis=1),
-            2.0 * work,
-            out=np.zeros_like(work),
-            where=work > 0,
+            self.second, 2.0 * self.work, out=np.zeros_like(self.work), where=self.work > 0
         )
         if servers == 1:
             return mixed
-        count = rate * self.visits
-        total = count.sum(axis=1)
-        scv_avg = np.divide((count * self.scv).sum(axis=1), total, out=np.zeros_like(total), where=total > 0)
-        spaced = self.visit_mean(rate) * (1.0 + scv_avg) / 2.0
+        scv_avg = np.divide(self.scv, self.visits, out=np.zeros_like(self.visits), where=self.visits > 0)
+        spaced = self.visit_mean() * (1.0 + scv_avg) / 2.0
         return np.asarray(spaced + (mixed - spaced) / servers)
-
-    def visit_mean(self, rate: FloatArray) -> FloatArray:
-        """Mean service of the visits waiting there (by count)."""
-        count = (rate * self.visits).sum(axis=1)
-        work = (rate * self.visits * self.mean).sum(axis=1)
-        out: FloatArray = np.divide(work, count, out=np.zeros_like(work), where=count > 0)
-        return out
 
 
 @dataclass(frozen=True)
@@ -110,59 +132,79 @@ class NetworkState:
 
 
 @functools.lru_cache(maxsize=32)
-def _log_choose(counts: bytes, width: int) -> FloatArray:
-    """``log C(n, k)`` for the rows ``n`` (float64 bytes) and ``k = 0..width-1``; the counts stay
-    the same over the fixed-point iterations, so this is computed once per solve."""
-    nn = np.frombuffer(counts, dtype=np.float64)[:, None]
-    k = np.arange(width, dtype=np.float64)[None, :]
-    rest = np.maximum(nn - k, 0.0)
-    out = special.gammaln(nn + 1.0) - special.gammaln(k + 1.0) - special.gammaln(rest + 1.0)
-    out.flags.writeable = False
-    return np.asarray(out)
-
-
-def _binomial(n: FloatArray, mean: FloatArray, width: int) -> FloatArray:
-    """Rows of the Binomial(ceil(n), mean/ceil(n)) pmf on 0..width-1."""
-    nn = np.ceil(np.maximum(n, 0.0))[:, None]
-    p = np.clip(np.divide(mean[:, None], nn, out=np.zeros_like(nn), where=nn > 0), 0.0, 1.0)
+def _grid(counts: bytes, width: int) -> tuple[NDArray[Any], ...]:
+    """For the rows ``n`` (float64 bytes) and ``k = 0..width-1``: ``ceil(n)`` (a column), ``k``,
+    ``ceil(n) - k``, ``log C(ceil(n), k)``, and the masks ``k = 0``, ``k = ceil(n)`` and
+    ``k <= ceil(n)``.  The counts stay the same over the fixed-point iterations, so this is
+    computed once per solve and station."""
+    nn = np.ceil(np.maximum(np.frombuffer(counts, dtype=np.float64), 0.0))[:, None]
     k = np.arange(width, dtype=np.float64)[None, :]
     rest = nn - k
+    log_choose = (
+        special.gammaln(nn + 1.0) - special.gammaln(k + 1.0) - special.gammaln(np.maximum(rest, 0.0) + 1.0)
+    )
+    out = (nn, k, rest, log_choose, k == 0, rest == 0, k <= nn)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _binomial(n: FloatArray, mean: FloatArray, width: int) -> tuple[FloatArray, FloatArray]:
+    """Rows of the Binomial(ceil(n), mean/ceil(n)) pmf on 0..width-1, and its means."""
+    nn, k, rest, log_choose, first, last, support = _grid(
+        np.ascontiguousarray(n, dtype=np.float64).tobytes(), width
+    )
+    p = np.clip(np.divide(mean[:, None], nn, out=np.zeros_like(nn), where=nn > 0), 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # xlogy(k, p) is k log(p), and 0 where k = 0 (p not NaN); likewise xlog1py: the logs are
-        # taken once per row by the same functions and multiplied out, which gives the same numbers
-        log_p = special.xlogy(1.0, p)
-        log_q = special.xlog1py(1.0, -p)
-        known = ~np.isnan(p)
-        heads = np.where((k == 0) & known, 0.0, k * log_p)
-        tails = np.where((rest == 0) & known, 0.0, rest * log_q)
-        log_pmf = _log_choose(nn.tobytes(), width) + heads + tails
-    return np.where(k <= nn, np.exp(log_pmf), 0.0)
+        # k log(p), 0 where k = 0; (n - k) log(1 - p), 0 where k = n (p = 0 or 1 give 0 log 0)
+        heads = np.where(first, 0.0, k * np.log(p))
+        tails = np.where(last, 0.0, rest * np.log1p(-p))
+        pmf = np.exp(log_choose + heads + tails)
+    return np.where(support, pmf, 0.0), np.asarray((nn * p)[:, 0])
 
 
 def queue_counts(groups: list[tuple[FloatArray, FloatArray]], servers: int) -> tuple[FloatArray, FloatArray]:
     """``(P(K >= m), E[(K - m)+])`` for ``K`` a sum of binomial counts, one per group ``(at most
-    n others, mean there)``."""
-    widths = [int(np.ceil(np.max(n, initial=0.0))) + 1 for n, _ in groups]
-    size = 1 << int(np.ceil(np.log2(sum(widths) + 1)))
-    spectrum = np.ones((groups[0][0].size, size // 2 + 1), dtype=complex)
-    for (n, mean), width in zip(groups, widths, strict=True):
-        spectrum *= np.fft.rfft(_binomial(n, mean, width), size, axis=1)
-    pmf = np.clip(np.fft.irfft(spectrum, size, axis=1), 0.0, None)
-    k = np.arange(size)
-    return np.asarray(pmf[:, servers:].sum(axis=1)), np.asarray(pmf @ np.maximum(k - servers, 0.0))
+    n others, mean there)``.
+
+    Only ``P(K = k)`` for ``k < m`` is needed: ``P(K >= m) = 1 - sum_{k<m} P(K = k)`` and
+    ``E[(K - m)+] = E[K] - m + sum_{k<m} (m - k) P(K = k)`` (as ``(K - m)+ = K - m + (m - K)+``),
+    with ``E[K]`` the sum of the binomials' means.  Those ``m`` terms of the sum's pmf need only
+    the first ``m`` terms of each binomial's, so the convolution is truncated at ``m`` (O(m^2) per
+    row, instead of a transform over every count up to the number of others)."""
+    head: FloatArray | None = None
+    mean_total = np.zeros(groups[0][0].size)
+    for n, mean in groups:
+        pmf, expected = _binomial(n, mean, servers)
+        mean_total = mean_total + expected
+        head = pmf if head is None else _convolve_head(head, pmf)
+    assert head is not None
+    below = head.sum(axis=1)
+    short = head @ (servers - np.arange(servers, dtype=np.float64))
+    return np.clip(1.0 - below, 0.0, 1.0), np.maximum(mean_total - servers + short, 0.0)
+
+
+def _convolve_head(a: FloatArray, b: FloatArray) -> FloatArray:
+    """The first ``m`` terms of the convolution of the rows of ``a`` and ``b`` (``(rows, m)``)."""
+    out = a[:, :1] * b
+    for i in range(1, a.shape[1]):
+        out[:, i:] += a[:, i : i + 1] * b[:, : b.shape[1] - i]
+    return out
 
 
 def _fcfs_wait(
-    groups: list[tuple[FloatArray, FloatArray]], servers: int, residual: FloatArray, visit_mean: FloatArray
+    groups: list[tuple[FloatArray, FloatArray]], servers: int, flow: _Flow
 ) -> tuple[FloatArray, FloatArray]:
-    """A visit's mean wait at ``servers`` FCFS servers (module docstring) and the probability
-    that it waits at all."""
+    """A visit's mean wait at ``servers`` FCFS servers (module docstring) for the visits ``flow``
+    and the probability that it waits at all."""
     busy, ahead = queue_counts(groups, servers)
-    return np.asarray((busy * residual + ahead * visit_mean) / servers), busy
+    return np.asarray((busy * flow.residual(servers) + ahead * flow.visit_mean()) / servers), busy
 
 
 class _Iteration:
-    """Population-wide counts of one iteration (shared by the station updates)."""
+    """What stays the same over the iterations of one solve: population-wide counts (shared by
+    the station updates) and the per-class weights of every station's :class:`_Flow`, so that
+    one matrix product per iteration gives every station's sums."""
 
     def __init__(self, d: Demands, pop: FloatArray) -> None:
         n = pop.sum(axis=1)
@@ -173,16 +215,36 @@ class _Iteration:
         # n - 1 others fill n - 1 of the P T - 1 other threads, T - 1 of them in one's process
         slots = p * d.threads
         self.in_process = np.maximum(n - 1.0, 0.0) * (d.threads - 1) / max(slots - 1.0, 1.0)
+        self.scale = np.divide(self.in_process, self.in_process + 1.0)  # what a request of its process sees
         self.other_holders = np.minimum(p - 1.0, self.others)  # one lock holder per other process
         self.holders = np.minimum(p, self.others)
         self.active = np.maximum(np.minimum(p, n), 1e-300)
+        stations = (d.lock, d.free, d.cpu, *d.pools)
+        self.weights = np.ascontiguousarray(np.stack([c for st in stations for c in st.columns()]))
+
+    def flows(self, x: FloatArray) -> list[_Flow]:
+        """Every station's sums at the throughputs ``x`` (``(rows, classes)``): lock, free, cpu,
+        then the pools."""
+        sums = self.weights @ x.T
+        return [_Flow(*sums[i : i + 4]) for i in range(0, sums.shape[0], 4)]
 
 
 def solve_network(
-    d: Demands, n: FloatArray, weights: FloatArray, *, iterations: int = 500, tol: float = 1e-7
+    d: Demands,
+    n: FloatArray,
+    weights: FloatArray,
+    *,
+    iterations: int = 500,
+    tol: float = 1e-7,
+    compiled: bool = True,
 ) -> NetworkState:
     """Schweitzer AMVA at the populations ``n`` (``(rows,)``) with the class mix of an open
-    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits."""
+    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits.
+
+    Each iteration takes every station's new waits from the current ones and moves halfway
+    (damping 0.5), until no residence changes by ``tol`` (relative) or after ``iterations``.
+    ``compiled`` runs the iteration in :mod:`capplan.layered._network_kernel` (the same
+    arithmetic, without NumPy's per-call overhead); False runs this module's NumPy code."""
     rows = n.size
     n_pools = len(d.pools)
     zeros = np.zeros(rows)
@@ -191,9 +253,11 @@ def solve_network(
     resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
     pop = _mix(n, weights, resid)
     it = _Iteration(d, pop)
+    if compiled:
+        return _solve_compiled(d, n, weights, it, resid, pop, iterations, tol)
     probs: dict[str, FloatArray] = {}
     for _ in range(iterations):
-        new, probs = _waits(d, it, pop / resid, w_lock, w_cl, w_cf, w_pool, w_b)
+        new, probs = _waits(d, it, it.flows(pop / resid), w_lock, w_cl, w_cf, w_pool, w_b)
         w_lock, w_cl, w_cf, w_pool, w_b = (
             0.5 * (a + b) for a, b in zip((w_lock, w_cl, w_cf, w_pool, w_b), new, strict=True)
         )
@@ -205,6 +269,57 @@ def solve_network(
             break
     resid = _bounded(d, n, pop, resid)
     return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b, probs)
+
+
+def _solve_compiled(
+    d: Demands,
+    n: FloatArray,
+    weights: FloatArray,
+    it: _Iteration,
+    resid: FloatArray,
+    pop: FloatArray,
+    iterations: int,
+    tol: float,
+) -> NetworkState:
+    """:func:`solve_network`'s iteration in the compiled kernel, from the same starting point."""
+    from capplan.layered._network_kernel import iterate  # noqa: PLC0415 - numba loads only to solve
+
+    stations = (d.lock, d.free, d.cpu, *d.pools)
+    n_pools = len(d.pools)
+    width = max(d.cores, *d.pool_size, *d.bouncer, 1)
+    sizes = np.array([d.processes, d.cores, int(d.lock.visits.any()), width, *d.pool_size, *d.bouncer])
+    per_row = np.stack([it.scale, it.others, it.other_holders, it.in_process, it.active, it.share])
+    waits, probs = np.zeros((3 + 2 * n_pools, n.size)), np.zeros((3 + 2 * n_pools, n.size))
+    resid, pop = resid.copy(), pop.copy()
+    iterate(
+        it.weights,
+        np.stack([st.visits for st in stations]).astype(np.float64),
+        np.stack([st.mean for st in stations]).astype(np.float64),
+        np.array(d.delay, dtype=np.float64),  # copies: writable and contiguous, as compiled
+        np.array(n, dtype=np.float64),
+        np.array(weights, dtype=np.float64),
+        resid,
+        pop,
+        per_row,
+        sizes.astype(np.int64),
+        waits,
+        probs,
+        iterations,
+        tol,
+    )
+    resid = _bounded(d, n, pop, resid)
+    pools = slice(3, 3 + n_pools)
+    bouncers = slice(3 + n_pools, 3 + 2 * n_pools)
+    wait_prob = {
+        "lock": probs[0],
+        "core_lock": probs[1],
+        "core_free": probs[2],
+        "pool": probs[pools],
+        "bouncer": probs[bouncers],
+    }
+    return NetworkState(
+        pop / resid, resid, waits[0], waits[1], waits[2], waits[pools], waits[bouncers], wait_prob
+    )
 
 
 def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:
@@ -243,65 +358,40 @@ def _residence(
 
 
 def _waits(
-    d: Demands, it: _Iteration, x: FloatArray, w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray,
+    d: Demands, it: _Iteration, flows: list[_Flow], w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray,
     w_pool: FloatArray, w_b: FloatArray,
 ) -> tuple[tuple[FloatArray, ...], dict[str, FloatArray]]:  # fmt: skip
-    """New waits per visit at every station from the throughputs ``x`` and the current waits, and
-    the probability that a visit waits there at all (keys ``lock``, ``core_lock``, ``core_free``,
-    ``pool``, ``bouncer``)."""
+    """New waits per visit at every station from the stations' sums at the current throughputs
+    (``flows``: :meth:`_Iteration.flows`) and the current waits, and the probability that a visit
+    waits there at all (keys ``lock``, ``core_lock``, ``core_free``, ``pool``, ``bouncer``)."""
     p = float(d.processes)
-    lk, fr = d.lock, d.free
+    lk, fr, cpu, pools = flows[0], flows[1], flows[2], flows[3:]
     # the lock (one server per process): held for the lock-held part and its wait for a core
-    hold = Station(
-        lk.visits,
-        lk.mean + w_cl[:, None],
-        lk.second + 2 * lk.mean * w_cl[:, None] + 2 * w_cl[:, None] ** 2,
-        lk.scv,
-    )
-    busy = (x * hold.visits * hold.mean).sum(axis=1) / p
-    queued = (x * lk.visits).sum(axis=1) * w_lock / p
-    scale = np.divide(it.in_process, it.in_process + 1.0)  # what a request of its process sees
-    new_lock = scale * (busy * hold.residual(x) + queued * hold.visit_mean(x))
-    probs: dict[str, FloatArray] = {"lock": np.minimum(scale * busy, 1.0)}
+    hold = lk.held(w_cl)
+    busy = hold.work / p
+    queued = lk.visits * w_lock / p
+    new_lock = it.scale * (busy * hold.residual() + queued * hold.visit_mean())
+    probs: dict[str, FloatArray] = {"lock": np.minimum(it.scale * busy, 1.0)}
     # cores: a CPU step waits for a core once (holding the lock, if it takes it) and keeps the
     # core for the whole step, lock-free part included; so the queue for cores holds only lock
     # holders, at most one per other process, or, with no lock to take, anyone
-    at_l = (x * lk.visits).sum(axis=1) * w_cl + (x * lk.visits * lk.mean).sum(axis=1)
-    at_f = (x * fr.visits).sum(axis=1) * w_cf + (x * fr.visits * fr.mean).sum(axis=1)
-    holder, free_each = at_l / it.active, at_f * it.share
-    res, vm = d.cpu.residual(x, d.cores), d.cpu.visit_mean(x)
+    holder, free_each = hold.work / it.active, fr.held(w_cf).work * it.share
     zero = np.zeros_like(w_cl)
-    if lk.visits.any():
+    if d.lock.visits.any():
         new_cl, probs["core_lock"] = _fcfs_wait(
-            [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)],
-            d.cores,
-            res,
-            vm,
+            [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)], d.cores, cpu
         )
         new_cf, probs["core_free"] = zero, zero
     else:
-        new_cf, probs["core_free"] = _fcfs_wait([(it.others, it.others * free_each)], d.cores, res, vm)
+        new_cf, probs["core_free"] = _fcfs_wait([(it.others, it.others * free_each)], d.cores, cpu)
         new_cl, probs["core_lock"] = zero, zero
     new_pool, new_b = np.zeros_like(w_pool), np.zeros_like(w_b)
     probs["pool"], probs["bouncer"] = np.zeros_like(w_pool), np.zeros_like(w_b)
-    for j, st in enumerate(d.pools):
-        held = Station(
-            st.visits,
-            st.mean + w_b[j][:, None],
-            st.second + 2 * st.mean * w_b[j][:, None] + 2 * w_b[j][:, None] ** 2,
-            st.scv,
-        )
-        there = (x * st.visits).sum(axis=1) * (w_b[j] + w_pool[j]) + (x * st.visits * st.mean).sum(axis=1)
-        seen = it.in_process * there * it.share
-        new_pool[j], probs["pool"][j] = _fcfs_wait(
-            [(it.in_process, seen)], d.pool_size[j], held.residual(x, d.pool_size[j]), held.visit_mean(x)
-        )
+    for j, st in enumerate(pools):
+        held = st.held(w_b[j])
+        seen = it.in_process * held.held(w_pool[j]).work * it.share
+        new_pool[j], probs["pool"][j] = _fcfs_wait([(it.in_process, seen)], d.pool_size[j], held)
         if d.bouncer[j] > 0:
-            there_b = (x * st.visits).sum(axis=1) * w_b[j] + (x * st.visits * st.mean).sum(axis=1)
-            new_b[j], probs["bouncer"][j] = _fcfs_wait(
-                [(it.others, it.others * there_b * it.share)],
-                d.bouncer[j],
-                st.residual(x, d.bouncer[j]),
-                st.visit_mean(x),
-            )
+            there_b = held.work * it.share
+            new_b[j], probs["bouncer"][j] = _fcfs_wait([(it.others, it.others * there_b)], d.bouncer[j], st)
     return (new_lock, new_cl, new_cf, new_pool, new_b), probs

@@ -3,6 +3,7 @@ floors without a solve, verdicts implied by monotonicity, best-first over layout
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ class _Bounds:
             out[f"one of {z} zones lost"] = lambda n: n - math.ceil(n / z)
         return out
 
+    @functools.cached_property
+    def _ups(self) -> tuple[Callable[[int], int], ...]:
+        return tuple(self.scenarios().values())
+
     def live(self, n: int) -> int:
         """Replicas up in the worst scenario of a fleet of ``n``."""
-        return min(up(n) for up in self.scenarios().values())
+        return min(up(n) for up in self._ups)
 
     def fleet(self, up: int) -> int:
         """Smallest fleet whose worst scenario leaves ``up`` replicas up."""
@@ -78,10 +83,10 @@ def _memory(model: ServiceModel, layout: Layout) -> float:
 
 def _floor(model: ServiceModel, layout: Layout, bounds: _Bounds) -> int:
     """Fewest replicas up that the offered loads allow, without a solve (module docstring, 1)."""
-    from capplan.layered.solve import layer_loads  # noqa: PLC0415 - the solver is heavy
+    from capplan.layered.solve import offered_utilization  # noqa: PLC0415 - the solver is heavy
 
     whole = _replica(model, layout, bounds.pool, 1.0)
-    loads = layer_loads(whole)["utilization"].to_dict()
+    loads = offered_utilization(whole)
     inside = sum(c.rate * sum(s.mean for s in c.steps) for c in whole.classes)
     loads["workers"] = inside / whole.workers.slots  # Little's law with no waiting at all
     need = 1
@@ -137,9 +142,13 @@ class _Search:
         self.solves = 0
         self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
 
-    def result(self, layout: Layout, up: int) -> LayeredResult:
+    def result(self, layout: Layout, up: int, *, waits: bool = False) -> LayeredResult:
+        """The solve of ``layout`` with ``up`` replicas up; its ``waits`` table only if asked for
+        (the verdicts do not read it)."""
+        from capplan.layered.solve import solve  # noqa: PLC0415 - the solver is heavy
+
         self.solves += 1
-        return _replica(self.model, layout, self.bounds.pool, float(up)).solve()
+        return solve(_replica(self.model, layout, self.bounds.pool, float(up)), waits=waits)
 
     def verdict(self, layout: Layout, up: int) -> str:
         """The first constraint missed with ``up`` replicas up ("" when all are met)."""

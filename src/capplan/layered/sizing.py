@@ -345,12 +345,13 @@ def _decision(
 ) -> ServiceSizing:
     """Evaluate the chosen layout in every scenario and assemble the answer."""
     scenarios = {name: up(best.replicas) for name, up in bounds.scenarios().items()}
+    worst = min(scenarios.values())
     solved: dict[int, LayeredResult] = {}
     for up in scenarios.values():
         if up not in solved:
-            solved[up] = search.result(best.layout, up)
+            solved[up] = search.result(best.layout, up, waits=up == worst)  # the binding layers
     results = {name: (up, solved[up]) for name, up in scenarios.items()}
-    binding, share = _per_class_binding(solved[min(scenarios.values())])
+    binding, share = _per_class_binding(solved[worst])
     constraint = _constraint(search, best, bounds)
     all_up = solved[best.replicas]
     layers = pd.DataFrame({name: r.layers["utilization"] for name, (_, r) in results.items()})

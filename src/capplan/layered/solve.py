@@ -21,6 +21,7 @@ layouts is in ``docs/accuracy.md``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -34,7 +35,7 @@ from capplan.layered.result import QUANTILES, LayeredResult, layer_names
 from capplan.queueing._sojourn import WaitLaw, response_quantile, wait_quantile
 from capplan.queueing.service import TwoMomentService
 
-__all__ = ["METHOD", "layer_loads", "solve"]
+__all__ = ["METHOD", "layer_loads", "offered_utilization", "solve"]
 
 METHOD = (
     "approx: flow-equivalent server for the workers over approximate MVA of the lock, cores, pools "
@@ -42,21 +43,35 @@ METHOD = (
 )
 
 
-def _station(model: ServiceModel, pick: Callable[[Step], tuple[float, float] | None]) -> Station:
-    """Per class visits, mean and second moment of the visits ``pick`` maps a step to
-    (``(mean, scv)`` of that visit's service, or None where the step does not visit)."""
+def _station(
+    steps: tuple[tuple[Step, ...], ...], pick: Callable[[Step], tuple[float, float] | None]
+) -> Station:
+    """Per class (``steps``: each class's steps) visits, mean and second moment of the visits
+    ``pick`` maps a step to (``(mean, scv)`` of that visit's service, or None where the step does
+    not visit)."""
     visits, means, seconds, scvs = [], [], [], []
-    for cls in model.classes:
-        found = [v for v in (pick(s) for s in cls.steps) if v is not None]
+    for cls_steps in steps:
+        found = [v for v in (pick(s) for s in cls_steps) if v is not None]
         visits.append(float(len(found)))
         means.append(float(np.mean([m for m, _ in found])) if found else 0.0)
         seconds.append(float(np.mean([m * m * (1 + c) for m, c in found])) if found else 0.0)
         scvs.append(float(np.mean([c for _, c in found])) if found else 0.0)
-    return Station(np.array(visits), np.array(means), np.array(seconds), np.array(scvs))
+    return Station(*(_frozen(a) for a in (visits, means, seconds, scvs)))
 
 
-def demands(model: ServiceModel) -> Demands:
-    share = model.lock_share
+def _frozen(values: list[float]) -> FloatArray:
+    out = np.array(values, dtype=np.float64)
+    out.flags.writeable = False  # shared by every model with the same steps (_stations)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _stations(
+    steps: tuple[tuple[Step, ...], ...], share: float, pools: tuple[str, ...]
+) -> tuple[Station, Station, Station, tuple[Station, ...]]:
+    """The lock, lock-free, cpu and pool stations, which depend only on the classes' steps, the
+    lock-held share of CPU work and the pools' names (not on the rates or the layout), so the
+    sizing search's models share them."""
 
     def part(fraction: float) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean * fraction, s.scv) if isinstance(s, Cpu) and fraction > 0 else None
@@ -64,11 +79,23 @@ def demands(model: ServiceModel) -> Demands:
     def holds(name: str) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean, s.scv) if isinstance(s, Hold) and s.pool == name else None
 
+    return (
+        _station(steps, part(share)),
+        _station(steps, part(1.0 - share)),
+        _station(steps, part(1.0)),
+        tuple(_station(steps, holds(name)) for name in pools),
+    )
+
+
+def demands(model: ServiceModel) -> Demands:
+    lock, free, cpu, pools = _stations(
+        tuple(c.steps for c in model.classes), model.lock_share, tuple(model.pools)
+    )
     return Demands(
-        lock=_station(model, part(share)),
-        free=_station(model, part(1.0 - share)),
-        cpu=_station(model, part(1.0)),
-        pools=tuple(_station(model, holds(name)) for name in model.pools),
+        lock=lock,
+        free=free,
+        cpu=cpu,
+        pools=pools,
         delay=np.array([c.waits for c in model.classes]),
         processes=model.workers.processes,
         threads=model.workers.threads,
@@ -125,9 +152,10 @@ def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
     return np.asarray(own + waits)
 
 
-def solve(model: ServiceModel) -> LayeredResult:
+def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
     """Per class response times, per class and layer waits, per layer utilizations (module
-    docstring)."""
+    docstring); with ``waits=False`` the result's ``waits`` table is left out (None), for callers
+    that read only the response times and utilizations (the sizing search's verdicts)."""
     d = demands(model)
     lam = model.arrival_rate
     net = _network(model, d)
@@ -157,10 +185,10 @@ def solve(model: ServiceModel) -> LayeredResult:
         index=[c.name for c in model.classes],
     )
     busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
-    layers = layer_loads(model, busy_workers=busy, state=net, weights=weights)
+    layers = _layer_frame(_layer_rows(model, d, busy, net, weights))
     layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
-    waits = _wait_table(model, d, net, weights, worker_law)
-    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=waits)
+    table = _wait_table(model, d, net, weights, worker_law) if waits else None
+    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=table)
 
 
 def _variability(model: ServiceModel, full: FloatArray, full_var: FloatArray) -> float:
@@ -255,9 +283,32 @@ def layer_loads(
     Without a solved ``state`` the waits are NaN and holding times are bare (the offered load: a
     lock held while waiting for a core, or a connection while waiting for PgBouncer, is busier).
     """
+    return _layer_frame(_layer_rows(model, demands(model), busy_workers, state, weights))
+
+
+def _layer_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "layer"
+    return frame
+
+
+def offered_utilization(model: ServiceModel) -> dict[str, float]:
+    """Per layer, the utilization of :func:`layer_loads` without a solve (the offered load; NaN
+    for the workers), without building its table."""
+    rows = _layer_rows(model, demands(model), None, None, None)
+    return {layer: row["utilization"] for layer, row in rows.items()}
+
+
+def _layer_rows(
+    model: ServiceModel,
+    d: Demands,
+    busy_workers: float | None,
+    state: NetworkState | None,
+    weights: FloatArray | None,
+) -> dict[str, dict[str, float]]:
+    """:func:`layer_loads`'s rows, for the demands ``d`` of ``model``."""
     rates = np.array([c.rate for c in model.classes])
     lam = float(rates.sum())
-    d = demands(model)
     p = model.workers.processes
 
     def avg(a: FloatArray) -> float:
@@ -306,6 +357,4 @@ def layer_loads(
                 "utilization": held / pool.server_limit,
                 "wait_mean": per_request(st.visits, w_b) if state is not None else math.nan,
             }
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index.name = "layer"
-    return frame
+    return rows
