@@ -19,6 +19,7 @@ Latency by Little's law for a closed system of ``N`` users with think time ``Z``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -133,7 +134,7 @@ class _ScalingLaw(FittedLaw):
         if math.isinf(root):
             n_max: float = math.inf
         else:
-            n_max = float(math.floor(root)) if root >= 1 else 0.0
+            n_max = self._whole_users(root, lambda n: ratio * float(self.latency(n, z)) <= target)
         if 1 <= n_max < math.inf:
             thr = float(self(float(n_max)))
             lat = float(self.latency(float(n_max), z))
@@ -151,6 +152,19 @@ class _ScalingLaw(FittedLaw):
             past_peak=bool(root > self.peak_concurrency),
             method=method,
         )
+
+
+    @staticmethod
+    def _whole_users(root: float, meets: Callable[[float], bool]) -> float:
+        """The largest whole ``N >= 1`` with ``meets(N)`` next to the closed-form ``root`` (0 if
+        none): the root's floor, moved by one where rounding put a target met exactly (a target
+        taken from the law at a whole ``N``) on the wrong side."""
+        n = float(math.floor(root)) if root >= 1 else 0.0
+        if meets(n + 1.0):
+            return n + 1.0
+        if n >= 1 and not meets(n):
+            return n - 1.0
+        return n
 
 
 class USL(_ScalingLaw):
