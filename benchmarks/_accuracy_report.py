@@ -67,6 +67,7 @@ def goal_section(df: pd.DataFrame) -> str:
     grid = df[df["service"] == "scv"]
     scopes = [("two-moment grid, all points", grid)]
     scopes += [(m, g) for m, g in grid.groupby(grid["method"].map(method_group), sort=True)]
+    scopes += [("held out: service SCV 0.1 and 1/3 (interpolated)", df[df["service"] == "heldout"])]
     scopes += [("lognormal service (distribution given)", df[df["service"] == "lognormal"])]
     header = ["scope", "points"]
     for label in METRICS.values():
@@ -102,7 +103,8 @@ def worst(df: pd.DataFrame, col: str, n: int = 12) -> str:
     rows = [
         [
             f"{r.arrival_scv:g}",
-            f"{r.service_scv:g}" + (" (lognormal)" if r.service == "lognormal" else ""),
+            f"{r.service_scv:.3g}"
+            + {"lognormal": " (lognormal)", "heldout": " (held out)"}.get(r.service, ""),
             f"{r.rho:g}",
             str(int(r.servers)),
             signed(r[col]),
@@ -129,6 +131,7 @@ def write_report(
 ) -> None:
     grid = df[df["service"] == "scv"]
     logn = df[df["service"] == "lognormal"]
+    held = df[df["service"] == "heldout"]
     negligible = int(df["wait_negligible"].sum())
     text = f"""## The G/G/c model
 
@@ -141,7 +144,8 @@ The model fits two-moment phase-type distributions to both times (Erlang mixture
 exponential at 1, balanced H2 above, a constant at 0) and solves that queue: exactly by the
 matrix-geometric method (service SCV ≥ 1/2, up to 32 servers), as PH/M/c or GI/D/c (exponential
 or constant service, any number of servers), with a stated approximation elsewhere (for service
-SCV between 0 and 1/2, the quadratic in the SCV through the exact values at 0, 1/2 and 1; beyond
+SCV between 0 and 1/2, a quadratic through the exact values at 0, 1/2 and 1 in the SCV raised to
+3/4 + 1/(4c): linear in the SCV for one server, as the M/G/1 mean wait is; beyond
 32 servers the PH/M/c value scaled by the 32-server ratio at the same (1 − ρ)√c).  The `method`
 column of each point names what was used.  In the two-moment grid the simulator draws from those
 same families, so the error is the model's own; the lognormal rows show what the two-moment
@@ -154,6 +158,9 @@ description of the wait costs for a real skewed distribution.
 - Two-moment grid: ρ ∈ {{0.3, 0.5, 0.7, 0.8, 0.9, 0.95}} × c ∈ {{1, 2, 4, 8, 16, 32, 64}} × arrival
   SCV ∈ {{0.25, 0.5, 1, 2, 4, 9}} × service SCV ∈ {{0, 0.25, 1, 4, 9}}: {len(grid)} points.  Lognormal
   service (SCV 1 and 4) with Poisson and H2 SCV 4 arrivals over the same ρ and c: {len(logn)} points.
+- Held out: the interpolation's exponent was chosen on the grid's service SCV 0.25 points; it is
+  checked at service SCV 0.1 and 1/3 (Erlang-10, Erlang-3), not used to choose it: arrival SCV
+  ∈ {{0.25, 1, 4, 9}} × ρ ∈ {{0.5, 0.7, 0.9}} × c ∈ {{1, 4, 16, 32, 64}}: {len(held)} points.
 - Mean-wait errors are skipped where the simulated mean wait is below 0.001 × the mean service
   time (negligible): {negligible} of {len(df)} points.
 - Model evaluation: {scoring_seconds:.0f} s for all {len(df)} points in one process (median

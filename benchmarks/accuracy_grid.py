@@ -6,6 +6,10 @@ Run from the project root::
     .venv/bin/python benchmarks/accuracy_grid.py --quick    # a few points, written to a temp dir
     .venv/bin/python benchmarks/accuracy_grid.py --from-csv docs/accuracy_grid.csv [--out docs]
                                     # re-score the current model against the stored simulations
+    .venv/bin/python benchmarks/accuracy_grid.py --from-csv docs/accuracy_grid.csv --heldout --out docs
+                                    # ... with the held-out points simulated anew and added
+    .venv/bin/python benchmarks/accuracy_grid.py --from-csv docs/accuracy_grid.csv --refine-capped N
+                                    # ... with the points that hit the customer cap run with N
 
 The full run writes ``docs/accuracy.md`` and ``docs/accuracy_grid.csv`` (one row per point:
 simulation estimates with 95% batch-means CI half-widths, model values and relative errors).
@@ -18,9 +22,12 @@ Grid (the two-moment study): utilization {0.3, 0.5, 0.7, 0.8, 0.9, 0.95} x serve
 The simulator draws each time from a distribution with that SCV: Erlang-k for SCV 1/k, exponential
 for 1, the balanced-means H2 above 1, a constant for 0 — the families of the model's phase-type
 fits, so for these points the two-moment description loses nothing and the error is the model's
-own.  The distribution study adds lognormal service (SCV 1 and 4), where it does lose: the model
-is given the lognormal itself (``service=``), whose shape it keeps in the response time while the
-wait comes from the mean and SCV.
+own.  Held-out points check the one approximation with a chosen parameter, the interpolation in
+the service SCV below 1/2 (its exponent was chosen on the grid's SCV 0.25 points): service SCV
+{0.1, 1/3} (Erlang-10 and Erlang-3) x arrival SCV {0.25, 1, 4, 9} x utilization {0.5, 0.7, 0.9} x
+servers {1, 4, 16, 32, 64}, 120 points.  The distribution study adds lognormal service (SCV 1
+and 4), where it does lose: the model is given the lognormal itself (``service=``), whose shape it
+keeps in the response time while the wait comes from the mean and SCV.
 
 Each point is simulated with ``capplan.sim.simulate_queue(keep="stats")`` and a seed derived from
 ``--seed`` and the point's name.  A pilot of ``--customers`` arrivals estimates the CI half-widths
@@ -55,6 +62,12 @@ UTILIZATIONS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
 SERVERS = (1, 2, 4, 8, 16, 32, 64)
 ARRIVAL_SCVS = (0.25, 0.5, 1.0, 2.0, 4.0, 9.0)
 SERVICE_SCVS = (0.0, 0.25, 1.0, 4.0, 9.0)
+#: Held out: service SCVs inside the interpolated range (0, 1/2) that the model's interpolation
+#: exponent was not chosen on (it was chosen on the grid's 0.25), each an Erlang-k exactly.
+HELDOUT_SCVS = (0.1, 1.0 / 3.0)
+HELDOUT_ARRIVAL_SCVS = (0.25, 1.0, 4.0, 9.0)
+HELDOUT_UTILIZATIONS = (0.5, 0.7, 0.9)
+HELDOUT_SERVERS = (1, 4, 16, 32, 64)
 #: The distribution study: lognormal service, Poisson and H2 SCV 4 arrivals.
 LOGNORMAL_SCVS = (1.0, 4.0)
 LOGNORMAL_ARRIVALS = (1.0, 4.0)
@@ -65,7 +78,8 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 @dataclass(frozen=True)
 class Point:
-    """One queue: mean service time 1 s, so ``lam = rho * c``; ``service`` is "scv" or "lognormal"."""
+    """One queue: mean service time 1 s, so ``lam = rho * c``; ``service`` is "scv" (the grid),
+    "heldout" (two-moment families at the held-out service SCVs) or "lognormal"."""
 
     arrival_scv: float
     service_scv: float
@@ -94,6 +108,7 @@ def build_grid(quick: bool) -> list[Point]:
     grid = [
         Point(a, s, r, c) for a in ARRIVAL_SCVS for s in SERVICE_SCVS for r in UTILIZATIONS for c in SERVERS
     ]
+    grid += build_heldout()
     grid += [
         Point(a, s, r, c, "lognormal")
         for a in LOGNORMAL_ARRIVALS
@@ -102,6 +117,16 @@ def build_grid(quick: bool) -> list[Point]:
         for c in SERVERS
     ]
     return grid
+
+
+def build_heldout() -> list[Point]:
+    return [
+        Point(a, s, r, c, "heldout")
+        for a in HELDOUT_ARRIVAL_SCVS
+        for s in HELDOUT_SCVS
+        for r in HELDOUT_UTILIZATIONS
+        for c in HELDOUT_SERVERS
+    ]
 
 
 def time_distribution(mean: float, scv: float) -> Any:
@@ -247,6 +272,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, help="output directory (default docs/; a temp dir with --quick or --from-csv)"
     )
+    parser.add_argument(
+        "--heldout",
+        action="store_true",
+        help="simulate the held-out points (service SCV 0.1 and 1/3) and add them to --from-csv's",
+    )
+    parser.add_argument(
+        "--refine-capped",
+        type=int,
+        metavar="N",
+        help="with --from-csv: simulate the points that reached the stored customer cap again with N",
+    )
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--customers", type=int, default=2_000_000, help="pilot run per point")
     parser.add_argument("--max-customers", type=int, default=200_000_000)
@@ -255,23 +291,70 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def stored_simulations(args: argparse.Namespace) -> tuple[pd.DataFrame, str]:
+    """The simulations of ``--from-csv`` (model columns dropped) and how they were made, with the
+    held-out points simulated anew (``--heldout``) and the points that reached the stored
+    customer cap simulated longer (``--refine-capped N``)."""
+    frame = pd.read_csv(args.from_csv)
+    model_columns = ("model_", "err_", "ci_rel_", "method", "wait_negl")
+    sims = frame[[c for c in frame.columns if not c.startswith(model_columns)]]
+    provenance = _provenance(args.from_csv).strip()
+    if args.heldout:
+        sims = pd.concat([sims[sims["service"] != "heldout"], simulate_grid(build_heldout(), args)])
+        provenance += "\n\n" + _heldout_provenance(args)
+    if args.refine_capped:
+        capped = sims["customers"] >= sims["customers"].max()
+        n = int(args.refine_capped)
+        points = [
+            Point(r.arrival_scv, r.service_scv, r.rho, int(r.servers), r.service)
+            for r in sims[capped].itertuples()
+        ]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            again = list(pool.map(_simulate_job, [(pt, args.seed, n) for pt in points]))
+        redone = pd.DataFrame([{**point_columns(pt), **sim} for pt, sim in zip(points, again, strict=True)])
+        sims = pd.concat([sims[~capped], redone])
+        provenance += (
+            f"\n\nThe {len(points)} points that reached the cap were simulated again with {n:,} customers "
+            f"(`--refine-capped {n}`), the same seeds: the rule is the cap, not the model's error."
+        )
+    return sims, provenance
+
+
+def _simulate_job(job: tuple[Point, int, int]) -> dict[str, float]:
+    return _simulate(*job)
+
+
+def _provenance(csv: Path) -> str:
+    """How the stored simulations were made: the provenance file written beside the CSV."""
+    path = csv.with_suffix(".provenance.txt")
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: it records how {csv} was simulated")
+    return path.read_text()
+
+
+def _heldout_provenance(args: argparse.Namespace) -> str:
+    return (
+        f"Held-out points (`--heldout`): pilot of {args.customers:,} customers, refined to a relative "
+        f"95% CI half-width of {args.target_ci:g} on the p99 response and {2 * args.target_ci:g} on the "
+        f"mean wait, at most {args.max_customers:,} customers; seed "
+        f"`numpy.random.default_rng([{args.seed}, crc32(key)])`."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = Path(__file__).resolve().parents[1]
+    if (args.heldout or args.refine_capped) and args.from_csv is None:
+        raise SystemExit("--heldout and --refine-capped change the simulations of --from-csv")
     scratch = args.quick or args.from_csv is not None  # re-scoring leaves the tracked docs alone
     out = args.out or (Path(tempfile.mkdtemp(prefix="accuracy-")) if scratch else root / "docs")
     out.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out / "accuracy_grid.csv", out / "accuracy.md"
     if args.from_csv:
-        frame = pd.read_csv(args.from_csv)
-        sims = frame[
-            [
-                c
-                for c in frame.columns
-                if not c.startswith(("model_", "err_", "ci_rel_", "method", "wait_negl"))
-            ]
-        ]
-        provenance = args.from_csv.with_suffix(".provenance.txt").read_text()
+        sims, provenance = stored_simulations(args)
+        if args.heldout or args.refine_capped:
+            sims.to_csv(csv_path, index=False, float_format="%.6g")
+            (csv_path.with_suffix(".provenance.txt")).write_text(provenance + "\n")
     else:
         sims = simulate_grid(build_grid(args.quick), args)
         provenance = (
