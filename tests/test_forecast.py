@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -19,8 +20,13 @@ from capplan.forecast import (
     evaluate,
     fit_traffic,
     load_history,
+    plan_runway,
     runway,
 )
+from capplan.forecast.report import runway_lines
+from capplan.plan import CapacityPlan
+from capplan.plan.inputs import load_plan_inputs
+from capplan.sizing import size_replicas
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 HISTORY = DATA / "traffic-history.csv"
@@ -252,3 +258,36 @@ def test_evaluate_and_fit_reject_bad_options(history: pd.Series) -> None:
         fit_traffic(history, daily_harmonics=12)
     with pytest.raises(ValueError, match="outlier_threshold"):
         fit_traffic(history, outlier_threshold=-1.0)
+
+
+@pytest.fixture(scope="module")
+def bundled_plan() -> CapacityPlan:
+    return load_plan_inputs(DATA / "capacity-plan.yaml").plan()
+
+
+def test_runway_of_the_autoscaler_at_max_replicas(bundled_plan: CapacityPlan, history: pd.Series) -> None:
+    """The HPA's maxReplicas (50 in data/hpa.yaml) carry max_capacity of the class it scales, the
+    rate at which size_replicas needs exactly 50 replicas; the runway divides it by the class's share."""
+    check = bundled_plan.autoscaling
+    assert check is not None and check.max_capacity is not None
+    n, op_class = check.hpa.max_replicas, check.op_class
+    inputs = {"workers": bundled_plan.workers, "max_utilization": bundled_plan.max_utilization}
+    evidence = {e.op_class: e for e in bundled_plan.evidence}[op_class]
+    inputs |= {"service_time": evidence.mean_s, "service_scv": evidence.scv, "redundancy": 1, "zones": 3}
+    targets = bundled_plan.replicas[op_class].targets
+    assert size_replicas(check.max_capacity * (1 - 2e-4), targets, **inputs).replicas <= n  # type: ignore[arg-type]
+    assert size_replicas(check.max_capacity * (1 + 2e-3), targets, **inputs).replicas > n  # type: ignore[arg-type]
+    result = plan_runway(bundled_plan, history, "30d", holdout_weeks=None)
+    assert result.autoscaler is not None and result.autoscaler_replicas == n
+    share = bundled_plan.mix[op_class]
+    assert result.autoscaler.capacity == pytest.approx(check.max_capacity / share, rel=1e-12)
+    assert result.autoscaler.label == f"{op_class}, HPA max {n}"
+    assert result.fleet in result.classes  # the planned fleet's date stays the classes' earliest
+    frame = result.to_frame()
+    assert list(frame.index[-1:]) == [result.autoscaler.label]
+    assert result.to_dict()["autoscaler"]["max_replicas"] == n
+    # An autoscaler that carries less than today's load runs out at the first forecast hour.
+    low = dataclasses.replace(bundled_plan, autoscaling=dataclasses.replace(check, max_capacity=1.0))
+    early = plan_runway(low, history, "30d", holdout_weeks=None).autoscaler
+    assert early is not None and early.runs_out == result.forecast.frame.index[0]
+    assert "autoscaler: " in "\n".join(runway_lines(result))

@@ -82,3 +82,22 @@ def test_cp_plan_is_the_function_whatever_was_imported_first() -> None:
     _loaded_after(code)
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         capplan.nonexistent  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_no_public_name_is_shadowed_by_its_submodule() -> None:
+    # Importing a submodule binds it on its package under its own name: a lazily exported function
+    # with the name of a module (capplan.forecast.runway once) then came out as the module whenever
+    # the module had been imported first.  Fresh interpreter: every submodule first, then the names.
+    code = """
+import importlib, json, pkgutil, types, capplan
+packages = [m.name for m in pkgutil.walk_packages(capplan.__path__, "capplan.") if m.ispkg]
+modules = [m.name for p in packages for m in pkgutil.iter_modules(importlib.import_module(p).__path__, p + ".")]
+for name in modules:
+    if not name.startswith("capplan.demo."):
+        importlib.import_module(name)
+bad = [f"{p}.{n}" for p in packages for n in getattr(importlib.import_module(p), "__all__", [])
+       if isinstance(getattr(importlib.import_module(p), n), types.ModuleType)]
+print(json.dumps(bad))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from capplan import InfeasibleError, ParameterError
 from capplan.distributions import gamma, lognormal
 from capplan.queueing import GGc
 from capplan.sim import simulate_queue
-from capplan.sizing import replicas_for_availability, size_replicas
+from capplan.sizing import replica_capacity, replicas_for_availability, size_replicas
 from capplan.sizing._service import service_distribution
 
 SEED_TARGETS = {0.5: 0.05, 0.95: 0.2, 0.99: 0.5, 0.999: 1.0}  # critical_operations
@@ -140,3 +142,34 @@ def test_verify_simulates_the_recommendation() -> None:
     assert (low * 0.98 <= predicted).all() and (predicted <= high * 1.02).all()
     assert r.verification.ok
     assert r.method == "PH/PH/c matrix-geometric (exact for the phase-type fits)"
+
+
+def test_replica_capacity_where_the_utilization_cap_binds() -> None:
+    # Loose latency targets: the 70% cap binds. 10 replicas with N+1 and 3 zones keep
+    # min(10 - 1, 10 - ceil(10/3)) = 6 up, each with 4 workers of 30 ms: 6 * 4 * 0.7 / 0.030 = 560/s.
+    kwargs = {"workers": 4, "service_time": 0.030, "max_utilization": 0.7, "redundancy": 1, "zones": 3}
+    assert replica_capacity(10, {0.99: 5.0}, **kwargs) == pytest.approx(560.0, rel=1e-4)  # type: ignore[arg-type]
+    assert replica_capacity(1, {0.99: 5.0}, **kwargs) == 0.0  # type: ignore[arg-type]  # N+1 leaves none up
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    rate=st.floats(5.0, 5000.0),
+    workers=st.integers(1, 16),
+    scv=st.sampled_from([0.5, 1.0, 2.0]),
+    redundancy=st.integers(0, 2),
+)
+def test_replica_capacity_inverts_size_replicas(
+    rate: float, workers: int, scv: float, redundancy: int
+) -> None:
+    # The sized fleet carries its headroom (the same search, from another start), and the carried
+    # rate sits at the boundary of size_replicas: just below it the same count suffices, just
+    # above it does not.
+    kwargs = {"workers": workers, "service_time": 0.02, "service_scv": scv, "max_utilization": 0.8}
+    kwargs["redundancy"] = redundancy
+    sized = size_replicas(rate, SEED_TARGETS, **kwargs)  # type: ignore[arg-type]
+    carried = replica_capacity(sized.replicas, SEED_TARGETS, **kwargs)  # type: ignore[arg-type]
+    assert carried == pytest.approx(sized.headroom * rate, rel=2e-4)  # both searches resolve 1e-4
+    assert carried >= rate
+    assert size_replicas(carried * (1 - 2e-4), SEED_TARGETS, **kwargs).replicas <= sized.replicas  # type: ignore[arg-type]
+    assert size_replicas(carried * (1 + 2e-3), SEED_TARGETS, **kwargs).replicas > sized.replicas  # type: ignore[arg-type]

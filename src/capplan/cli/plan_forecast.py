@@ -28,7 +28,7 @@ def history_file(args: argparse.Namespace) -> Path:
 
 
 def with_runway(result: CapacityPlan, args: argparse.Namespace) -> CapacityPlan:
-    """``result`` with its :class:`~capplan.forecast.runway.PlanRunway` over ``args.horizon``."""
+    """``result`` with its :class:`~capplan.forecast.runways.PlanRunway` over ``args.horizon``."""
     path = history_file(args)
     runway = plan_runway(result, load_history(path), args.horizon, source=str(path))
     return dataclasses.replace(result, runway=runway)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from capplan.forecast.accuracy import Accuracy, evaluate
     from capplan.forecast.history import ForecastError, check_history, history_from_prometheus, load_history
     from capplan.forecast.model import LEVELS, Forecast, TrafficModel, fit_traffic
-    from capplan.forecast.runway import PlanRunway, Runway, class_capacity, plan_runway, runway
+    from capplan.forecast.runways import PlanRunway, Runway, class_capacity, plan_runway, runway
 else:
     __getattr__, __dir__ = lazy_exports(
         __name__,
@@ -26,7 +26,7 @@ else:
             "accuracy": ("Accuracy", "evaluate"),
             "history": ("ForecastError", "check_history", "history_from_prometheus", "load_history"),
             "model": ("LEVELS", "Forecast", "TrafficModel", "fit_traffic"),
-            "runway": ("PlanRunway", "Runway", "class_capacity", "plan_runway", "runway"),
+            "runways": ("PlanRunway", "Runway", "class_capacity", "plan_runway", "runway"),
         },
     )
 

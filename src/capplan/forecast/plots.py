@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from capplan.forecast.model import Forecast
-    from capplan.forecast.runway import PlanRunway
+    from capplan.forecast.runways import PlanRunway
 
 __all__ = ["plot_forecast", "plot_runway"]
 
@@ -48,7 +48,8 @@ def plot_forecast(
 
 def plot_runway(result: PlanRunway, *, weeks: float = 4.0, ax: Axes | None = None) -> Axes:
     """:func:`plot_forecast` with each class's capacity as a horizontal line (the fleet's, the
-    lowest, solid red) and the median crossing of the fleet's capacity marked."""
+    lowest, solid red; the autoscaler's at maxReplicas dash-dotted purple) and the median crossing
+    of the fleet's capacity marked."""
     ax = plot_forecast(result.forecast, result.model.history, weeks=weeks, ax=ax)
     fleet = result.fleet
     for r in result.classes:
@@ -60,6 +61,15 @@ def plot_runway(result: PlanRunway, *, weeks: float = 4.0, ax: Axes | None = Non
             linewidth=1.2 if binding else 0.8,
             label=f"capacity, {r.label} ({r.capacity:,.0f}/s)",
         )
+    if result.autoscaler is not None:
+        hpa = result.autoscaler
+        ax.axhline(
+            hpa.capacity,
+            color="tab:purple",
+            linestyle="-.",
+            linewidth=1.0,
+            label=f"capacity, {hpa.label} ({hpa.capacity:,.0f}/s)",
+        )
     if fleet.runs_out is not None:
         ax.axvline(
             fleet.runs_out,  # type: ignore[arg-type]  # matplotlib's date converter takes Timestamps
@@ -68,7 +78,7 @@ def plot_runway(result: PlanRunway, *, weeks: float = 4.0, ax: Axes | None = Non
             linewidth=1,
             label=f"runs out {fleet.runs_out:%Y-%m-%d}",
         )
-    top = max(r.capacity for r in result.classes)
+    top = max(r.capacity for r in result.runways)
     ax.set_ylim(0, 1.1 * max(top, float(result.forecast.frame["upper_95"].max())))
     ax.legend(fontsize="x-small", loc="lower left", ncol=2)
     ax.set_title(f"forecast load against capacity, {result.horizon} ahead")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from capplan._html_table import html_table
-from capplan.forecast.runway import CURVES, PlanRunway
+from capplan.forecast.runways import CURVES, PlanRunway
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -24,7 +24,7 @@ def runway_table(result: PlanRunway) -> pd.DataFrame:
     end = f"after {result.forecast.frame.index[-1]:%Y-%m-%d}"
     for name in CURVES:
         frame[name] = [
-            end if r.crossings[name] is None else f"{r.crossings[name]:%Y-%m-%d}" for r in result.classes
+            end if r.crossings[name] is None else f"{r.crossings[name]:%Y-%m-%d}" for r in result.runways
         ]
     frame["capacity"] = frame["capacity"].round(0)
     return frame.rename(columns={"capacity": "capacity_per_s"})
@@ -40,6 +40,8 @@ def runway_lines(result: PlanRunway) -> list[str]:
         f"forecast: {model.method}; growth {model.growth_per_year:+.1%} a year, fitted on "
         f"{len(model.history)} steps from {first:%Y-%m-%d} to {last:%Y-%m-%d}",
     ]
+    if result.autoscaler is not None:
+        lines.append(f"autoscaler: {result.autoscaler.describe()}")
     if result.accuracy is not None:
         lines.append(f"held back: {result.accuracy!r}")
     lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -18,7 +19,13 @@ from capplan.plan.overload import overload_check
 from capplan.plan.overload_settings import OverloadSettings
 from capplan.plan.recommendation import Recommendation
 from capplan.plan.service import ServiceLayers, size_layers
-from capplan.sizing import check_database_pools, replicas_for_availability, size_pool, size_replicas
+from capplan.sizing import (
+    check_database_pools,
+    replica_capacity,
+    replicas_for_availability,
+    size_pool,
+    size_replicas,
+)
 from capplan.sizing.caches import CacheSizing
 from capplan.sizing.database import DatabasePoolCheck
 from capplan.sizing.pools import PoolSizing
@@ -143,11 +150,12 @@ def plan(
     cap = _from_sla(sla.utilization_target, resource)
     c = int(integer_count("workers", workers))
     assumptions = _assumptions(c, resource, cap, len(items) > 1 and mix is None)
-    classes = _ClassSizing(sla, group, c, cap)
+    classes = _ClassSizing(
+        sla, group, c, cap, {"redundancy": redundancy, "zones": zones, "balancing": balancing}
+    )
     classes.size_all(
         items,
         {k: rate * share for k, share in shares.items()},
-        {"redundancy": redundancy, "zones": zones, "balancing": balancing},
         _uptime_target(sla, replica_mtbf, replica_mttr),
         (replica_mtbf, replica_mttr),
     )
@@ -169,15 +177,11 @@ def plan(
     scaling = None
     if hpa is not None:
         scaling = _autoscaling(
-            sla,
-            group,
             hpa,
             traffic,
             hpa_class,
             items,
-            classes.sized,
-            c,
-            cap,
+            classes,
             price_per_replica_hour,
             overload,
         )
@@ -247,8 +251,9 @@ def _assumptions(workers: int, resource: str, cap: float, no_mix: bool) -> list[
 class _ClassSizing:
     """Replicas per operation class: latency targets and failures, then availability."""
 
-    def __init__(self, sla: SLA, group: str, workers: int, cap: float) -> None:
+    def __init__(self, sla: SLA, group: str, workers: int, cap: float, failures: Mapping[str, Any]) -> None:
         self.sla, self.group, self.workers, self.cap = sla, group, workers, cap
+        self.failures = failures
         self.sized: dict[str, ReplicaSizing] = {}
         self.availability: dict[str, AvailabilitySizing] = {}
         self.infeasible: dict[str, str] = {}
@@ -258,14 +263,13 @@ class _ClassSizing:
         self,
         items: list[ServiceEvidence],
         rates: Mapping[str, float],
-        failures: Mapping[str, Any],
         uptime: float | None,
         repair: tuple[float | None, float | None],
     ) -> None:
         """Size every class at its rate; add a ``replicas`` recommendation per class."""
         for ev in items:
             try:
-                result = self._size(ev, rates[ev.op_class], failures)
+                result = size_replicas(rates[ev.op_class], **self._inputs(ev))
             except InfeasibleError as exc:
                 self.infeasible[ev.op_class] = str(exc)
                 self.recs.append(Recommendation("replicas", ev.op_class, None, "replicas", str(exc), "-"))
@@ -285,17 +289,25 @@ class _ClassSizing:
                 Recommendation("replicas", ev.op_class, count, "replicas", binding, result.method)
             )
 
-    def _size(self, ev: ServiceEvidence, rate: float, failures: Mapping[str, Any]) -> ReplicaSizing:
-        return size_replicas(
-            rate,
-            _from_sla(self.sla.latency_targets_for, self.group, ev.op_class),
-            workers=self.workers,
-            service_time=ev.mean_s if ev.distribution is None else None,
-            service_scv=ev.scv,
-            service=ev.distribution,
-            max_utilization=self.cap,
-            **failures,
-        )
+    def _inputs(self, ev: ServiceEvidence) -> dict[str, Any]:
+        """What :func:`size_replicas` and :func:`replica_capacity` take for this class but the load."""
+        return {
+            "targets": self.targets(ev.op_class),
+            "workers": self.workers,
+            "service_time": ev.mean_s if ev.distribution is None else None,
+            "service_scv": ev.scv,
+            "service": ev.distribution,
+            "max_utilization": self.cap,
+            **self.failures,
+        }
+
+    def targets(self, op_class: str) -> dict[float, float]:
+        """The class's latency targets from the SLA."""
+        return dict(_from_sla(self.sla.latency_targets_for, self.group, op_class))
+
+    def capacity(self, ev: ServiceEvidence, replicas: int) -> float:
+        """The class's rate (requests/s) ``replicas`` replicas carry meeting every target."""
+        return replica_capacity(replicas, **self._inputs(ev))
 
     def total(self) -> int:
         """Replicas over the sized classes, availability included."""
@@ -347,15 +359,11 @@ def _from_sla(lookup: Callable[..., T], *args: str) -> T:
 
 
 def _autoscaling(
-    sla: SLA,
-    group: str,
     hpa: HPA,
     traffic: Traffic | None,
     hpa_class: str | None,
     items: list[ServiceEvidence],
-    sized: Mapping[str, ReplicaSizing],
-    workers: int,
-    cap: float,
+    classes: _ClassSizing,
     price: float | None,
     overload: OverloadSettings | None = None,
 ) -> AutoscalingCheck | None:
@@ -363,19 +371,20 @@ def _autoscaling(
     evidence = {e.op_class: e for e in items}
     if op_class not in evidence:
         raise ParameterError(f"hpa_class: no service-time evidence for {op_class!r}")
-    if op_class not in sized:  # no replica count meets its targets: nothing to compare with
+    if op_class not in classes.sized:  # no replica count meets its targets: nothing to compare with
         return None
-    return autoscaling_check(
+    check = autoscaling_check(
         hpa,
         evidence[op_class],
-        sized[op_class],
-        _from_sla(sla.latency_targets_for, group, op_class),
-        workers=workers,
-        max_utilization=cap,
+        classes.sized[op_class],
+        classes.targets(op_class),
+        workers=classes.workers,
+        max_utilization=classes.cap,
         traffic=traffic,
         price_per_replica_hour=price,
         timeout=math.inf if overload is None else overload.client_for(op_class).timeout,
     )
+    return dataclasses.replace(check, max_capacity=classes.capacity(evidence[op_class], hpa.max_replicas))
 
 
 def _evidence(

@@ -81,6 +81,9 @@ class AutoscalingCheck:
     result: AutoscaleResult | None = None
     fixed_result: AutoscaleResult | None = None
     fixed_replicas: int | None = None
+    #: The class's rate (requests/s) that ``maxReplicas`` replicas carry meeting every target
+    #: (:func:`capplan.sizing.replica_capacity`): the most the autoscaler can scale out to.
+    max_capacity: float | None = None
 
     @property
     def max_too_low(self) -> bool:
@@ -143,6 +146,7 @@ class AutoscalingCheck:
             "min_replicas": self.hpa.min_replicas,
             "max_replicas": self.hpa.max_replicas,
             "planned_peak_replicas": self.planned_replicas,
+            "max_replicas_carry_per_s": self.max_capacity,
         }
         if self.result is not None:
             out["hpa_run"] = self.result.totals()

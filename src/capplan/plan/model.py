@@ -30,7 +30,7 @@ from capplan.sla import SLA
 
 if TYPE_CHECKING:
     from capplan.export import ExportResult
-    from capplan.forecast.runway import PlanRunway
+    from capplan.forecast.runways import PlanRunway
     from capplan.uncertainty.result import UncertainSizing
 
 __all__ = ["HOURS_PER_MONTH", "CapacityPlan"]

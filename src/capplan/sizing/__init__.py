@@ -6,6 +6,7 @@ from capplan.sizing.pools import PoolSizing, hikaricp_rule, size_pool
 from capplan.sizing.replicas import (
     AvailabilitySizing,
     ReplicaSizing,
+    replica_capacity,
     replicas_for_availability,
     size_replicas,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "ServerSizing",
     "check_database_pools",
     "hikaricp_rule",
+    "replica_capacity",
     "replicas_for_availability",
     "size_cache",
     "size_pool",

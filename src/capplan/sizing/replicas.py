@@ -19,7 +19,13 @@ from capplan.sizing._search import largest_passing_load, smallest_passing, small
 from capplan.sizing._service import describe_service
 from capplan.sizing._verify import Verification, simulate_percentiles
 
-__all__ = ["AvailabilitySizing", "ReplicaSizing", "replicas_for_availability", "size_replicas"]
+__all__ = [
+    "AvailabilitySizing",
+    "ReplicaSizing",
+    "replica_capacity",
+    "replicas_for_availability",
+    "size_replicas",
+]
 
 Balancing = Literal["random", "jsq"]
 
@@ -176,24 +182,15 @@ def size_replicas(
         When a target is below the service time's own quantile: no replica count can meet it.
     """
     lam = float(positive("arrival_rate", arrival_rate))
-    c = int(positive("workers", workers))
-    cap = utilization_cap("max_utilization", max_utilization)
-    k = int(nonnegative("redundancy", redundancy))
-    if zones is not None and int(positive("zones", zones)) < 2:
-        raise ParameterError(f"zones must be >= 2 to survive the loss of one, got {zones!r}")
-    if balancing not in ("random", "jsq"):
-        raise ParameterError(f"balancing must be 'random' or 'jsq', got {balancing!r}")
-    goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
-    if not goals:
-        raise ParameterError("targets is empty: give at least one {quantile: seconds}")
-    ca2 = float(nonnegative("arrival_scv", arrival_scv))
-    mu, scv, dist = describe_service(
-        service_time, service_scv, service, names=("service_time", "service_scv", "service")
+    fleet, goals, cap, scenarios = _prepare(
+        targets,
+        workers,
+        (service_time, service_scv, service),
+        arrival_scv,
+        max_utilization,
+        (redundancy, zones, balancing),
+        lam,
     )
-    fleet = _Replicas(c, mu, scv, dist, ca2, balancing)
-    probe = fleet.model(np.array([lam]), np.array([1.0]))
-    _check_floors(probe, goals)
-    scenarios = _scenarios(k, zones)
 
     def reasons(rate: FloatArray, ns: FloatArray) -> dict[str, NDArray[np.object_]]:
         return {name: fleet.why_not(rate, up(ns).astype(float), goals, cap) for name, up in scenarios.items()}
@@ -210,6 +207,94 @@ def size_replicas(
     return _replica_result(
         fleet, lam, replicas, goals, cap, scenarios, binding, verify, verify_customers, seed
     )
+
+
+def _prepare(
+    targets: Mapping[float, float],
+    workers: int,
+    service: tuple[float | None, float, Any],
+    arrival_scv: float,
+    max_utilization: float,
+    failures: tuple[int, int | None, Balancing],
+    probe_rate: float,
+) -> tuple[_Replicas, dict[float, float], float, dict[str, Any]]:
+    """Checked inputs of :func:`size_replicas` and :func:`replica_capacity`: the per-replica queue,
+    the targets, the utilization cap and the failure scenarios (a target the service time alone
+    misses raises :class:`InfeasibleError`)."""
+    c = int(positive("workers", workers))
+    cap = utilization_cap("max_utilization", max_utilization)
+    redundancy, zones, balancing = failures
+    k = int(nonnegative("redundancy", redundancy))
+    if zones is not None and int(positive("zones", zones)) < 2:
+        raise ParameterError(f"zones must be >= 2 to survive the loss of one, got {zones!r}")
+    if balancing not in ("random", "jsq"):
+        raise ParameterError(f"balancing must be 'random' or 'jsq', got {balancing!r}")
+    goals = {float(probability("quantile", q)): float(positive("target", t)) for q, t in targets.items()}
+    if not goals:
+        raise ParameterError("targets is empty: give at least one {quantile: seconds}")
+    ca2 = float(nonnegative("arrival_scv", arrival_scv))
+    mu, scv, dist = describe_service(*service, names=("service_time", "service_scv", "service"))
+    fleet = _Replicas(c, mu, scv, dist, ca2, balancing)
+    _check_floors(fleet.model(np.array([probe_rate]), np.array([1.0])), goals)
+    return fleet, goals, cap, _scenarios(k, zones)
+
+
+def replica_capacity(
+    replicas: int,
+    targets: Mapping[float, float],
+    *,
+    workers: int = 1,
+    service_time: float | None = None,
+    service_scv: float = 1.0,
+    service: Any = None,
+    arrival_scv: float = 1.0,
+    max_utilization: float = 1.0,
+    redundancy: int = 0,
+    zones: int | None = None,
+    balancing: Balancing = "random",
+) -> float:
+    """The largest arrival rate (requests/s) that ``replicas`` replicas carry while meeting every
+    target and the utilization cap with all up and in every failure scenario, as
+    :func:`size_replicas` checks them (same parameters); 0.0 when a failure leaves no replica up.
+
+    The inverse of :func:`size_replicas`: a fleet of ``size_replicas(r, ...).replicas`` carries at
+    least ``r``.  Found to a relative 1e-4 by a vectorised search over rates.
+    """
+    n = int(positive("replicas", replicas))
+    fleet, goals, cap, scenarios = _prepare(
+        targets,
+        workers,
+        (service_time, service_scv, service),
+        arrival_scv,
+        max_utilization,
+        (redundancy, zones, balancing),
+        1e-9,
+    )
+    ups = [float(up(np.array([float(n)]))[0]) for up in scenarios.values()]
+    if min(ups) < 1:
+        return 0.0
+    top = _rate_ceiling(fleet, ups, cap)
+    return _carried(fleet, ups, goals, cap, 1e-9 * top, top)
+
+
+def _rate_ceiling(fleet: _Replicas, ups: list[float], cap: float) -> float:
+    """No rate above this meets the utilization cap in the most degraded scenario."""
+    mu = float(np.atleast_1d(fleet.model(np.array([1.0]), np.array([1.0])).service_rate)[0])
+    return min(cap, 1.0) * min(ups) * fleet.c * mu
+
+
+def _carried(
+    fleet: _Replicas, ups: list[float], goals: Mapping[float, float], cap: float, lo: float, hi: float
+) -> float:
+    """Largest rate in ``[lo, hi]`` (``lo`` passing) at which every scenario's ``ups`` pass."""
+
+    def rates_pass(rates: FloatArray) -> NDArray[np.bool_]:
+        ok = np.ones(rates.shape, dtype=bool)
+        for up in ups:
+            ok &= fleet.why_not(rates, np.full(rates.shape, up), goals, cap) == ""
+        return ok
+
+    return largest_passing_load(rates_pass, lo, max(hi, lo))
 
 
 def _check_floors(probe: QueueModel, goals: Mapping[float, float]) -> None:
@@ -252,15 +337,9 @@ def _replica_result(
     }
     predicted = {q: float(v[0]) for q, v in quantiles.items()}
 
-    def rates_pass(rates: FloatArray) -> NDArray[np.bool_]:
-        ok = np.ones(rates.shape, dtype=bool)
-        for up in ups.values():
-            ok &= fleet.why_not(rates, np.full(rates.shape, up), goals, cap) == ""
-        return ok
-
     # Headroom: the utilization cap of the most degraded scenario bounds the rate from above.
-    top = min(cap, 1.0) * min(ups.values()) * fleet.c * float(np.atleast_1d(models.service_rate)[0])
-    headroom = largest_passing_load(rates_pass, lam, max(top, lam)) / lam
+    up_counts = list(ups.values())
+    headroom = _carried(fleet, up_counts, goals, cap, lam, _rate_ceiling(fleet, up_counts, cap)) / lam
     verification = None
     if verify:
         verification = _verify_replica(fleet, lam, replicas, goals, predicted, verify_customers, seed)

@@ -1,10 +1,14 @@
-"""Runway: the date the forecast load first exceeds what the fleet can carry.
+"""Runway: the date the forecast load first exceeds what the fleet (or the autoscaler) can carry.
 
 The plan sizes each operation class for its share of the throughput; its fleet carries up to
 ``headroom x rate`` of that class and still meets every target (latency percentiles, utilization,
 after the failures checked) -- :attr:`capplan.sizing.ReplicaSizing.headroom`.  Divided by the
 class's share of the throughput, that is the total throughput at which the class stops meeting its
 targets (:func:`class_capacity`); the smallest over the classes is the fleet's.
+
+With an HPA in the plan, the same for the class it scales at the manifest's ``maxReplicas``
+(:attr:`capplan.plan.components.AutoscalingCheck.max_capacity`): the date the autoscaler, scaled
+out as far as it may go, stops meeting the class's targets.
 
 The crossing of a capacity by each forecast curve (median and the bounds of the 80% and 95%
 prediction intervals) is the first step above it, interpolated linearly from the step before.  The
@@ -83,8 +87,8 @@ def _crossing(times: pd.DatetimeIndex, values: np.ndarray, capacity: float) -> p
 def runway(forecast: Forecast, capacity: float, label: str = "fleet") -> Runway:
     """The crossings of ``capacity`` (requests/s) by each curve of ``forecast``."""
     cap = float(capacity)
-    if not (np.isfinite(cap) and cap > 0):
-        raise ParameterError(f"capacity must be a positive rate in requests/s, got {capacity!r}")
+    if not (np.isfinite(cap) and cap >= 0):
+        raise ParameterError(f"capacity must be a rate >= 0 in requests/s, got {capacity!r}")
     frame = forecast.frame
     times = pd.DatetimeIndex(frame.index)
     crossings = {name: _crossing(times, frame[name].to_numpy(), cap) for name in CURVES}
@@ -119,7 +123,8 @@ def class_capacity(plan: CapacityPlan) -> pd.DataFrame:
 @dataclass(frozen=True, repr=False)
 class PlanRunway:
     """Result of :func:`plan_runway`: the fitted model, the forecast, a runway per class and the
-    fleet's (the earliest), and the held-back accuracy when it was measured."""
+    fleet's (the earliest), the autoscaler's at its ``maxReplicas`` when the plan has an HPA, and
+    the held-back accuracy when it was measured."""
 
     horizon: str
     model: TrafficModel
@@ -127,6 +132,13 @@ class PlanRunway:
     capacities: pd.DataFrame
     classes: tuple[Runway, ...]
     accuracy: Accuracy | None
+    autoscaler: Runway | None = None
+    autoscaler_replicas: int | None = None
+
+    @property
+    def runways(self) -> tuple[Runway, ...]:
+        """The classes' runways, then the autoscaler's."""
+        return self.classes + (() if self.autoscaler is None else (self.autoscaler,))
 
     @property
     def fleet(self) -> Runway:
@@ -134,10 +146,17 @@ class PlanRunway:
         return min(self.classes, key=lambda r: r.capacity)
 
     def to_frame(self) -> pd.DataFrame:
-        """Per class: replicas, capacity (requests/s) and the crossing date of every curve."""
+        """Per class (then the autoscaler at ``maxReplicas``): replicas, capacity (requests/s of
+        the whole throughput) and the crossing date of every curve."""
         frame = self.capacities[["replicas", "capacity"]].copy()
+        if self.autoscaler is not None:
+            row = pd.DataFrame(
+                {"replicas": [self.autoscaler_replicas], "capacity": [self.autoscaler.capacity]},
+                index=pd.Index([self.autoscaler.label], name=frame.index.name),
+            )
+            frame = pd.concat([frame, row])
         for name in CURVES:
-            frame[name] = [r.crossings[name] for r in self.classes]
+            frame[name] = [r.crossings[name] for r in self.runways]
         return frame
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +180,14 @@ class PlanRunway:
                 }
                 for r in self.classes
             ],
+            "autoscaler": None
+            if self.autoscaler is None
+            else {
+                "label": self.autoscaler.label,
+                "max_replicas": self.autoscaler_replicas,
+                "capacity_per_s": self.autoscaler.capacity,
+                **{name: _iso(t) for name, t in self.autoscaler.crossings.items()},
+            },
             "accuracy": None
             if acc is None
             else {
@@ -198,4 +225,14 @@ def plan_runway(
     accuracy = None
     if holdout_weeks is not None:
         accuracy = evaluate(model.history, holdout_weeks=holdout_weeks, source=source, **fit_options)
-    return PlanRunway(horizon, model, forecast, capacities, classes, accuracy)
+    scaling = plan.autoscaling
+    if scaling is None or scaling.max_capacity is None:
+        return PlanRunway(horizon, model, forecast, capacities, classes, accuracy)
+    # The HPA scales one class's deployment: its maxReplicas carry that class's max_capacity,
+    # which is max_capacity / share of the whole throughput.
+    n = scaling.hpa.max_replicas
+    label = f"{scaling.op_class}, HPA max {n}"
+    total = scaling.max_capacity / plan.mix.get(scaling.op_class, 1.0)
+    return PlanRunway(
+        horizon, model, forecast, capacities, classes, accuracy, runway(forecast, total, label), n
+    )
