@@ -91,10 +91,10 @@ def test_no_public_name_is_shadowed_by_its_submodule() -> None:
     code = """
 import importlib, json, pkgutil, types, capplan
 packages = [m.name for m in pkgutil.walk_packages(capplan.__path__, "capplan.") if m.ispkg]
-modules = [m.name for p in packages for m in pkgutil.iter_modules(importlib.import_module(p).__path__, p + ".")]
-for name in modules:
-    if not name.startswith("capplan.demo."):
-        importlib.import_module(name)
+for p in packages:
+    for m in pkgutil.iter_modules(importlib.import_module(p).__path__, p + "."):
+        if not m.name.startswith("capplan.demo."):
+            importlib.import_module(m.name)
 bad = [f"{p}.{n}" for p in packages for n in getattr(importlib.import_module(p), "__all__", [])
        if isinstance(getattr(importlib.import_module(p), n), types.ModuleType)]
 print(json.dumps(bad))
