@@ -153,7 +153,6 @@ class _ScalingLaw(FittedLaw):
             method=method,
         )
 
-
     @staticmethod
     def _whole_users(root: float, meets: Callable[[float], bool]) -> float:
         """The largest whole ``N >= 1`` with ``meets(N)`` next to the closed-form ``root`` (0 if
