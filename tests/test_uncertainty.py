@@ -16,7 +16,7 @@ from scipy import stats
 from capplan.cli import main
 from capplan.errors import CapplanError, InfeasibleError, ParameterError
 from capplan.plan.inputs import PlanInputError, load_plan_inputs
-from capplan.sizing import size_replicas
+from capplan.sizing import size_pool, size_replicas
 from capplan.uncertainty import (
     ClassInputs,
     ClassModel,
@@ -340,3 +340,25 @@ def test_a_fitted_service_distribution_is_sized_as_size_replicas_does() -> None:
         for r in rates
     ]
     assert got.tolist() == expected
+
+
+def test_the_cache_at_the_confidence_scales_its_misses_with_the_throughput() -> None:
+    # The bundled plan's LRU cache (data/capacity-plan.yaml): Che's hit ratio does not depend on
+    # the request rate, so at the rate's p90 the misses are the plan's times p90 / planned rate,
+    # and the miss pool is size_pool's at that rate with the plan's budget and quantile.
+    inputs = load_plan_inputs(DATA / "capacity-plan.yaml")
+    plan = inputs.plan()
+    rate = lognormal_through(0.05, 9000.0, 0.95, 13000.0)
+    result = plan_under_uncertainty(plan, UncertainInputs(rate=rate, draws=60), options=inputs.options)
+    cache, planned = result.cache, plan.cache
+    assert cache is not None and planned is not None and planned.pool is not None
+    load = rate.quantile(0.9) / plan.arrival_rate
+    assert load > 1.0 and cache.load == pytest.approx(load, rel=1e-12)
+    assert cache.backend_rate == pytest.approx(planned.backend_rate * load, rel=1e-12)
+    query_time = inputs.options["query_time"]
+    pool = size_pool(
+        cache.backend_rate, query_time, budget=planned.pool.budget, quantile=planned.pool.quantile
+    )
+    assert cache.pool == pool.pool_size >= planned.pool.pool_size
+    assert any(line.startswith("cache at p90: ") for line in result.describe())
+    assert result.to_dict()["cache"]["pool"] == cache.pool

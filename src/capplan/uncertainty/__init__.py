@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         lognormal_from_moments,
         lognormal_through,
     )
-    from capplan.uncertainty.result import UncertainSizing
+    from capplan.uncertainty.result import CacheAtConfidence, UncertainSizing
     from capplan.uncertainty.section import (
         UncertainInputs,
         UncertaintyInputError,
@@ -41,13 +41,14 @@ else:
             "plots": ("plot_tornado",),
             "propagate": ("ClassModel", "replicas_required"),
             "quantities": ("Lognormal", "Point", "Uniform", "lognormal_from_moments", "lognormal_through"),
-            "result": ("UncertainSizing",),
+            "result": ("CacheAtConfidence", "UncertainSizing"),
             "section": ("UncertainInputs", "UncertaintyInputError", "parse_uncertain", "parse_uncertainty"),
             "sizing": ("ClassInputs", "size_under_uncertainty"),
         },
     )
 
 __all__ = [
+    "CacheAtConfidence",
     "ClassInputs",
     "ClassModel",
     "Lognormal",

@@ -21,7 +21,7 @@ from capplan.plan.model import CapacityPlan
 from capplan.sizing import size_pool
 from capplan.uncertainty.propagate import ClassModel
 from capplan.uncertainty.quantities import Point, Uncertain
-from capplan.uncertainty.result import UncertainSizing
+from capplan.uncertainty.result import CacheAtConfidence, UncertainSizing
 from capplan.uncertainty.section import UncertainInputs
 from capplan.uncertainty.sizing import ClassInputs, size_under_uncertainty
 
@@ -88,8 +88,27 @@ def plan_under_uncertainty(
     result = size_under_uncertainty(
         rate, classes, confidence=confidence, draws=uncertain.draws, rng=uncertain.seed
     )
-    pool = _pool_per_replica(plan, (options or {}).get("query_time"), result.total)
-    return result if pool is None else dataclasses.replace(result, pool_per_replica=pool)
+    query_time = (options or {}).get("query_time")
+    pool = _pool_per_replica(plan, query_time, result.total)
+    load = rate.quantile(confidence) / plan.arrival_rate
+    return dataclasses.replace(result, pool_per_replica=pool, cache=_cache_at(plan, query_time, load))
+
+
+def _cache_at(plan: CapacityPlan, query_time: float | None, load: float) -> CacheAtConfidence | None:
+    """The plan's cache with its reads scaled by ``load`` (the throughput at the confidence over
+    the plan's): the capacity stays (an LRU's hit ratio under independent references depends on
+    its capacity and the popularity, not on the rate: Che, Tung & Wang 2002), the misses scale,
+    and their connection pool is sized again as :func:`capplan.sizing.size_cache` sizes it."""
+    cache = plan.cache
+    if cache is None:
+        return None
+    backend = cache.backend_rate * load
+    pool = None
+    if cache.pool is not None and query_time is not None and backend > 0:
+        pool = size_pool(
+            backend, query_time, budget=cache.pool.budget, quantile=cache.pool.quantile
+        ).pool_size
+    return CacheAtConfidence(load, cache.backend_rate, backend, pool)
 
 
 def _pool_per_replica(plan: CapacityPlan, query_time: float | None, replicas: float) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,12 +16,37 @@ from capplan.uncertainty.propagate import needed_at
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["UncertainSizing"]
+__all__ = ["CacheAtConfidence", "UncertainSizing"]
 
 
 def _count(value: float) -> float | None:
     """A replica count for display (None where no count meets the targets)."""
     return float(value) if np.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CacheAtConfidence:
+    """The plan's cache when the throughput is at the confidence quantile of its draws.
+
+    ``load`` is that throughput over the plan's; the cache's reads are taken to scale with it.
+    The capacity is the plan's (its LRU hit ratio does not depend on the request rate), so the
+    backend's miss rate scales from ``planned_backend_rate`` to ``backend_rate`` (requests/s), and
+    ``pool`` is the connection pool those misses need (None without a query time).
+    """
+
+    load: float
+    planned_backend_rate: float
+    backend_rate: float
+    pool: int | None
+
+    def describe(self, level: str) -> str:
+        pool = "" if self.pool is None else f"; the pool for cache misses {self.pool} connections"
+        return (
+            f"cache at {level}: the planned capacity (an LRU's hit ratio depends on its capacity and "
+            f"the popularity, not on the rate); reads taken to scale with the throughput "
+            f"(x{self.load:.3g}), so misses reach the backend at {self.backend_rate:,.4g}/s "
+            f"(planned {self.planned_backend_rate:,.4g}/s){pool}"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +66,8 @@ class UncertainSizing:
     inputs: dict[str, str]
     #: Connection pool per replica for the fleet at :attr:`confidence` (a plan with ``query_time``).
     pool_per_replica: int | None = None
+    #: The plan's cache at the confidence (a plan with a cache section).
+    cache: CacheAtConfidence | None = None
 
     def replicas(self, confidence: float | None = None) -> dict[str, float]:
         """Replicas per class and ``total`` enough in a ``confidence`` share of the draws (default:
@@ -84,6 +112,7 @@ class UncertainSizing:
             "unless stated uniform; a drawn share is clipped to [0, 1]",
             "tornado: each uncertain input at its 5th and 95th percentile, the others at their medians",
             *self._pool_line(),
+            *([] if self.cache is None else [self.cache.describe(f"p{self.confidence * 100:g}")]),
         ]
 
     def _pool_line(self) -> list[str]:
@@ -105,6 +134,7 @@ class UncertainSizing:
             "replicas": table.to_dict(orient="records"),
             "sensitivity": self.sensitivity.to_dict(orient="records"),
             "pool_per_replica": self.pool_per_replica,
+            "cache": None if self.cache is None else dataclasses.asdict(self.cache),
         }
 
     def plot_tornado(self, ax: Axes | None = None) -> Axes:
