@@ -273,14 +273,15 @@ def replica_capacity(
     ups = [float(up(np.array([float(n)]))[0]) for up in scenarios.values()]
     if min(ups) < 1:
         return 0.0
-    top = _rate_ceiling(fleet, ups, cap)
+    top = _rate_ceiling(fleet.model(np.array([1.0]), np.array([1.0])), fleet.c, ups, cap)
     return _carried(fleet, ups, goals, cap, 1e-9 * top, top)
 
 
-def _rate_ceiling(fleet: _Replicas, ups: list[float], cap: float) -> float:
-    """No rate above this meets the utilization cap in the most degraded scenario."""
-    mu = float(np.atleast_1d(fleet.model(np.array([1.0]), np.array([1.0])).service_rate)[0])
-    return min(cap, 1.0) * min(ups) * fleet.c * mu
+def _rate_ceiling(model: QueueModel, workers: int, ups: list[float], cap: float) -> float:
+    """No rate above this meets the utilization cap in the most degraded scenario (``model``: a
+    replica's queue, for its service rate)."""
+    mu = float(np.atleast_1d(model.service_rate)[0])
+    return min(cap, 1.0) * min(ups) * workers * mu
 
 
 def _carried(
@@ -339,7 +340,9 @@ def _replica_result(
 
     # Headroom: the utilization cap of the most degraded scenario bounds the rate from above.
     up_counts = list(ups.values())
-    headroom = _carried(fleet, up_counts, goals, cap, lam, _rate_ceiling(fleet, up_counts, cap)) / lam
+    headroom = (
+        _carried(fleet, up_counts, goals, cap, lam, _rate_ceiling(models, fleet.c, up_counts, cap)) / lam
+    )
     verification = None
     if verify:
         verification = _verify_replica(fleet, lam, replicas, goals, predicted, verify_customers, seed)
