@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ import capplan
 import capplan.autoscale
 import capplan.plan
 
+PLAN = Path(__file__).resolve().parents[1] / "data" / "capacity-plan.yaml"
 HEAVY = (
     "pandas",
     "scipy",
@@ -101,3 +103,15 @@ print(json.dumps(bad))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_bundled_plan_loads_neither_scipy_stats_nor_its_optimizers(tmp_path: Path) -> None:
+    """scipy.stats and scipy.optimize cost a `capplan plan` about a second of imports between them;
+    the bundled example's fits and searches use capplan's own root finders."""
+    code = (
+        "import os, sys\nos.environ['MPLBACKEND'] = 'Agg'\nfrom capplan.cli import main\n"
+        f"assert main(['plan', {str(PLAN)!r}, '--out', {str(tmp_path / 'r.html')!r}]) == 0\n"
+        "loaded = [m for m in ('scipy.stats', 'scipy.optimize') if m in sys.modules]\n"
+        "assert loaded == [], loaded"
+    )
+    _loaded_after(code)

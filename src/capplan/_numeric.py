@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-__all__ = ["bisect_decreasing"]
+__all__ = ["bisect_decreasing", "narrow_decreasing"]
 
 
 def bisect_decreasing(
@@ -87,3 +87,42 @@ def bisect_decreasing(
         done = b - a <= rtol * np.abs(b)
         active[np.flatnonzero(active)[done]] = False
     return 0.5 * (lo + hi)
+
+
+def narrow_decreasing(
+    fn_rows: Callable[[FloatArray, NDArray[np.bool_]], FloatArray],
+    target: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    *,
+    points: int = 64,
+    rounds: int = 2,
+) -> tuple[FloatArray, FloatArray]:
+    """Brackets of ``fn(t) = target`` (``fn`` non-increasing, 1-d arrays) ``points**rounds`` times
+    narrower, each round evaluating ``fn`` at ``points - 1`` evenly spaced points inside every
+    bracket in one call.
+
+    ``fn_rows(t, mask)`` takes a ``(m, points - 1)`` array of points, row ``i`` belonging to the
+    ``i``-th element selected by ``mask``, and returns ``fn`` there.  A root search on a few
+    elements spends each step on numpy's per-call overhead rather than on arithmetic, so one wide
+    call buys about as many bits as ``log2(points)`` steps.  The new ``lo`` is the last point with
+    ``fn > target`` (else the old ``lo``), the new ``hi`` the first point at or below the target
+    (else the old ``hi``): the bracket keeps the leftmost ``t`` with ``fn(t) <= target``, the root
+    :func:`bisect_decreasing` finds.  Brackets that are not finite and ordered are left alone.
+    """
+    lo = np.array(lo, dtype=np.float64, copy=True)
+    hi = np.array(hi, dtype=np.float64, copy=True)
+    target = np.broadcast_to(np.asarray(target, dtype=np.float64), lo.shape)
+    fractions = np.arange(1, points) / points
+    for _ in range(rounds):
+        live = np.isfinite(lo) & np.isfinite(hi) & (hi > lo)
+        if not live.any():
+            break
+        a, b = lo[live], hi[live]
+        grid = a[:, None] + (b - a)[:, None] * fractions
+        above = fn_rows(grid, live) > target[live][:, None]
+        count = above.sum(axis=1)  # fn does not increase: the points above the target come first
+        rows = np.arange(grid.shape[0])
+        lo[live] = np.where(count > 0, grid[rows, np.maximum(count - 1, 0)], a)
+        hi[live] = np.where(count < points - 1, grid[rows, np.minimum(count, points - 2)], b)
+    return lo, hi

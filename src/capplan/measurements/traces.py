@@ -213,7 +213,11 @@ def count_keys(
 ) -> NDArray[np.int64]:
     """Requests per distinct key of a trace (in no particular order), read ``chunk_size`` requests
     at a time: the popularity a fit needs (``fit_zipf(counts=...)``) without holding every request.
+
+    Only the key column is read (and checked) unless ``size_column`` or ``time_column`` is named:
+    the counts do not use them, and parsing them was a third of the time.
     """
+    kwargs = {"size_column": None, "time_column": None} | kwargs
     counts: Counter[Any] = Counter()
     for chunk in iter_trace(source, chunk_size=chunk_size, **kwargs):
         counts.update(chunk.keys.tolist())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._numeric import bisect_decreasing
+from capplan._numeric import bisect_decreasing, narrow_decreasing
 from capplan._validate import FloatArray
 from capplan.queueing.service import ServiceShape
 
@@ -74,6 +74,10 @@ class WaitLaw:
 
     def take(self, mask: np.ndarray) -> WaitLaw:
         return WaitLaw(self.weight[:, mask], self.shift[:, mask], self.rate[:, mask])
+
+    def as_column(self) -> WaitLaw:
+        """The same law with a trailing axis, to evaluate each against a row of points."""
+        return WaitLaw(self.weight[..., None], self.shift[..., None], self.rate[..., None])
 
 
 def _component_survival(t: FloatArray, shift: FloatArray, rate: FloatArray) -> FloatArray:
@@ -152,11 +156,13 @@ def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> Flo
 def response_quantile(
     p: FloatArray, law: WaitLaw, service: ServiceShape, *, rtol: float = 4e-16
 ) -> FloatArray:
-    """Quantile of T = W + S (to relative ``rtol``) by bisection between bounds that always
+    """Quantile of T = W + S (to relative ``rtol``) by a root search between bounds that always
     bracket it.
 
     ``T >= W`` and ``T >= S`` give the lower bound ``max(q_W(p), q_S(p))``; the union bound gives
-    the upper bound ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2``.
+    the upper bound ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2`` (``q_S`` replaced by a bound of
+    the service shape's where that is cheaper).  Two vectorised narrowing rounds cut the bracket
+    4096-fold before the Illinois steps.
     """
     p = np.asarray(p, dtype=np.float64)
     shape = np.broadcast_shapes(p.shape, law.shape, np.shape(service.mean))
@@ -168,12 +174,16 @@ def response_quantile(
     if not stable.any():
         return out
     lw, sv, ps = law.take(stable), svc.take(stable), np.ascontiguousarray(pp[stable])
-    lo = np.maximum(wait_quantile(ps, lw), sv.quantile(ps))
+    lo = np.maximum(wait_quantile(ps, lw), sv.quantile_bounds(ps)[0])
     p_hi = 0.5 * (1.0 + ps)
-    hi = wait_quantile(p_hi, lw) + sv.quantile(p_hi)
+    hi = wait_quantile(p_hi, lw) + sv.quantile_bounds(p_hi)[1]
 
     def survival(tm: FloatArray, mask: np.ndarray) -> FloatArray:
         return response_survival(tm, lw.take(mask), sv.take(mask))
 
+    def survival_rows(tm: FloatArray, mask: np.ndarray) -> FloatArray:
+        return response_survival(tm, lw.take(mask).as_column(), sv.take(mask).as_column())
+
+    lo, hi = narrow_decreasing(survival_rows, 1.0 - ps, lo, hi)
     out[stable] = bisect_decreasing(survival, 1.0 - ps, lo, hi, rtol=rtol)
     return out

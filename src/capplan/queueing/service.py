@@ -108,6 +108,12 @@ class ServiceShape:
     def quantile(self, p: FloatArray) -> FloatArray:
         raise NotImplementedError
 
+    def quantile_bounds(self, p: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Bounds ``lo <= quantile(p) <= hi``, cheaper than the quantile where a shape has them
+        (a bracket for a root search needs no more)."""
+        q = self.quantile(p)
+        return q, q
+
     def tail_integral(self, t: FloatArray, theta: FloatArray) -> FloatArray:
         raise NotImplementedError
 
@@ -180,22 +186,30 @@ class TwoMomentService(ServiceShape):
             out += w * special.gammaincc(k, np.maximum(tt, 0.0) * r)
         return np.asarray(np.where(det, np.where(tt < mean, 1.0, 0.0), np.minimum(out, 1.0)))
 
-    def quantile(self, p: FloatArray) -> FloatArray:
+    def quantile_bounds(self, p: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The quantiles of the two gamma components, smaller first: a mixture's quantile lies
+        between its components' (its cdf is below ``p`` at the smaller, above at the larger)."""
         pp, ((det,), *parts) = self._components(p)
         mean = np.broadcast_to(self.mean, pp.shape)
         bounds = [special.gammaincinv(k, pp) / r for _, k, r in parts]
-        lo, hi = np.minimum(*bounds), np.maximum(*bounds)
-        single = (parts[1][0] == 0.0) | (lo == hi)
-        out = np.where(single, bounds[0], 0.0)
-        mixed = ~single & ~det
+        single = parts[1][0] == 0.0
+        lo = np.where(single, bounds[0], np.minimum(*bounds))
+        hi = np.where(single, bounds[0], np.maximum(*bounds))
+        return np.asarray(np.where(det, mean, lo)), np.asarray(np.where(det, mean, hi))
+
+    def quantile(self, p: FloatArray) -> FloatArray:
+        lo, hi = self.quantile_bounds(p)
+        out = lo.copy()
+        mixed = lo != hi
         if mixed.any():
-            sub = self.broadcast_to(pp.shape).take(mixed)
+            pp = np.broadcast_to(np.asarray(p, dtype=np.float64), lo.shape)
+            sub = self.broadcast_to(lo.shape).take(mixed)
 
             def sf(t: FloatArray, mask: np.ndarray) -> FloatArray:
                 return sub.take(mask).sf(t)
 
             out[mixed] = bisect_decreasing(sf, 1.0 - pp[mixed], lo[mixed], hi[mixed])
-        return np.asarray(np.where(det, mean, out))
+        return out
 
     def tail_integral(self, t: FloatArray, theta: FloatArray) -> FloatArray:
         tt, ((det,), *parts) = self._components(t)

@@ -1,0 +1,58 @@
+"""The vectorised root-bracketing helpers and the service shapes' quantile bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capplan._numeric import FloatArray, bisect_decreasing, narrow_decreasing
+from capplan.queueing.service import TwoMomentService
+
+
+def test_narrowing_keeps_the_root_of_exponential_survival() -> None:
+    # exp(-r t) = 1 - p has the root -ln(1 - p) / r (closed form).
+    rate = np.array([0.5, 1.0, 3.0, 40.0])
+    p = np.array([0.5, 0.95, 0.99, 0.999])
+    root = -np.log1p(-p) / rate
+    lo, hi = np.zeros(4), root * 7.3
+
+    def rows(t: FloatArray, mask: np.ndarray) -> FloatArray:
+        return np.asarray(np.exp(-rate[mask][:, None] * t), dtype=np.float64)
+
+    new_lo, new_hi = narrow_decreasing(rows, 1.0 - p, lo, hi, points=64, rounds=2)
+    assert np.all((new_lo < root) & (root <= new_hi))
+    np.testing.assert_allclose(new_hi - new_lo, (hi - lo) / 64**2, rtol=1e-9)
+    solved = bisect_decreasing(lambda t, m: np.exp(-rate[m] * t), 1.0 - p, new_lo, new_hi, rtol=1e-14)
+    np.testing.assert_allclose(solved, root, rtol=1e-12)
+
+
+def test_narrowing_finds_the_left_end_of_a_flat_stretch_and_skips_empty_brackets() -> None:
+    # A step from 1 to 0.5 at t = 1 and to 0 at t = 2: fn = 0.5 on [1, 2), so the smallest t with
+    # fn(t) <= 0.5 is 1; a bracket with lo == hi or an infinite end is returned unchanged.
+    def step(t: FloatArray) -> FloatArray:
+        return np.where(t < 1.0, 1.0, np.where(t < 2.0, 0.5, 0.0))
+
+    lo, hi = np.array([0.0, 3.0, 0.0]), np.array([3.0, 3.0, np.inf])
+    new_lo, new_hi = narrow_decreasing(lambda t, m: step(t), np.full(3, 0.5), lo, hi, points=8, rounds=3)
+    assert new_lo[0] < 1.0 <= new_hi[0]
+    assert new_hi[0] - new_lo[0] <= 3.0 / 8**3 + 1e-15
+    assert (new_lo[1], new_hi[1]) == (3.0, 3.0)
+    assert (new_lo[2], new_hi[2]) == (0.0, np.inf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mean=st.floats(1e-4, 10.0),
+    scv=st.floats(0.02, 25.0),
+    p=st.floats(0.01, 0.9999),
+)
+def test_two_moment_quantile_lies_within_its_bounds(mean: float, scv: float, p: float) -> None:
+    # The bounds are the two gamma components' quantiles; the mixture's cdf is below p at the lower
+    # and at or above p at the upper one, so the quantile (found by bisection) lies between.
+    service = TwoMomentService(np.array([mean]), np.array([scv]))
+    lo, hi = service.quantile_bounds(np.array([p]))
+    q = service.quantile(np.array([p]))
+    assert lo[0] <= q[0] * (1 + 1e-12) and q[0] <= hi[0] * (1 + 1e-12)
+    assert 1.0 - service.sf(lo)[0] <= p + 1e-9
+    assert 1.0 - service.sf(hi)[0] >= p - 1e-9
