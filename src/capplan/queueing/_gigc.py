@@ -33,21 +33,35 @@ where                             method
 "Exact" means exact for the phase-type fits; for a real service-time distribution the first two
 moments are all that is used (see docs/accuracy.md for the errors against simulation).  Every
 rule is continuous in both SCVs and each approximation coincides with an exact method on its
-boundary.  Results are cached by ``(rho, c, c_a^2, c_s^2)``.
+boundary.  Results are cached by ``(rho, c, c_a^2, c_s^2)``, and so are the PH/PH/c solutions
+they combine.  :func:`wait_moments_many` first runs the rules with the PH/PH/c solves only noted
+(placeholders in their place), solves the noted queues in stacks of equal structure
+(:func:`capplan.queueing._qbd.solve_phphc_many`), then runs the rules again on the cached values.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+
+import numpy as np
 
 from capplan.queueing._gimc import solve_phmc
 from capplan.queueing._lattice import deterministic_service_wait
-from capplan.queueing._qbd import solve_phphc
-from capplan.queueing.phasetype import DETERMINISTIC_SCV, two_moment_fit, two_moment_parts
+from capplan.queueing._qbd import QBDWait, solve_phphc_many
+from capplan.queueing.phasetype import (
+    DETERMINISTIC_SCV,
+    GammaMixture,
+    two_moment_fit,
+    two_moment_fits,
+    two_moment_parts,
+)
 
-__all__ = ["EXACT_SERVERS", "WaitMoments", "wait_moments"]
+__all__ = ["EXACT_SERVERS", "WaitMoments", "wait_moments", "wait_moments_many"]
 
 #: The largest server count solved by the matrix-geometric method (its cost grows as c^3).
 EXACT_SERVERS = 32
@@ -102,12 +116,14 @@ class WaitMoments:
 NO_WAIT = WaitMoments(0.0, 0.0, 0.0, frozenset({"no waiting"}))
 
 
+@functools.lru_cache(maxsize=16384)
 def _deterministic(rho: float, servers: int, ca2: float) -> WaitMoments:
     parts = tuple(float(a) for a in two_moment_parts(1.0 / (rho * servers), ca2))
     w = deterministic_service_wait(parts, ca2, servers, 1.0)
     return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_LATTICE}))
 
 
+@functools.lru_cache(maxsize=16384)
 def _exponential(rho: float, servers: int, ca2: float) -> WaitMoments:
     fit = two_moment_fit(1.0 / (rho * servers), ca2)
     assert fit is not None
@@ -120,16 +136,13 @@ def _phase_type(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments
     if cs2 == 1.0:
         return _exponential(rho, servers, ca2)
     if servers <= EXACT_SERVERS:
-        arrival, service = two_moment_fit(1.0 / (rho * servers), ca2), two_moment_fit(1.0, cs2)
-        assert arrival is not None and service is not None
-        w = solve_phphc(arrival, service, servers)
-        return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_QBD}))
+        return _matrix_geometric(rho, servers, ca2, cs2)
     # The same (1 - rho) sqrt(c), but not below ANCHOR_FLOOR: towards light traffic the ratio grows
     # without bound for variable service (all 32 servers busy needs the rare long services), and
     # there the wait is negligible anyway; a constant ratio keeps the wait falling as c grows.
     anchor_rho = max(ANCHOR_FLOOR, 1.0 - (1.0 - rho) * math.sqrt(servers / EXACT_SERVERS))
     here = _exponential(rho, servers, ca2)
-    exact, base = _cached(anchor_rho, EXACT_SERVERS, ca2, cs2), _exponential(anchor_rho, EXACT_SERVERS, ca2)
+    exact, base = _node(anchor_rho, EXACT_SERVERS, ca2, cs2), _exponential(anchor_rho, EXACT_SERVERS, ca2)
     if min(here.prob_wait, base.prob_wait, exact.prob_wait) <= 0.0:
         return here  # a wait below what doubles resolve: none
     p = here.prob_wait * exact.prob_wait / base.prob_wait
@@ -161,25 +174,133 @@ def _two_moment(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments
     if ca2 < ARRIVAL_SCV_FLOOR:
         if ca2 + cs2 < DETERMINISTIC_SCV:
             return NO_WAIT  # D/D/c below saturation
-        base = _cached(rho, servers, ARRIVAL_SCV_FLOOR, cs2)
+        base = _node(rho, servers, ARRIVAL_SCV_FLOOR, cs2)
         return base.scaled((ca2 + cs2) / (ARRIVAL_SCV_FLOOR + cs2), ARRIVAL_SCALED)
     if cs2 < DETERMINISTIC_SCV:
         return _deterministic(rho, servers, ca2)
     if cs2 < SERVICE_SCV_TWO_PHASE:
-        ends = tuple(_cached(rho, servers, ca2, x) for x in INTERPOLATION_NODES)
+        ends = tuple(_node(rho, servers, ca2, x) for x in INTERPOLATION_NODES)
         return WaitMoments.combine(ends, _interpolation_weights(cs2, servers), INTERPOLATED)
     return _phase_type(rho, servers, ca2, cs2)
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+def _uncached(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
     if rho <= 0.0:
         return NO_WAIT
     return _two_moment(rho, servers, ca2, cs2)
 
 
-def wait_moments(rho: float, servers: int, arrival_scv: float, service_scv: float) -> WaitMoments:
-    """Wait moments (units of the mean service time) of the stable G/G/c queue (module docstring)."""
+_cached = functools.lru_cache(maxsize=4096)(_uncached)
+
+
+def _node(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+    """Another point the rules combine: cached, except while noting (placeholders are not kept)."""
+    if _NOTING.get() is not None:
+        return _uncached(rho, servers, ca2, cs2)
+    return _cached(rho, servers, ca2, cs2)
+
+
+_Key = tuple[float, int, float, float]
+
+
+class _Solved:
+    """The PH/PH/c solutions by ``(rho, c, c_a^2, c_s^2)``, the least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[float, int, float, float], WaitMoments] = OrderedDict()
+
+    def get(self, key: tuple[float, int, float, float]) -> WaitMoments | None:
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[float, int, float, float], value: WaitMoments) -> None:
+        self.items[key] = value
+        self.items.move_to_end(key)
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+
+_SOLVED = _Solved(65536)
+#: While :func:`wait_moments_many` notes the PH/PH/c queues its elements need: the set they go in.
+_NOTING: ContextVar[set[tuple[float, int, float, float]] | None] = ContextVar("_NOTING", default=None)
+_NOTED = WaitMoments(math.nan, math.nan, math.nan, frozenset({EXACT_QBD}))
+#: Matrix entries per stacked level matrix of one batch (memory: a few copies of 8 bytes each).
+_STACK_ENTRIES = 2_000_000
+
+
+def _fits(rho: float, servers: int, ca2: float, cs2: float) -> tuple[GammaMixture, GammaMixture]:
+    arrival, service = two_moment_fit(1.0 / (rho * servers), ca2), two_moment_fit(1.0, cs2)
+    assert arrival is not None and service is not None
+    return arrival, service
+
+
+def _as_moments(w: QBDWait) -> WaitMoments:
+    return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_QBD}))
+
+
+def _matrix_geometric(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
+    """The PH/PH/c solution (solved now, from the cache, or noted for a stack)."""
+    key = (rho, servers, ca2, cs2)
+    known = _SOLVED.get(key)
+    if known is not None:
+        return known
+    noting = _NOTING.get()
+    if noting is not None:
+        noting.add(key)
+        return _NOTED
+    arrival, service = _fits(*key)
+    solved = _as_moments(solve_phphc_many([arrival], [service], servers)[0])
+    _SOLVED.put(key, solved)
+    return solved
+
+
+def _solve_stacks(keys: set[tuple[float, int, float, float]]) -> None:
+    """Solve the noted PH/PH/c queues, those of equal structure as stacks, into the cache."""
+    ordered = sorted(keys)
+    arrivals = two_moment_fits([1.0 / (r * c) for r, c, _, _ in ordered], [k[2] for k in ordered])
+    services = two_moment_fits(np.ones(len(ordered)), [k[3] for k in ordered])
+    groups: dict[tuple[int, int, int], list[tuple[_Key, GammaMixture, GammaMixture]]] = {}
+    for key, arrival, service in zip(ordered, arrivals, services, strict=True):
+        assert arrival is not None and service is not None
+        groups.setdefault((key[1], arrival.phases, service.phases), []).append((key, arrival, service))
+    for (servers, arrival_phases, _), items in groups.items():
+        level = arrival_phases * 2 * (servers + 1)
+        step = max(1, _STACK_ENTRIES // level**2)
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            solved = solve_phphc_many([a for _, a, _ in chunk], [s for _, _, s in chunk], servers)
+            for (key, _, _), w in zip(chunk, solved, strict=True):
+                _SOLVED.put(key, _as_moments(w))
+
+
+def _checked(rho: float) -> float:
     if not 0.0 <= rho < 1.0:
         raise ValueError(f"wait_moments needs 0 <= rho < 1, got {rho!r}")
-    return _cached(float(rho), int(servers), float(arrival_scv), float(service_scv))
+    return float(rho)
+
+
+def wait_moments(rho: float, servers: int, arrival_scv: float, service_scv: float) -> WaitMoments:
+    """Wait moments (units of the mean service time) of the stable G/G/c queue (module docstring)."""
+    return _cached(_checked(rho), int(servers), float(arrival_scv), float(service_scv))
+
+
+def wait_moments_many(
+    rho: Sequence[float], servers: Sequence[int], arrival_scv: Sequence[float], service_scv: Sequence[float]
+) -> list[WaitMoments]:
+    """:func:`wait_moments` of each element, the PH/PH/c queues they need solved in stacks."""
+    keys = [
+        (_checked(r), int(c), float(a), float(s))
+        for r, c, a, s in zip(rho, servers, arrival_scv, service_scv, strict=True)
+    ]
+    noted: set[tuple[float, int, float, float]] = set()
+    token = _NOTING.set(noted)
+    try:
+        for key in dict.fromkeys(keys):
+            _uncached(*key)
+    finally:
+        _NOTING.reset(token)
+    _solve_stacks(noted)
+    return [_cached(*key) for key in keys]

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, integer_count, nonnegative
 from capplan.queueing._base import QueueModel
-from capplan.queueing._gigc import wait_moments
+from capplan.queueing._gigc import wait_moments_many
 from capplan.queueing._grid import grid_waits
 from capplan.queueing._sojourn import WaitLaw
 from capplan.queueing._tails import decay_rate, moment_matched_law
@@ -89,24 +89,23 @@ class GGc(QueueModel):
 
     @cached_property
     def _moments(self) -> tuple[FloatArray, FloatArray, FloatArray, frozenset[str]]:
-        """``P(W > 0)``, ``E[W]``, ``E[W^2]`` (seconds) per element, and the methods used."""
+        """``P(W > 0)``, ``E[W]``, ``E[W^2]`` (seconds) per element, and the methods used (the
+        elements' PH/PH/c queues solved in stacks: :func:`capplan.queueing._gigc.wait_moments_many`)."""
         shape = self.arrival_rate.shape
         prob, mean, second = np.ones(shape), np.full(shape, np.inf), np.full(shape, np.inf)
-        methods: set[str] = set()
-        rho = self._rho
-        for idx in np.ndindex(shape):
-            if rho[idx] >= 1.0:
-                methods.add("unstable")
-                continue
-            w = wait_moments(
-                float(rho[idx]),
-                int(self.servers[idx]),
-                float(self.arrival_scv[idx]),
-                float(self.service_scv[idx]),
-            )
-            scale = 1.0 / float(self.service_rate[idx])
-            prob[idx], mean[idx], second[idx] = w.prob_wait, w.mean * scale, w.second_moment * scale**2
-            methods |= w.methods
+        stable = self._rho < 1.0
+        methods: set[str] = set() if stable.all() else {"unstable"}
+        moments = wait_moments_many(
+            self._rho[stable].tolist(),
+            self.servers[stable].tolist(),
+            self.arrival_scv[stable].tolist(),
+            self.service_scv[stable].tolist(),
+        )
+        scale = 1.0 / self.service_rate[stable]
+        prob[stable] = [w.prob_wait for w in moments]
+        mean[stable] = np.array([w.mean for w in moments]) * scale
+        second[stable] = np.array([w.second_moment for w in moments]) * scale**2
+        methods = methods.union(*(w.methods for w in moments))
         return prob, mean, second, frozenset(methods)
 
     @property

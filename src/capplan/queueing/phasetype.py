@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, nonnegative, positive
 
-__all__ = ["DETERMINISTIC_SCV", "GammaMixture", "two_moment_fit", "two_moment_parts"]
+__all__ = ["DETERMINISTIC_SCV", "GammaMixture", "two_moment_fit", "two_moment_fits", "two_moment_parts"]
 
 #: SCVs below this are deterministic: an Erlang fit would need more than 1e10 phases.
 DETERMINISTIC_SCV = 1e-10
@@ -106,7 +106,18 @@ class GammaMixture:
         return out
 
     def phase_type(self) -> tuple[FloatArray, FloatArray]:
-        """``(alpha, T)``: initial probabilities and sub-generator of a PH representation."""
+        """``(alpha, T)``: initial probabilities and sub-generator of a PH representation (built once
+        per distribution; each call returns fresh copies)."""
+        alpha, gen = self._phase_type
+        return alpha.copy(), gen.copy()
+
+    @property
+    def phases(self) -> int:
+        """The order of :meth:`phase_type`'s representation."""
+        return int(self._phase_type[0].size)
+
+    @cached_property
+    def _phase_type(self) -> tuple[FloatArray, FloatArray]:
         parts = [(w, k, r) for w, k, r in zip(self.weights, self.shapes, self.rates, strict=True) if w > 0]
         if len({r for _, _, r in parts}) == 1:
             rate = parts[0][2]
@@ -123,9 +134,17 @@ class GammaMixture:
 
 def two_moment_fit(mean: float, scv: float) -> GammaMixture | None:
     """The phase-type fit of a time with this mean and SCV (module docstring); None if deterministic."""
-    m = float(positive("mean", mean))
-    s = float(nonnegative("scv", scv))
-    w1, k1, r1, w2, k2, r2 = (float(a) for a in two_moment_parts(m, s))
+    return two_moment_fits([float(positive("mean", mean))], [float(nonnegative("scv", scv))])[0]
+
+
+def two_moment_fits(means: ArrayLike, scvs: ArrayLike) -> list[GammaMixture | None]:
+    """:func:`two_moment_fit` of each ``(mean, scv)`` pair, the parts found in one vectorised call."""
+    m = np.atleast_1d(positive("mean", means))
+    s = np.atleast_1d(nonnegative("scv", scvs))
+    return [_mixture(*row) for row in zip(*(p.tolist() for p in two_moment_parts(m, s)), strict=True)]
+
+
+def _mixture(w1: float, k1: float, r1: float, w2: float, k2: float, r2: float) -> GammaMixture | None:
     if math.isinf(k1):
         return None
     if w2 == 0.0:
