@@ -3,8 +3,9 @@
 Run ``promtool test rules prometheus-rules.test.yaml`` beside ``prometheus-rules.yaml`` (in CI,
 after any edit of the rules).  For each Deployment, synthetic series with a sample a minute:
 :data:`PER_MINUTE` requests a minute answered 200 for an hour, then every request answered 504
-for :data:`OUTAGE_MIN` minutes, then 200 again.  The expected alerts follow from the burn-rate
-scheme (:mod:`capplan.export.slo`):
+for :data:`OUTAGE_MIN` minutes, then 200 again; every Deployment's series are in one test group
+(promtool evaluates every rule at every step of a group, so one group costs what one Deployment's
+would).  The expected alerts follow from the burn-rate scheme (:mod:`capplan.export.slo`):
 
 * before the outage nothing fires;
 * one minute into it the bad fraction of every window is far above every threshold, so the
@@ -53,15 +54,20 @@ def _expected(alerts: list[dict[str, Any]], severities: tuple[str, ...]) -> list
     ]
 
 
-def _class_test(f: ClassFacts, alerts: list[dict[str, Any]], opts: ExportOptions) -> dict[str, Any]:
+def _class_series(f: ClassFacts, opts: ExportOptions) -> list[dict[str, str]]:
+    """One Deployment's request counters: answered 200, then 504 through the outage, then 200."""
     sel = opts.selector(f.op_class)
     code = opts.code_label
     ok = counter_series((PER_MINUTE, _BEFORE_MIN), (0, OUTAGE_MIN), (PER_MINUTE, _AFTER_MIN))
     failed = counter_series((0, _BEFORE_MIN), (PER_MINUTE, OUTAGE_MIN), (0, _AFTER_MIN))
-    series = [
+    return [
         {"series": f'{opts.requests_metric}{{{sel},{code}="200"}}', "values": ok},
         {"series": f'{opts.requests_metric}{{{sel},{code}="504"}}', "values": failed},
     ]
+
+
+def _outage_test(series: list[dict[str, str]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The test group: ``series`` of every Deployment, ``alerts`` those the outage must fire."""
     end = _BEFORE_MIN + OUTAGE_MIN
     checks = [
         (_BEFORE_MIN, ()),
@@ -96,19 +102,23 @@ def _outage_slos(slos: list[SLO], op_class: str) -> list[SLO]:
 
 def promtool_tests(slos: list[SLO], facts: list[ClassFacts], opts: ExportOptions) -> str | None:
     """The test file's text, or None when no class has an SLO the outage must page."""
-    tests = []
+    series: list[dict[str, str]] = []
+    alerts: list[dict[str, Any]] = []
     for f in facts:
-        alerts = prometheus_alerts(_outage_slos(slos, f.op_class), opts)
-        if alerts:
-            tests.append(_class_test(f, alerts, opts))
-    if not tests:
+        paging = prometheus_alerts(_outage_slos(slos, f.op_class), opts)
+        if paging:
+            series += _class_series(f, opts)
+            alerts += paging
+    if not alerts:
         return None
     header = [
         "promtool unit tests of prometheus-rules.yaml, written by capplan: promtool test rules this file.",
         f"Per Deployment: {PER_MINUTE} requests a minute, all answered 504 for {OUTAGE_MIN} minutes after "
         f"{_BEFORE_MIN} (a full outage).",
+        "Every Deployment's series are in one test group (promtool evaluates every rule at each step).",
         "Expected: silence before; every SLO a 504 counts against pages and tickets a minute in; the",
         "pages stop 30 minutes after the outage (the 6x condition's 30m window), the tickets go on.",
     ]
+    tests = [_outage_test(series, alerts)]
     doc = {"rule_files": ["prometheus-rules.yaml"], "evaluation_interval": "1m", "tests": tests}
     return comment_block(header) + dump_yaml(doc)
