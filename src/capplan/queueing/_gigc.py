@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -200,34 +201,38 @@ def _node(rho: float, servers: int, ca2: float, cs2: float) -> WaitMoments:
     return _cached(rho, servers, ca2, cs2)
 
 
+#: ``(rho, c, c_a^2, c_s^2)``: one PH/PH/c queue of the rules.
 _Key = tuple[float, int, float, float]
 
 
 class _Solved:
-    """The PH/PH/c solutions by ``(rho, c, c_a^2, c_s^2)``, the least recently used dropped first."""
+    """The PH/PH/c solutions by key, the least recently used dropped first (thread-safe)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.items: OrderedDict[tuple[float, int, float, float], WaitMoments] = OrderedDict()
+        self.items: OrderedDict[_Key, WaitMoments] = OrderedDict()
+        self.lock = threading.Lock()
 
-    def get(self, key: tuple[float, int, float, float]) -> WaitMoments | None:
-        value = self.items.get(key)
-        if value is not None:
+    def get(self, key: _Key) -> WaitMoments | None:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: _Key, value: WaitMoments) -> None:
+        with self.lock:
+            self.items[key] = value
             self.items.move_to_end(key)
-        return value
-
-    def put(self, key: tuple[float, int, float, float], value: WaitMoments) -> None:
-        self.items[key] = value
-        self.items.move_to_end(key)
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
 
 
 _SOLVED = _Solved(65536)
 #: While :func:`wait_moments_many` notes the PH/PH/c queues its elements need: the set they go in.
-_NOTING: ContextVar[set[tuple[float, int, float, float]] | None] = ContextVar("_NOTING", default=None)
+_NOTING: ContextVar[set[_Key] | None] = ContextVar("_NOTING", default=None)
 _NOTED = WaitMoments(math.nan, math.nan, math.nan, frozenset({EXACT_QBD}))
-#: Matrix entries per stacked level matrix of one batch (memory: a few copies of 8 bytes each).
+#: Matrix entries of one batch's stacked level matrices, at most (memory: a few copies, 8 bytes each).
 _STACK_ENTRIES = 2_000_000
 
 
@@ -257,7 +262,7 @@ def _matrix_geometric(rho: float, servers: int, ca2: float, cs2: float) -> WaitM
     return solved
 
 
-def _solve_stacks(keys: set[tuple[float, int, float, float]]) -> None:
+def _solve_stacks(keys: set[_Key]) -> None:
     """Solve the noted PH/PH/c queues, those of equal structure as stacks, into the cache."""
     ordered = sorted(keys)
     arrivals = two_moment_fits([1.0 / (r * c) for r, c, _, _ in ordered], [k[2] for k in ordered])
@@ -267,7 +272,7 @@ def _solve_stacks(keys: set[tuple[float, int, float, float]]) -> None:
         assert arrival is not None and service is not None
         groups.setdefault((key[1], arrival.phases, service.phases), []).append((key, arrival, service))
     for (servers, arrival_phases, _), items in groups.items():
-        level = arrival_phases * 2 * (servers + 1)
+        level = arrival_phases * 2 * (servers + 1)  # states of a level, at most (two service phases)
         step = max(1, _STACK_ENTRIES // level**2)
         for start in range(0, len(items), step):
             chunk = items[start : start + step]
@@ -295,7 +300,7 @@ def wait_moments_many(
         (_checked(r), int(c), float(a), float(s))
         for r, c, a, s in zip(rho, servers, arrival_scv, service_scv, strict=True)
     ]
-    noted: set[tuple[float, int, float, float]] = set()
+    noted: set[_Key] = set()
     token = _NOTING.set(noted)
     try:
         for key in dict.fromkeys(keys):
