@@ -34,6 +34,7 @@ Erlang of a random number of phases of one rate (:func:`_phase_counts`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -128,15 +129,38 @@ def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
     return float(optimize.brentq(gap, hi * 1e-12, hi, rtol=1e-12))
 
 
+@functools.lru_cache(maxsize=4)
+def _circle(size: int) -> tuple[FloatArray, np.ndarray, FloatArray]:
+    """The circle's ``size`` points, shared by every lattice of that size (read-only): the angles
+    ``theta_m = 2 pi m/size`` (``m`` folded to ``-size/2..size/2``), ``1 - 1/z_m`` with
+    ``z_m = e^{i theta_m}``, and the cells' box kernel ``sinc(theta_m/2)``."""
+    m = np.arange(size)
+    folded = np.where(m <= size // 2, m, m - size)
+    z = np.exp(2j * np.pi * folded / size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denominator = 1.0 - 1.0 / z
+    theta = 2.0 * np.pi * folded / size
+    out = (theta, denominator, np.sinc(theta / (2.0 * np.pi)))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _shift(points: int, size: int) -> np.ndarray:
+    """``e^{i K theta_m}`` on the circle (read-only): the step ``D`` of ``K`` cells."""
+    out = np.asarray(np.exp(1j * points * _circle(size)[0]))
+    out.flags.writeable = False
+    return out
+
+
 def _maximum(phi: np.ndarray, drift: float) -> FloatArray:
     """Masses of the walk's maximum on ``0..size/2``, from ``E[z^U]`` on the circle's
     ``size`` points (angles ``2 pi m/size``) and ``drift = -E[U]`` in lattice steps.  The tiny
     negative ringing is kept: clipping it would bias the moments."""
     size = phi.size
-    m = np.arange(size)
-    z = np.exp(2j * np.pi * np.where(m <= size // 2, m, m - size) / size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = (1.0 - phi) / (1.0 - 1.0 / z)
+        v = (1.0 - phi) / _circle(size)[1]
     v[0] = drift  # the limit at z = 1
     log_v = np.log(np.abs(v)) + 1j * np.unwrap(np.angle(v))
     log_v -= 2j * np.pi * np.round(log_v[0].imag / (2.0 * np.pi))
@@ -149,10 +173,11 @@ def _maximum(phi: np.ndarray, drift: float) -> FloatArray:
 
 def _cf_steps(parts: tuple[float, ...], servers: int, points: int, size: int, h: float) -> np.ndarray:
     """``E[z^U]`` on the circle from the characteristic function (box kernel of the cells)."""
-    m = np.arange(size)
-    theta = 2.0 * np.pi * np.where(m <= size // 2, m, m - size) / size
+    theta, _, kernel = _circle(size)
     cf = _laplace(parts, 1j * theta / h)  # E[exp(-i theta A / h)]
-    return np.asarray(np.exp(1j * points * theta) * cf**servers * np.sinc(theta / (2.0 * np.pi)))
+    # The product starts from a writable copy, as it did from the freshly computed factor: numpy
+    # multiplies into such temporaries in place, and keeping that keeps every bit of the result.
+    return np.asarray(_shift(points, size).copy() * cf**servers * kernel)
 
 
 def _cdf(phases: tuple[FloatArray, float], x: FloatArray) -> FloatArray:
