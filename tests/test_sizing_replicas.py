@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,3 +174,102 @@ def test_replica_capacity_inverts_size_replicas(
     assert carried >= rate
     assert size_replicas(carried * (1 - 2e-4), SEED_TARGETS, **kwargs).replicas <= sized.replicas  # type: ignore[arg-type]
     assert size_replicas(carried * (1 + 2e-3), SEED_TARGETS, **kwargs).replicas > sized.replicas  # type: ignore[arg-type]
+
+
+# Heavy-tailed service (waits on a grid): the answers of the previous implementation, which solved
+# every candidate and every load of the capacity search; the frontier search must not change them.
+# (rate, extra arguments) -> (replicas, binding, headroom, predicted p50/p95/p99/p99.9 all up,
+# p99.9 with a zone lost)
+HEAVY_TAILED: dict[str, tuple[float, dict[str, object], int, str, float, list[float], float]] = {
+    "lomax": (
+        2000.0,
+        {},
+        24,
+        "p99.9 <= 1 s (one of 3 zones lost)",
+        1.032281494140625,
+        [0.0194129874906, 0.139587759214, 0.319932947674, 0.896027642554],
+        0.977276656132,
+    ),
+    "lomax, arrival SCV 2": (
+        2000.0,
+        {"arrival_scv": 2.0},
+        24,
+        "p99.9 <= 1 s (one of 3 zones lost)",
+        1.02783203125,
+        [0.019421750119, 0.139614304879, 0.31998334498, 0.896217725519],
+        0.980199294196,
+    ),
+    "lognormal": (
+        2000.0,
+        {},
+        23,
+        "utilization <= 70% (one of 3 zones lost)",
+        1.0500000000000003,
+        [0.0182303965601, 0.145000205516, 0.343010047342, 0.902631692805],
+        0.917407552099,
+    ),
+    "lognormal, 600/s": (
+        600.0,
+        {},
+        8,
+        "utilization <= 70% (one of 3 zones lost)",
+        1.166666666666667,
+        [0.0180245430592, 0.144459622561, 0.342504077473, 0.902186033153],
+        0.908817154426,
+    ),
+}
+
+
+def _heavy(name: str) -> object:
+    return stats.lomax(2.5, scale=0.06) if name.startswith("lomax") else lognormal(0.04, 4.0)
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY_TAILED))
+def test_heavy_tailed_sizing_matches_previous_implementation(name: str) -> None:
+    rate, extra, replicas, binding, headroom, predicted, zone_p999 = HEAVY_TAILED[name]
+    r = size_replicas(
+        rate,
+        SEED_TARGETS,
+        service=_heavy(name),
+        workers=8,
+        max_utilization=0.7,
+        redundancy=1,
+        zones=3,
+        **extra,  # type: ignore[arg-type]
+    )
+    assert (r.replicas, r.binding) == (replicas, binding)
+    assert r.headroom == headroom
+    assert [r.predicted[q] for q in sorted(SEED_TARGETS)] == pytest.approx(predicted, rel=1e-8)
+    assert r.scenarios["one of 3 zones lost"]["p0.999"] == pytest.approx(zone_p999, rel=1e-8)
+
+
+def test_heavy_tailed_replica_capacity_matches_previous_implementation() -> None:
+    carried = replica_capacity(
+        24,
+        SEED_TARGETS,
+        service=stats.lomax(2.5, scale=0.06),
+        workers=8,
+        max_utilization=0.7,
+        redundancy=1,
+        zones=3,
+    )
+    assert carried == 2064.5214845504784
+
+
+def test_heavy_tailed_reason_is_the_first_target_missed() -> None:
+    # Gridded waits go through the frontier's solves; the reason must still be the lowest quantile
+    # that misses its target, as with closed forms.
+    from capplan.sizing.replicas import _Replicas  # noqa: PLC0415 - the internal being checked
+
+    dist = stats.lomax(2.5, scale=0.06)
+    fleet = _Replicas(8, None, 1.0, dist, 1.0, "random")
+    goals = {0.5: 0.04, 0.9: 0.1, 0.99: 0.35, 0.999: 0.95}  # 12 up miss all four, 16 up p90 and p99.9
+    rates, up = np.array([2000.0, 2000.0, 2000.0]), np.array([12.0, 16.0, 40.0])
+    reasons = fleet.why_not(rates, up, goals, 0.95)
+    for rate, n, reason in zip(rates, up, reasons, strict=True):
+        cdf = np.atleast_1d(GGc(rate / n, None, 8, service=dist).response_cdf(np.array(list(goals.values()))))
+        missed = [q for q, c in zip(goals, cdf, strict=True) if c < q]
+        expected = f"p{missed[0] * 100:g} <= {goals[missed[0]]:g} s" if missed else ""
+        assert reason == expected
+    assert list(reasons) == ["p50 <= 0.04 s", "p90 <= 0.1 s", ""]
+    assert list(fleet.passes(rates, up, goals, 0.95)) == [r == "" for r in reasons]

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, nonnegative, probability, scalar_or_array
 from capplan.queueing import _sojourn
+from capplan.queueing._grid_response import cdf_function, response_cdf, response_quantiles
 from capplan.queueing.service import ServiceShape
 
 __all__ = ["QueueModel"]
@@ -67,10 +68,6 @@ class QueueModel:
         """The service-time distribution object behind a grid (see :attr:`_grid`)."""
         return getattr(self, "service", None)
 
-    @property
-    def _service_cdf(self) -> Any:
-        return self._service_distribution.cdf
-
     def _on_grid(self, values: FloatArray, fn: Any, unstable_value: float) -> FloatArray:
         """Apply ``fn(grid_wait, value)`` element-wise over the broadcast of ``values`` and the model."""
         grid = self._grid
@@ -82,6 +79,19 @@ class QueueModel:
             cell = cells[idx]
             out[idx] = unstable_value if cell is None else fn(cell, float(vals[idx]))
         return out
+
+    def _on_grids(self, values: FloatArray, fn: Any, unstable_value: float) -> FloatArray:
+        """``fn(grid_waits, values)`` for every stable element of the broadcast of ``values`` and the
+        model, in one call (pairs flattened); ``unstable_value`` elsewhere."""
+        grid = self._grid
+        shape = np.broadcast_shapes(np.shape(values), grid.shape)
+        vals = np.broadcast_to(values, shape).ravel()
+        cells = np.broadcast_to(grid, shape).ravel()
+        out = np.full(vals.shape, unstable_value)
+        live = np.array([cell is not None for cell in cells], dtype=bool)
+        if live.any():
+            out[live] = fn(list(cells[live]), vals[live])
+        return out.reshape(shape)
 
     # -- derived quantities -------------------------------------------------------------------
     @cached_property
@@ -160,10 +170,8 @@ class QueueModel:
         """P(T <= t) for the response (sojourn) time T = W + S."""
         tt = nonnegative("t", t, allow_inf=True)
         if self._grid is not None:
-            cdf = self._service_cdf
-            return scalar_or_array(
-                self._on_grid(tt, lambda g, x: float(g.response_cdf(np.asarray(x), cdf)), 0.0)
-            )
+            cdf = cdf_function(self._service_distribution)
+            return scalar_or_array(self._on_grids(tt, lambda g, x: response_cdf(g, x, cdf), 0.0))
         law = self._wait_law
         finite = np.isfinite(tt)
         surv = _sojourn.response_survival(np.where(finite, tt, 0.0), law, self._service)
@@ -175,7 +183,7 @@ class QueueModel:
         pp = probability("p", p)
         if self._grid is not None:
             dist = self._service_distribution
-            return scalar_or_array(self._on_grid(pp, lambda g, x: g.response_quantile(x, dist), np.inf))
+            return scalar_or_array(self._on_grids(pp, lambda g, x: response_quantiles(g, x, dist), np.inf))
         return scalar_or_array(_sojourn.response_quantile(pp, self._wait_law, self._service))
 
     def service_quantile(self, p: ArrayLike) -> Any:

@@ -25,7 +25,7 @@ For a wait component ``W' ~ Exp(theta)`` independent of the service time ``S``,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import cache, cached_property
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "DistributionService",
     "ServiceShape",
     "TwoMomentService",
+    "distribution_key",
     "resolve_service",
     "service_shape",
 ]
@@ -254,6 +255,40 @@ class TwoMomentService(ServiceShape):
         return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
 
 
+def distribution_key(dist: Any) -> Hashable:
+    """A hashable key equal for equal distributions: a SciPy frozen distribution by its family and
+    parameters, a hashable object (e.g. :class:`HyperExponential`) by value, any other by identity
+    (the key holds the object, so that identity is not reused while the key is kept)."""
+    family = getattr(dist, "dist", None)
+    if family is not None and hasattr(dist, "args") and hasattr(dist, "kwds"):
+        key = (type(family), family.name, tuple(dist.args), tuple(sorted(dist.kwds.items())))
+        try:
+            hash(key)
+        except TypeError:
+            return ("id", id(dist), dist)
+        return key
+    try:
+        hash(dist)
+    except TypeError:
+        return ("id", id(dist), dist)
+    return ("object", dist)
+
+
+_SUMMARIES: dict[Hashable, tuple[float, float, float]] = {}
+
+
+def _summary(dist: Any) -> tuple[float, float, float]:
+    """``(lower end of the support, mean, variance)``, remembered per distribution (SciPy computes
+    them afresh on every call, and every queue model built for a search asks)."""
+    key = distribution_key(dist)
+    if key not in _SUMMARIES:
+        if len(_SUMMARIES) >= 256:
+            _SUMMARIES.clear()
+        low = float(dist.support()[0]) if hasattr(dist, "support") else 0.0
+        _SUMMARIES[key] = (low, float(dist.mean()), float(dist.var()))
+    return _SUMMARIES[key]
+
+
 class DistributionService(ServiceShape):
     """Service with the shape of a given distribution (scalar parameters, broadcast everywhere)."""
 
@@ -263,8 +298,7 @@ class DistributionService(ServiceShape):
                 raise ParameterError(
                     f"service must be a scipy.stats frozen distribution, got {type(dist).__name__}"
                 )
-        low = float(dist.support()[0]) if hasattr(dist, "support") else 0.0
-        mean, var = float(dist.mean()), float(dist.var())
+        low, mean, var = _summary(dist)
         if not low >= 0:
             raise ParameterError(f"service distribution has negative support (lower bound {low!r})")
         if not (math.isfinite(mean) and mean > 0 and math.isfinite(var)):

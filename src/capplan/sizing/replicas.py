@@ -15,6 +15,8 @@ from scipy import special
 from capplan._validate import FloatArray, nonnegative, positive, probability, utilization_cap
 from capplan.errors import InfeasibleError, ParameterError
 from capplan.queueing import QueueModel, queue_model
+from capplan.queueing.service import DistributionService
+from capplan.sizing._frontier import LoadFrontier
 from capplan.sizing._search import largest_passing_load, smallest_passing, smallest_satisfying
 from capplan.sizing._service import describe_service
 from capplan.sizing._verify import Verification, simulate_percentiles
@@ -83,13 +85,21 @@ def _label(q: float) -> str:
 
 
 class _Replicas:
-    """The queue of one replica (or of the pooled fleet) for arrays of loads and replicas up."""
+    """The queue of one replica (or of the pooled fleet) for arrays of loads and replicas up.
+
+    With a heavy-tailed service distribution (no exponential moments: the wait is computed on a
+    grid) each load is costly to solve, so the latency targets are decided per queue family (servers
+    and arrival SCV) by a :class:`~capplan.sizing._frontier.LoadFrontier`: a handful of solves
+    decide every candidate of a search.
+    """
 
     def __init__(
         self, workers: int, mu: float | None, scv: float, dist: Any, arrival_scv: float, balancing: Balancing
     ) -> None:
         self.c, self.mu, self.scv, self.dist = workers, mu, scv, dist
         self.arrival_scv, self.balancing = arrival_scv, balancing
+        self.gridded = dist is not None and not np.any(DistributionService(dist).mgf_limit() > 0)
+        self._frontiers: dict[tuple[float, float, tuple[tuple[float, float], ...]], LoadFrontier] = {}
 
     def model(self, rate: FloatArray, up: FloatArray) -> QueueModel:
         if self.balancing == "jsq":
@@ -98,6 +108,56 @@ class _Replicas:
         # (exact for a renewal stream split by independent coin flips; Whitt 1983, QNA).
         thinned = 1.0 + (self.arrival_scv - 1.0) / up
         return queue_model(rate / up, self.mu, self.c, thinned, self.scv, service=self.dist)
+
+    def _frontier(self, servers: float, arrival_scv: float, goals: Mapping[float, float]) -> LoadFrontier:
+        levels = sorted(goals.items())
+        key = (servers, arrival_scv, tuple(levels))
+        if key not in self._frontiers:
+            times = np.array([t for _, t in levels])
+
+            def solve(x: float) -> FloatArray:
+                m = queue_model(np.array([x]), self.mu, servers, arrival_scv, self.scv, service=self.dist)
+                return np.reshape(m.response_cdf(times[:, None]), -1)
+
+            self._frontiers[key] = LoadFrontier(solve, np.array([q for q, _ in levels]))
+        return self._frontiers[key]
+
+    def _families(
+        self, m: QueueModel, live: NDArray[np.bool_]
+    ) -> dict[tuple[float, float], NDArray[np.intp]]:
+        """Indices of ``live`` elements of ``m`` by queue family (servers, arrival SCV)."""
+        servers = np.broadcast_to(m.servers, np.shape(live))
+        scv = np.broadcast_to(getattr(m, "arrival_scv", np.ones(np.shape(live))), np.shape(live))
+        out: dict[tuple[float, float], list[int]] = {}
+        for i in np.flatnonzero(live):
+            out.setdefault((float(servers[i]), float(scv[i])), []).append(int(i))
+        return {key: np.array(idx, dtype=np.intp) for key, idx in out.items()}
+
+    def _utilization_reasons(self, m: QueueModel, cap: float) -> NDArray[np.object_]:
+        util = np.atleast_1d(m.utilization)
+        found = np.full(util.shape, "", dtype=object)
+        found[util >= 1] = "stability (utilization < 1)"
+        found[(found == "") & (util > cap * (1 + 1e-12))] = f"utilization <= {cap:.0%}"
+        return found
+
+    def passes(
+        self, rate: FloatArray, up: FloatArray, goals: Mapping[float, float], cap: float
+    ) -> NDArray[np.bool_]:
+        """Per element, whether every constraint holds (``why_not(...) == ""``)."""
+        if not self.gridded:
+            return np.asarray(self.why_not(rate, up, goals, cap) == "", dtype=bool)
+        ok = np.zeros(np.shape(up), dtype=bool)
+        live = up >= 1
+        if not live.any():
+            return ok
+        m = self.model(np.broadcast_to(rate, up.shape)[live], up[live])
+        found = self._utilization_reasons(m, cap)
+        rates = np.atleast_1d(m.arrival_rate)
+        verdict = np.zeros(found.shape, dtype=bool)
+        for (servers, scv), idx in self._families(m, found == "").items():
+            verdict[idx] = self._frontier(servers, scv, goals).passes(rates[idx])
+        ok[live] = verdict
+        return ok
 
     def why_not(
         self, rate: FloatArray, up: FloatArray, goals: Mapping[float, float], cap: float
@@ -109,20 +169,36 @@ class _Replicas:
         if not live.any():
             return reasons
         m = self.model(np.broadcast_to(rate, up.shape)[live], up[live])
-        util = np.atleast_1d(m.utilization)
-        found = np.full(util.shape, "", dtype=object)
-        found[util >= 1] = "stability (utilization < 1)"
-        found[(found == "") & (util > cap * (1 + 1e-12))] = f"utilization <= {cap:.0%}"
+        found = self._utilization_reasons(m, cap)
         # The q-quantile exceeds t exactly when P(T <= t) < q: one CDF evaluation per target and
         # element (all targets in one call, a row each) instead of a root search for the quantile.
         levels = sorted(goals.items())
-        if (found == "").any():
-            times = np.array([t for _, t in levels])[:, None]
-            cdf = np.reshape(m.response_cdf(times), (len(levels), util.size))
+        open_ = found == ""
+        if open_.any():
+            cdf = self._target_cdfs(m, open_, goals)
             for (q, t), row in zip(levels, cdf, strict=True):
                 found[(found == "") & (row < q)] = f"{_label(q)} <= {t:g} s"
         reasons[live] = found
         return reasons
+
+    def _target_cdfs(
+        self, m: QueueModel, open_: NDArray[np.bool_], goals: Mapping[float, float]
+    ) -> FloatArray:
+        """``P(T <= t_q)`` (a row per target) for the elements of ``m``; when gridded only where
+        ``open_`` and not already known to pass (NaN elsewhere: no target fails there), from the
+        families' frontiers."""
+        levels = sorted(goals.items())
+        if not self.gridded:
+            times = np.array([t for _, t in levels])[:, None]
+            return np.reshape(m.response_cdf(times), (len(levels), open_.size))
+        out = np.full((len(levels), open_.size), np.nan)
+        rates = np.atleast_1d(m.arrival_rate)
+        for (servers, scv), idx in self._families(m, open_).items():
+            frontier = self._frontier(servers, scv, goals)
+            for i in idx:
+                if not frontier.passes_known(float(rates[i])):
+                    out[:, i] = frontier.row(float(rates[i]))
+        return out
 
 
 def _scenarios(k: int, zones: int | None) -> dict[str, Any]:
@@ -196,8 +272,8 @@ def size_replicas(
         return {name: fleet.why_not(rate, up(ns).astype(float), goals, cap) for name, up in scenarios.items()}
 
     def passing(ns: NDArray[np.int64]) -> NDArray[np.bool_]:
-        table = reasons(np.array(lam), ns.astype(float))
-        return np.asarray(np.logical_and.reduce([r == "" for r in table.values()]), dtype=bool)
+        ups = np.stack([up(ns.astype(float)).astype(float) for up in scenarios.values()])
+        return np.asarray(fleet.passes(np.array(lam), ups, goals, cap).all(axis=0), dtype=bool)
 
     replicas = smallest_passing(passing, 1, what="replicas")
     binding = "one replica suffices"
@@ -290,10 +366,8 @@ def _carried(
     """Largest rate in ``[lo, hi]`` (``lo`` passing) at which every scenario's ``ups`` pass."""
 
     def rates_pass(rates: FloatArray) -> NDArray[np.bool_]:
-        ok = np.ones(rates.shape, dtype=bool)
-        for up in ups:
-            ok &= fleet.why_not(rates, np.full(rates.shape, up), goals, cap) == ""
-        return ok
+        up = np.broadcast_to(np.array(ups, dtype=np.float64)[:, None], (len(ups), rates.size))
+        return np.asarray(fleet.passes(rates[None, :], np.array(up), goals, cap).all(axis=0), dtype=bool)
 
     return largest_passing_load(rates_pass, lo, max(hi, lo))
 
