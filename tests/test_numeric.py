@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capplan._numeric import FloatArray, bisect_decreasing, narrow_decreasing
+from capplan._numeric import FloatArray, bisect_decreasing, narrow_decreasing, newton_decreasing
 from capplan.queueing.service import TwoMomentService
 
 
@@ -39,6 +42,15 @@ def test_narrowing_finds_the_left_end_of_a_flat_stretch_and_skips_empty_brackets
     assert new_hi[0] - new_lo[0] <= 3.0 / 8**3 + 1e-15
     assert (new_lo[1], new_hi[1]) == (3.0, 3.0)
     assert (new_lo[2], new_hi[2]) == (0.0, np.inf)
+
+
+def test_bracketed_newton_finds_closed_form_roots_where_plain_newton_diverges() -> None:
+    # exp(-x) = 0.3 at x = ln(10/3); -arctan(x - 2) = 0 at x = 2, where Newton from x = 25 (the
+    # bracket's middle) would be thrown out of [-50, 100] by the flat slope: the step bisects.
+    root = newton_decreasing(lambda x: (math.exp(-x) - 0.3, -math.exp(-x)), 0.0, 10.0)
+    assert root == pytest.approx(math.log(10 / 3), rel=1e-13)
+    root = newton_decreasing(lambda x: (-math.atan(x - 2.0), -1.0 / (1.0 + (x - 2.0) ** 2)), -50.0, 100.0)
+    assert root == pytest.approx(2.0, abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
