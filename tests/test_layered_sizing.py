@@ -113,14 +113,17 @@ def test_zone_loss_keeps_enough_replicas_up() -> None:
 
 
 def test_connection_limit_is_respected_and_can_change_the_layout() -> None:
-    free = _size(_service(3.0))
+    free = _size(_service(2.5))
     per_replica = free.layout.processes * (free.layout.pool_size or 0)
     assert free.connections == free.replicas * per_replica
     limit = free.connections - 1
-    tight = _size(_service(3.0), max_connections=limit)
+    tight = _size(_service(2.5), max_connections=limit)
     assert tight.connections <= limit
     assert (tight.replicas, tight.layout) != (free.replicas, free.layout)
     assert tight.met
+    # below the fewest connections any layout meeting the targets needs: infeasible, and said so
+    with pytest.raises(InfeasibleError, match=r"max_connections \d+ allows"):
+        _size(_service(2.5), max_connections=tight.connections - 1)
 
 
 def test_pgbouncer_in_each_pod_counts_its_server_connections() -> None:

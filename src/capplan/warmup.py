@@ -95,7 +95,7 @@ def _layered() -> None:
         [cls], workers=ly.Workers(2, 4), cores=2, pools={"db": ly.Pool(2, server_limit=3)}
     )
     model.simulate(1_000, seed=1)
-    model.solve()  # the analytic solve's fixed point (capplan.layered._network_kernel)
+    model.solve()  # the analytic solve's recursion (capplan.layered._network_kernel)
 
 
 #: What gets compiled, in the order the bundled plan needs it.

@@ -1,8 +1,7 @@
 """The inside of one replica as a closed network: throughput and residence per class when ``n``
 requests hold workers, for every ``n`` from 1 to the number of workers at once.
 
-Approximate mean-value analysis (Schweitzer 1979; Bard 1979), multi-class and FCFS, over these
-stations, visited once per step of a class's anatomy:
+Mean-value analysis over these stations, visited once per step of a class's anatomy:
 
 * the interpreter lock of the request's process (one server), held for each CPU step's lock-held
   part plus its wait for a core;
@@ -13,17 +12,26 @@ stations, visited once per step of a class's anatomy:
   plus its wait for a PgBouncer server connection; PgBouncer's ``L`` server connections;
 * the downstream waits (a delay).
 
+The populations are solved in order, each from the one before: a request arriving when ``n - 1``
+others are inside sees them as the network holds ``n - 1`` requests (the arrival theorem of
+Reiser & Lavenberg (1980), "Mean-value analysis of closed multichain queuing networks", JACM 27(2),
+which makes this exact MVA for one class of exponential visits at single servers; several classes
+are held in the open stream's mix, ``n_k`` proportional to ``rate_k R_k`` by Little's law).  An
+idle thread drawn at random takes each request (as idle threads racing to accept do), so of the
+``n - 1`` others, ``(n - 1)(T - 1)/(P T - 1)`` share one's own process on average.
+
+The recursion takes every visit as exponential with its station's mean visit (by count): a visit's
+wait at ``m`` FCFS servers, with ``K`` the others there counted as binomials (at most the others
+that can be there, each there for its share of the time), is ``(P(K >= m) + E[(K - m)+]) E[S]/m``.
+That gives the throughputs ``X(n)``.  The waits reported, and the residences built from them, are
+then scaled per station by the two-moment factor ``(1 + c_s^2)/2`` of its visits' SCV ``c_s^2``
+(over all classes' visits by count, so the spread between classes counts): exact for one server
+with Poisson arrivals (Pollaczek-Khinchine), and Lee & Longton's (1959) approximation for many.
+
 Holding one resource while queueing for the next (the lock while waiting for a core, a connection
 while waiting for PgBouncer) is the simultaneous-resource-possession case of Jacobson & Lazowska
 (1982), "Analyzing queueing networks with simultaneous resource possession", CACM 25(2): the outer
-resource's holding time includes the inner resource's wait, solved together by fixed-point
-iteration.  An idle thread drawn at random takes each request (as idle threads racing to accept
-do), so of the ``n - 1`` others, ``(n - 1)(T - 1)/(P T - 1)`` share one's own process on average.
-
-A visit's wait at ``m`` FCFS servers counts the others there ``K`` as binomials (at most the others
-that can be there, each there for its share of the time) and, with ``S`` the visits' service time,
-is ``P(K >= m) E[S^2]/(2 E[S] m) + E[(K - m)+] E[S]/m``: the residual service of the one to leave
-first, then the queue ahead (for one exponential server this is MVA's ``S E[K]``).
+resource's holding time includes the inner resource's wait (taken as exponential for its SCV).
 """
 
 from __future__ import annotations
@@ -43,30 +51,27 @@ __all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"
 
 @dataclass(frozen=True)
 class Station:
-    """Per class: visits per request, the mean and second moment of one visit's service (over
-    all the class's visits), and the SCV of a visit's service averaged over its visits (without
-    the spread between the visits' means)."""
+    """Per class: visits per request, and the mean and second moment of one visit's service (over
+    all the class's visits)."""
 
     visits: FloatArray
     mean: FloatArray
     second: FloatArray
-    scv: FloatArray
 
     def columns(self) -> list[FloatArray]:
-        """Per class ``v``, ``v E[S]``, ``v E[S^2]`` and ``v c^2``: the weights whose sums over
-        classes, weighted by the classes' throughputs, make the station's :class:`_Flow`."""
+        """Per class ``v``, ``v E[S]`` and ``v E[S^2]``: the weights whose sums over classes,
+        weighted by the classes' throughputs, make the station's :class:`_Flow`."""
         v = self.visits
-        return [v, v * self.mean, v * self.second, v * self.scv]
+        return [v, v * self.mean, v * self.second]
 
 
 class _Flow(NamedTuple):
     """Throughput-weighted sums over classes at one station, per population (``(rows,)``): visits
-    ``sum x v``, work ``sum x v E[S]``, ``sum x v E[S^2]`` and ``sum x v c^2``."""
+    ``sum x v``, work ``sum x v E[S]`` and ``sum x v E[S^2]``."""
 
     visits: FloatArray
     work: FloatArray
     second: FloatArray
-    scv: FloatArray
 
     def held(self, extra: FloatArray) -> _Flow:
         """The same visits each held ``extra`` longer (a wait for an inner resource):
@@ -75,30 +80,21 @@ class _Flow(NamedTuple):
             self.visits,
             self.work + self.visits * extra,
             self.second + 2 * extra * self.work + 2 * extra**2 * self.visits,
-            self.scv,
         )
 
     def visit_mean(self) -> FloatArray:
-        """Mean service of the visits waiting there (by count)."""
+        """Mean service of the visits (by count)."""
         out: FloatArray = np.divide(
             self.work, self.visits, out=np.zeros_like(self.work), where=self.visits > 0
         )
         return out
 
-    def residual(self, servers: int = 1) -> FloatArray:
-        """Mean time to the next departure from ``servers`` busy servers, times ``servers``: for
-        one server ``E[S^2]/(2 E[S])`` of the service in progress (long visits are likelier to be
-        in progress); as servers grow, the departures of many servers come at their mean spacing,
-        and the in-progress mix matters less, towards ``E[S](1 + c^2)/2`` with ``E[S]`` and the
-        SCV ``c^2`` averaged over visits by count."""
-        mixed: FloatArray = np.divide(
-            self.second, 2.0 * self.work, out=np.zeros_like(self.work), where=self.work > 0
-        )
-        if servers == 1:
-            return mixed
-        scv_avg = np.divide(self.scv, self.visits, out=np.zeros_like(self.visits), where=self.visits > 0)
-        spaced = self.visit_mean() * (1.0 + scv_avg) / 2.0
-        return np.asarray(spaced + (mixed - spaced) / servers)
+    def factor(self) -> FloatArray:
+        """The two-moment factor ``(1 + c^2)/2`` of the visits' SCV ``c^2`` (by count)."""
+        mean = self.visit_mean()
+        second = np.divide(self.second, self.visits, out=np.zeros_like(self.work), where=self.visits > 0)
+        scv = np.divide(second, mean**2, out=np.ones_like(mean), where=mean > 0) - 1.0
+        return np.asarray((1.0 + np.maximum(scv, 0.0)) / 2.0)
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,9 @@ class Demands:
 
 @dataclass(frozen=True)
 class NetworkState:
-    """Solution for populations ``n = 1..N`` (axis 0) and classes (axis 1); waits per visit."""
+    """Solution for populations ``n = 1..N`` (axis 0) and classes (axis 1); waits per visit,
+    scaled by their stations' two-moment factors, and the residences built from them; the
+    throughputs are the exponential recursion's (module docstring)."""
 
     throughput: FloatArray  # X_k(n)
     residence: FloatArray  # R_k(n)
@@ -128,15 +126,14 @@ class NetworkState:
     core_wait_free: FloatArray  # (n,)
     pool_wait: FloatArray  # (pools, n)
     bouncer_wait: FloatArray  # (pools, n)
-    wait_prob: dict[str, FloatArray]  # P(a visit waits), keyed as _waits returns them
+    wait_prob: dict[str, FloatArray]  # P(a visit waits), keyed as _row_waits returns them
 
 
 @functools.lru_cache(maxsize=32)
 def _grid(counts: bytes, width: int) -> tuple[NDArray[Any], ...]:
     """For the rows ``n`` (float64 bytes) and ``k = 0..width-1``: ``ceil(n)`` (a column), ``k``,
     ``ceil(n) - k``, ``log C(ceil(n), k)``, and the masks ``k = 0``, ``k = ceil(n)`` and
-    ``k <= ceil(n)``.  The counts stay the same over the fixed-point iterations, so this is
-    computed once per solve and station."""
+    ``k <= ceil(n)``."""
     nn = np.ceil(np.maximum(np.frombuffer(counts, dtype=np.float64), 0.0))[:, None]
     k = np.arange(width, dtype=np.float64)[None, :]
     rest = nn - k
@@ -195,138 +192,225 @@ def _convolve_head(a: FloatArray, b: FloatArray) -> FloatArray:
 def _fcfs_wait(
     groups: list[tuple[FloatArray, FloatArray]], servers: int, flow: _Flow
 ) -> tuple[FloatArray, FloatArray]:
-    """A visit's mean wait at ``servers`` FCFS servers (module docstring) for the visits ``flow``
-    and the probability that it waits at all."""
+    """A visit's mean wait at ``servers`` FCFS servers for exponential visits of the mean of
+    ``flow`` (module docstring), and the probability that it waits at all."""
     busy, ahead = queue_counts(groups, servers)
-    return np.asarray((busy * flow.residual(servers) + ahead * flow.visit_mean()) / servers), busy
+    return np.asarray((busy + ahead) * flow.visit_mean() / servers), busy
 
 
-class _Iteration:
-    """What stays the same over the iterations of one solve: population-wide counts (shared by
-    the station updates) and the per-class weights of every station's :class:`_Flow`, so that
-    one matrix product per iteration gives every station's sums."""
+class _Counts:
+    """Per population ``n`` (rows): the ``n - 1`` others an arrival finds, the other processes
+    that can hold their lock, the others in its own process, and ``1/(n - 1)`` (one other's share
+    of the previous population's sums); with the per-class
+    weights of every station's :class:`_Flow` (one matrix product gives every station's sums)."""
 
-    def __init__(self, d: Demands, pop: FloatArray) -> None:
-        n = pop.sum(axis=1)
+    def __init__(self, d: Demands, n: FloatArray) -> None:
         p = float(d.processes)
-        self.share = np.divide(1.0, n, out=np.zeros_like(n), where=n > 0)  # one request's share
         self.others = np.maximum(n - 1.0, 0.0)
-        # others in one's own process: an idle thread drawn at random took each request, so the
-        # n - 1 others fill n - 1 of the P T - 1 other threads, T - 1 of them in one's process
-        slots = p * d.threads
-        self.in_process = np.maximum(n - 1.0, 0.0) * (d.threads - 1) / max(slots - 1.0, 1.0)
-        self.scale = np.divide(self.in_process, self.in_process + 1.0)  # what a request of its process sees
-        self.other_holders = np.minimum(p - 1.0, self.others)  # one lock holder per other process
-        self.holders = np.minimum(p, self.others)
-        self.active = np.maximum(np.minimum(p, n), 1e-300)
+        # an idle thread drawn at random took each request, so the n - 1 others fill n - 1 of the
+        # P T - 1 other threads, T - 1 of them in one's process
+        self.in_process = self.others * (d.threads - 1) / max(p * d.threads - 1.0, 1.0)
+        self.other_holders = np.minimum(p - 1.0, self.others)
+        self.per = np.divide(1.0, self.others, out=np.zeros_like(n), where=self.others > 0)
+        self.own_pmf = _own_counts(d.processes, d.threads, self.others)
         stations = (d.lock, d.free, d.cpu, *d.pools)
         self.weights = np.ascontiguousarray(np.stack([c for st in stations for c in st.columns()]))
+
+    def stacked(self) -> FloatArray:
+        """The counts as rows: others, other_holders, in_process, per."""
+        return np.stack([self.others, self.other_holders, self.in_process, self.per])
 
     def flows(self, x: FloatArray) -> list[_Flow]:
         """Every station's sums at the throughputs ``x`` (``(rows, classes)``): lock, free, cpu,
         then the pools."""
         sums = self.weights @ x.T
-        return [_Flow(*sums[i : i + 4]) for i in range(0, sums.shape[0], 4)]
+        return [_Flow(*sums[i : i + 3]) for i in range(0, sums.shape[0], 3)]
 
 
-def solve_network(
-    d: Demands,
-    n: FloatArray,
-    weights: FloatArray,
-    *,
-    iterations: int = 500,
-    tol: float = 1e-7,
-    compiled: bool = True,
-) -> NetworkState:
-    """Schweitzer AMVA at the populations ``n`` (``(rows,)``) with the class mix of an open
-    stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law), updated with the waits.
+def _own_counts(processes: int, threads: int, others: FloatArray) -> FloatArray:
+    """Per population (rows), the hypergeometric pmf of the others in one's own process on
+    ``0..T-1``: the ``n - 1`` others fill ``n - 1`` of the ``P T - 1`` other threads at random,
+    ``T - 1`` of them in one's process."""
+    t = threads
+    k = np.arange(t, dtype=np.float64)[None, :]
+    m = np.ceil(others)[:, None]
+    rest = m - k
+    ok = (rest >= 0) & (rest <= (processes - 1) * t)
 
-    Each iteration takes every station's new waits from the current ones and moves halfway
-    (damping 0.5), until no residence changes by ``tol`` (relative) or after ``iterations``.
-    ``compiled`` runs the iteration in :mod:`capplan.layered._network_kernel` (the same
+    def log_choose(a: FloatArray | float, b: FloatArray) -> FloatArray:
+        return np.asarray(special.gammaln(a + 1.0) - special.gammaln(b + 1.0) - special.gammaln(a - b + 1.0))
+
+    with np.errstate(invalid="ignore"):
+        log_p = log_choose(t - 1.0, k) + log_choose((processes - 1.0) * t, np.where(ok, rest, 0.0))
+        log_p = log_p - log_choose(processes * t - 1.0, m)
+    return np.asarray(np.where(ok, np.exp(np.where(ok, log_p, 0.0)), 0.0))
+
+
+def _process_lock(pmf: FloatArray, demand: FloatArray, think: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Expected others at one's own process's lock (queued or holding it) and the probability
+    that it is held, for the own-process counts' pmf ``pmf`` (``(rows, T)``): exact MVA of the
+    process alone (its lock, with ``demand`` per request, and the rest of a request's time
+    ``think`` as a delay) at each count ``k < T``."""
+    queue, held = np.zeros(pmf.shape), np.zeros(pmf.shape)
+    for k in range(1, pmf.shape[1]):
+        at_lock = demand * (1.0 + queue[:, k - 1])
+        x = k / np.maximum(at_lock + think, 1e-300)
+        queue[:, k], held[:, k] = x * at_lock, x * demand
+    return (pmf * queue).sum(axis=1), np.minimum((pmf * held).sum(axis=1), 1.0)
+
+
+def solve_network(d: Demands, n: FloatArray, weights: FloatArray, *, compiled: bool = True) -> NetworkState:
+    """The network at the populations ``n = 1, 2, ..., N`` (``(rows,)``, in order) with the class
+    mix of an open stream: ``n_k`` proportional to ``weights_k R_k`` (Little's law).
+
+    ``compiled`` runs the recursion in :mod:`capplan.layered._network_kernel` (the same
     arithmetic, without NumPy's per-call overhead); False runs this module's NumPy code."""
-    rows = n.size
-    n_pools = len(d.pools)
-    zeros = np.zeros(rows)
-    w_lock, w_cl, w_cf = zeros.copy(), zeros.copy(), zeros.copy()
-    w_pool, w_b = np.zeros((n_pools, rows)), np.zeros((n_pools, rows))
-    resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
-    pop = _mix(n, weights, resid)
-    it = _Iteration(d, pop)
+    counts = _Counts(d, n)
     if compiled:
-        return _solve_compiled(d, n, weights, it, resid, pop, iterations, tol)
-    probs: dict[str, FloatArray] = {}
-    for _ in range(iterations):
-        new, probs = _waits(d, it, it.flows(pop / resid), w_lock, w_cl, w_cf, w_pool, w_b)
-        w_lock, w_cl, w_cf, w_pool, w_b = (
-            0.5 * (a + b) for a, b in zip((w_lock, w_cl, w_cf, w_pool, w_b), new, strict=True)
+        waits, probs, resid, pop = _recurse_compiled(d, counts, n, weights)
+    else:
+        waits, probs, resid, pop = _recurse(d, counts, n, weights)
+    x = pop / _bounded(d, n, pop, resid)
+    scaled = waits * _factors(d, counts.flows(x), waits)
+    k = len(d.pools)
+    wait_prob = {
+        "lock": probs[0],
+        "core_lock": probs[1],
+        "core_free": probs[2],
+        "pool": probs[3 : 3 + k],
+        "bouncer": probs[3 + k :],
+    }
+    pools, bouncers = scaled[3 : 3 + k], scaled[3 + k :]
+    return NetworkState(x, _residence(d, scaled), scaled[0], scaled[1], scaled[2], pools, bouncers, wait_prob)
+
+
+def _recurse(
+    d: Demands, counts: _Counts, n: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Waits and waiting probabilities per station (rows: lock, core for a lock holder, core
+    lock-free, the pools, the PgBouncers) and population, residences and populations per class:
+    each population from the one before (the empty network before the first)."""
+    rows, k = n.size, 3 + 2 * len(d.pools)
+    waits, probs = np.zeros((k, rows)), np.zeros((k, rows))
+    resid, pop = np.zeros((rows, weights.size)), np.zeros((rows, weights.size))
+    x_prev, w_prev = np.zeros((1, weights.size)), np.zeros((k, 1))
+    table = counts.stacked()
+    for r in range(rows):
+        row, pmf = table[:, r : r + 1], counts.own_pmf[r : r + 1]
+        waits[:, r : r + 1], probs[:, r : r + 1] = _row_waits(
+            d, row, pmf, counts.flows(x_prev), x_prev.sum(axis=1), w_prev
         )
-        new_resid = _residence(d, w_lock, w_cl, w_cf, w_pool, w_b)
-        change = float(np.max(np.abs(new_resid - resid) / new_resid))
-        resid = new_resid
-        pop = _mix(n, weights, resid)
-        if change < tol:
-            break
-    resid = _bounded(d, n, pop, resid)
-    return NetworkState(pop / resid, resid, w_lock, w_cl, w_cf, w_pool, w_b, probs)
+        resid[r : r + 1] = _residence(d, waits[:, r : r + 1])
+        pop[r : r + 1] = _mix(n[r : r + 1], weights, resid[r : r + 1])
+        x_prev, w_prev = pop[r : r + 1] / resid[r : r + 1], waits[:, r : r + 1]
+    return waits, probs, resid, pop
 
 
-def _solve_compiled(
-    d: Demands,
-    n: FloatArray,
-    weights: FloatArray,
-    it: _Iteration,
-    resid: FloatArray,
-    pop: FloatArray,
-    iterations: int,
-    tol: float,
-) -> NetworkState:
-    """:func:`solve_network`'s iteration in the compiled kernel, from the same starting point."""
-    from capplan.layered._network_kernel import iterate  # noqa: PLC0415 - numba loads only to solve
+def _recurse_compiled(
+    d: Demands, counts: _Counts, n: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_recurse` in the compiled kernel."""
+    from capplan.layered._network_kernel import recurse  # noqa: PLC0415 - numba loads only to solve
 
     stations = (d.lock, d.free, d.cpu, *d.pools)
-    n_pools = len(d.pools)
     width = max(d.cores, *d.pool_size, *d.bouncer, 1)
     sizes = np.array([d.processes, d.cores, int(d.lock.visits.any()), width, *d.pool_size, *d.bouncer])
-    per_row = np.stack([it.scale, it.others, it.other_holders, it.in_process, it.active, it.share])
-    waits, probs = np.zeros((3 + 2 * n_pools, n.size)), np.zeros((3 + 2 * n_pools, n.size))
-    resid, pop = resid.copy(), pop.copy()
-    iterate(
-        it.weights,
+    k = 3 + 2 * len(d.pools)
+    waits, probs = np.zeros((k, n.size)), np.zeros((k, n.size))
+    resid, pop = np.zeros((n.size, weights.size)), np.zeros((n.size, weights.size))
+    recurse(
+        counts.weights,
         np.stack([st.visits for st in stations]).astype(np.float64),
         np.stack([st.mean for st in stations]).astype(np.float64),
         np.array(d.delay, dtype=np.float64),  # copies: writable and contiguous, as compiled
         np.array(n, dtype=np.float64),
         np.array(weights, dtype=np.float64),
-        resid,
-        pop,
-        per_row,
+        counts.stacked(),
+        counts.own_pmf if d.processes > 1 else np.ones((n.size, 1)),
         sizes.astype(np.int64),
         waits,
         probs,
-        iterations,
-        tol,
+        resid,
+        pop,
     )
-    resid = _bounded(d, n, pop, resid)
-    pools = slice(3, 3 + n_pools)
-    bouncers = slice(3 + n_pools, 3 + 2 * n_pools)
-    wait_prob = {
-        "lock": probs[0],
-        "core_lock": probs[1],
-        "core_free": probs[2],
-        "pool": probs[pools],
-        "bouncer": probs[bouncers],
-    }
-    return NetworkState(
-        pop / resid, resid, waits[0], waits[1], waits[2], waits[pools], waits[bouncers], wait_prob
-    )
+    return waits, probs, resid, pop
+
+
+def _row_waits(
+    d: Demands, row: FloatArray, pmf: FloatArray, prev: list[_Flow], x_total: FloatArray, w: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """One population's waits per visit and probabilities of waiting (stacked as in
+    :func:`_recurse`), from the previous population's station sums ``prev``, total throughput
+    ``x_total`` and waits ``w``; ``row``: the population's :meth:`_Counts.stacked` column,
+    ``pmf``: its own-process counts' pmf."""
+    others, other_holders, in_process, per = row
+    lk, fr, cpu, pools = prev[0], prev[1], prev[2], prev[3:]
+    n_pools = len(pools)
+    new, probs = np.zeros_like(w), np.zeros_like(w)
+    # the lock (one server per process): held for the lock-held part and its wait for a core
+    hold = lk.held(w[1])
+    own = in_process * per
+    seen, probs[0] = _lock_seen(d, pmf, hold, lk.visits * w[0], x_total, others, own)
+    new[0] = seen * hold.visit_mean()
+    # cores: a CPU step waits for a core once (holding the lock, if it takes it) and keeps the
+    # core for the whole step, lock-free part included; so the queue for cores holds only lock
+    # holders, at most one per other process, or, with no lock to take, anyone
+    free_each = fr.held(w[2]).work * per
+    if d.lock.visits.any():
+        # the locks held before: all but those of one's own process (one's own lock is one's own)
+        holding = np.minimum(hold.work * (1.0 - own), other_holders)
+        groups = [(other_holders, holding), (others, others * free_each)]
+        new[1], probs[1] = _fcfs_wait(groups, d.cores, cpu)
+    else:
+        new[2], probs[2] = _fcfs_wait([(others, others * free_each)], d.cores, cpu)
+    for j, st in enumerate(pools):
+        held = st.held(w[3 + n_pools + j])
+        seen = in_process * held.held(w[3 + j]).work * per
+        new[3 + j], probs[3 + j] = _fcfs_wait([(in_process, seen)], d.pool_size[j], held)
+        if d.bouncer[j] > 0:
+            there = others * held.work * per
+            new[3 + n_pools + j], probs[3 + n_pools + j] = _fcfs_wait([(others, there)], d.bouncer[j], st)
+    return new, probs
+
+
+def _lock_seen(
+    d: Demands, pmf: FloatArray, hold: _Flow, queued: FloatArray, x_total: FloatArray, others: FloatArray,
+    own: FloatArray,
+) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+    """Others at one's own lock (holding it or queued) and the probability that it is held, from
+    the previous population's lock sums ``hold`` (visits held for their core wait), its queue
+    ``queued`` and total throughput ``x_total``.  With one process the process is the replica:
+    the previous population's lock, all of it.  With several, a process with ``k`` others is
+    solved alone (:func:`_process_lock`) with the previous population's per-request lock demand
+    and the rest of its residence as a delay, over the hypergeometric ``k``: the others are
+    not each at one's lock for the replica-wide share, since a crowded process queues more than
+    its share (``own``: the share of the others in one's process, for the single process)."""
+    if d.processes == 1:
+        return own * (hold.work + queued), np.minimum(own * hold.work, 1.0)
+    safe = np.maximum(x_total, 1e-300)
+    demand = hold.work / safe
+    think = np.maximum((others - queued) / safe - demand, 0.0)
+    return _process_lock(pmf, demand, think)
+
+
+def _factors(d: Demands, flows: list[_Flow], waits: FloatArray) -> FloatArray:
+    """Per station (stacked as in :func:`_recurse`) and population, the two-moment factor of the
+    visits waiting there: the lock's held for their wait for a core, a pool's for PgBouncer."""
+    n_pools = len(d.pools)
+    lk, cpu, pools = flows[0], flows[2], flows[3:]
+    out = np.ones_like(waits)
+    out[0] = lk.held(waits[1]).factor()
+    out[1] = out[2] = cpu.factor()
+    for j, st in enumerate(pools):
+        out[3 + j] = st.held(waits[3 + n_pools + j]).factor()
+        out[3 + n_pools + j] = st.factor()
+    return out
 
 
 def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:
     """Residences shortened where their throughput falls below the balanced-job lower bound
     ``n / (D + (n - 1) D_max)`` (Zahorjan, Sevcik, Eager & Galler (1982), "Balanced job bound
-    analysis of queueing networks", CACM 25(2)): the approximate waits can overshoot when visits
-    of very different lengths share servers, and a replica is never slower than its bottleneck
+    analysis of queueing networks", CACM 25(2)): a replica is never slower than its bottleneck
     serving one request at a time behind all the others."""
     x = pop / resid
     mix = x / x.sum(axis=1, keepdims=True)
@@ -347,51 +431,11 @@ def _mix(n: FloatArray, weights: FloatArray, resid: FloatArray) -> FloatArray:
     return np.asarray(n[:, None] * share / share.sum(axis=1, keepdims=True))
 
 
-def _residence(
-    d: Demands, w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray, w_pool: FloatArray, w_b: FloatArray
-) -> FloatArray:
-    out = d.lock.visits * (d.lock.mean + (w_cl + w_lock)[:, None])
-    out = out + d.free.visits * (d.free.mean + w_cf[:, None]) + d.delay
+def _residence(d: Demands, waits: FloatArray) -> FloatArray:
+    """Per population and class, the time inside from the stacked waits per visit."""
+    n_pools = len(d.pools)
+    out = d.lock.visits * (d.lock.mean + (waits[1] + waits[0])[:, None])
+    out = out + d.free.visits * (d.free.mean + waits[2][:, None]) + d.delay
     for j, st in enumerate(d.pools):
-        out = out + st.visits * (st.mean + (w_b[j] + w_pool[j])[:, None])
-    return np.maximum(out, 1e-300)
-
-
-def _waits(
-    d: Demands, it: _Iteration, flows: list[_Flow], w_lock: FloatArray, w_cl: FloatArray, w_cf: FloatArray,
-    w_pool: FloatArray, w_b: FloatArray,
-) -> tuple[tuple[FloatArray, ...], dict[str, FloatArray]]:  # fmt: skip
-    """New waits per visit at every station from the stations' sums at the current throughputs
-    (``flows``: :meth:`_Iteration.flows`) and the current waits, and the probability that a visit
-    waits there at all (keys ``lock``, ``core_lock``, ``core_free``, ``pool``, ``bouncer``)."""
-    p = float(d.processes)
-    lk, fr, cpu, pools = flows[0], flows[1], flows[2], flows[3:]
-    # the lock (one server per process): held for the lock-held part and its wait for a core
-    hold = lk.held(w_cl)
-    busy = hold.work / p
-    queued = lk.visits * w_lock / p
-    new_lock = it.scale * (busy * hold.residual() + queued * hold.visit_mean())
-    probs: dict[str, FloatArray] = {"lock": np.minimum(it.scale * busy, 1.0)}
-    # cores: a CPU step waits for a core once (holding the lock, if it takes it) and keeps the
-    # core for the whole step, lock-free part included; so the queue for cores holds only lock
-    # holders, at most one per other process, or, with no lock to take, anyone
-    holder, free_each = hold.work / it.active, fr.held(w_cf).work * it.share
-    zero = np.zeros_like(w_cl)
-    if d.lock.visits.any():
-        new_cl, probs["core_lock"] = _fcfs_wait(
-            [(it.other_holders, it.other_holders * holder), (it.others, it.others * free_each)], d.cores, cpu
-        )
-        new_cf, probs["core_free"] = zero, zero
-    else:
-        new_cf, probs["core_free"] = _fcfs_wait([(it.others, it.others * free_each)], d.cores, cpu)
-        new_cl, probs["core_lock"] = zero, zero
-    new_pool, new_b = np.zeros_like(w_pool), np.zeros_like(w_b)
-    probs["pool"], probs["bouncer"] = np.zeros_like(w_pool), np.zeros_like(w_b)
-    for j, st in enumerate(pools):
-        held = st.held(w_b[j])
-        seen = it.in_process * held.held(w_pool[j]).work * it.share
-        new_pool[j], probs["pool"][j] = _fcfs_wait([(it.in_process, seen)], d.pool_size[j], held)
-        if d.bouncer[j] > 0:
-            there_b = held.work * it.share
-            new_b[j], probs["bouncer"][j] = _fcfs_wait([(it.others, it.others * there_b)], d.bouncer[j], st)
-    return (new_lock, new_cl, new_cf, new_pool, new_b), probs
+        out = out + st.visits * (st.mean + (waits[3 + n_pools + j] + waits[3 + j])[:, None])
+    return np.asarray(np.maximum(out, 1e-300))

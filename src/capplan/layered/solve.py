@@ -9,11 +9,13 @@ the birth-death chain with arrival rate ``lambda`` and service rate ``X(min(n, M
 that finds ``n`` requests in the replica works alongside ``min(n + 1, M)`` of them; per class,
 
 * the wait for a worker is an atom at 0 and, beyond ``M``, exponential with rate
-  ``X(M) - lambda`` (exact for the flow-equivalent server);
+  ``X(M) - lambda`` (exact for the flow-equivalent server), its mean scaled by the two-moment
+  factor of the arrivals and the time inside (:func:`_variability`);
 * the time inside is the network's residence at that population, whose variance adds the steps'
   own (stretched) variances, the queueing waits taken as exponential, and the spread over
-  populations; it enters the response time as a two-moment phase-type fit
-  (:mod:`capplan.queueing.phasetype`), convolved with the wait (:mod:`capplan.queueing._sojourn`).
+  populations; less its constant steps (a shift), it enters the response time as a two-moment
+  phase-type fit (:mod:`capplan.queueing.phasetype`), convolved with the wait
+  (:mod:`capplan.queueing._sojourn`).
 
 This is an approximation; its error against :func:`capplan.layered.simulate.simulate` over a grid of
 layouts is in ``docs/accuracy.md``.
@@ -38,25 +40,24 @@ from capplan.queueing.service import TwoMomentService
 __all__ = ["METHOD", "layer_loads", "offered_utilization", "solve"]
 
 METHOD = (
-    "approx: flow-equivalent server for the workers over approximate MVA of the lock, cores, pools "
-    "and PgBouncer (simultaneous possession by surrogate holding times)"
+    "approx: flow-equivalent server for the workers over MVA of the lock, cores, pools and "
+    "PgBouncer by population (arrival theorem), two-moment factors on the waits (simultaneous "
+    "possession by surrogate holding times)"
 )
 
 
 def _station(
     steps: tuple[tuple[Step, ...], ...], pick: Callable[[Step], tuple[float, float] | None]
 ) -> Station:
-    """Per class (``steps``: each class's steps) visits, mean and second moment of the visits
-    ``pick`` maps a step to (``(mean, scv)`` of that visit's service, or None where the step does
-    not visit)."""
-    visits, means, seconds, scvs = [], [], [], []
+    """Per class the visits, mean and second moment of the visits ``pick`` maps a step to
+    (``(mean, scv)`` of that visit's service, or None where the step does not visit)."""
+    visits, means, seconds = [], [], []
     for cls_steps in steps:
         found = [v for v in (pick(s) for s in cls_steps) if v is not None]
         visits.append(float(len(found)))
         means.append(float(np.mean([m for m, _ in found])) if found else 0.0)
         seconds.append(float(np.mean([m * m * (1 + c) for m, c in found])) if found else 0.0)
-        scvs.append(float(np.mean([c for _, c in found])) if found else 0.0)
-    return Station(*(_frozen(a) for a in (visits, means, seconds, scvs)))
+    return Station(*(_frozen(a) for a in (visits, means, seconds)))
 
 
 def _frozen(values: list[float]) -> FloatArray:
@@ -177,8 +178,10 @@ def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
             np.full((worker_wait.size, 1), 1.0 if unstable else waiting_p),
             np.where(np.isfinite(worker_wait), waiting_p / worker_wait, 0.0)[:, None],
         )
-    shape = TwoMomentService(inside[:, None], (inside_var / inside**2)[:, None])
-    qs = response_quantile(np.array(QUANTILES)[None, :], worker_law, shape, rtol=1e-9)
+    fixed = _constant_part(model, inside)
+    rest = inside - fixed
+    shape = TwoMomentService(rest[:, None], (inside_var / rest**2)[:, None])
+    qs = response_quantile(np.array(QUANTILES)[None, :], worker_law, shape, rtol=1e-9) + fixed[:, None]
     classes = pd.DataFrame(
         {"rate": [c.rate for c in model.classes], "response_mean": worker_wait + inside}
         | {f"response_p{q * 100:g}": qs[:, i] for i, q in enumerate(QUANTILES)},
@@ -191,19 +194,27 @@ def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
     return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=table)
 
 
+def _constant_part(model: ServiceModel, inside: FloatArray) -> FloatArray:
+    """Per class, the time of its constant steps (SCV 0), short of its whole time ``inside``: a
+    constant is a shift, so the two-moment fit describes only the rest (a sum of a constant and
+    skewed steps is not the shape of a two-moment fit to the whole)."""
+    constant = np.array([sum(s.mean for s in c.steps if s.scv == 0.0) for c in model.classes])
+    return np.asarray(np.minimum(constant, 0.999 * inside))
+
+
 def _variability(model: ServiceModel, full: FloatArray, full_var: FloatArray) -> float:
-    """Allen-Cunneen's factor ``(c_a^2 + c_s^2) / (1 + c_s^2)`` on the worker queue's Poisson wait
-    (Allen 1990, "Probability, Statistics, and Queueing Theory", 2nd ed., §6.4): ``c_a^2`` of the
-    merged arrivals (rate-weighted, as Whitt's QNA superposes streams), ``c_s^2`` of the time
-    inside at full population (mean ``full`` and variance ``full_var`` per class); 1 for Poisson."""
+    """The two-moment factor ``(c_a^2 + c_s^2) / 2`` on the worker queue's wait (Allen 1990,
+    "Probability, Statistics, and Queueing Theory", 2nd ed., §6.4; for Poisson arrivals Lee &
+    Longton's M/G/c): the flow-equivalent server's birth-death chain is the queue of exponential
+    times inside, so the wait beyond it scales with ``c_a^2`` of the merged arrivals
+    (rate-weighted, as Whitt's QNA superposes streams) and ``c_s^2`` of the time inside at full
+    population (mean ``full`` and variance ``full_var`` per class, mixed over classes)."""
     share = np.array([c.rate for c in model.classes])
     share = share / share.sum()
     ca2 = float(share @ np.array([c.arrival_scv for c in model.classes]))
-    if ca2 == 1.0:
-        return 1.0
     mean = float(share @ full)
     cs2 = max(float(share @ (full_var + full**2)) / mean**2 - 1.0, 0.0)
-    return (ca2 + cs2) / (1.0 + cs2)
+    return (ca2 + cs2) / 2.0
 
 
 def _worker_waits(model: ServiceModel, fcfs: float, capacity: float) -> FloatArray:
