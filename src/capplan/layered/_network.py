@@ -9,7 +9,10 @@ Mean-value analysis over these stations, visited once per step of a class's anat
   keeps the core for the whole step (on releasing the lock for its lock-free part a thread goes on
   running; it does not queue again), so only lock holders queue there, one per process at most;
 * per pool, its connections in the request's process (``m`` servers), held for each ``Hold`` step
-  plus its wait for a PgBouncer server connection; PgBouncer's ``L`` server connections;
+  plus its wait for a PgBouncer server connection, and, where a CPU step that takes the lock
+  follows the hold, plus its wait for the lock (the driver's code that gives the connection back
+  runs under the lock); PgBouncer's ``L`` server connections, whose clients are the requests
+  holding a pool connection (at most ``P m``);
 * the downstream waits (a delay).
 
 The populations are solved in order, each from the one before: a request arriving when ``n - 1``
@@ -51,27 +54,32 @@ __all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"
 
 @dataclass(frozen=True)
 class Station:
-    """Per class: visits per request, and the mean and second moment of one visit's service (over
-    all the class's visits)."""
+    """Per class: visits per request, the mean and second moment of one visit's service (over
+    all the class's visits), and of a pool's visits those a CPU step taking the lock follows
+    (their connection is kept until the thread has the lock again; 0 elsewhere)."""
 
     visits: FloatArray
     mean: FloatArray
     second: FloatArray
+    to_lock: FloatArray
 
     def columns(self) -> list[FloatArray]:
-        """Per class ``v``, ``v E[S]`` and ``v E[S^2]``: the weights whose sums over classes,
-        weighted by the classes' throughputs, make the station's :class:`_Flow`."""
+        """Per class ``v``, ``v E[S]``, ``v E[S^2]`` and the visits followed by the lock: the
+        weights whose sums over classes, weighted by the classes' throughputs, make the
+        station's :class:`_Flow`."""
         v = self.visits
-        return [v, v * self.mean, v * self.second]
+        return [v, v * self.mean, v * self.second, self.to_lock]
 
 
 class _Flow(NamedTuple):
     """Throughput-weighted sums over classes at one station, per population (``(rows,)``): visits
-    ``sum x v``, work ``sum x v E[S]`` and ``sum x v E[S^2]``."""
+    ``sum x v``, work ``sum x v E[S]``, ``sum x v E[S^2]`` and the visits a locked CPU step
+    follows."""
 
     visits: FloatArray
     work: FloatArray
     second: FloatArray
+    to_lock: FloatArray
 
     def held(self, extra: FloatArray) -> _Flow:
         """The same visits each held ``extra`` longer (a wait for an inner resource):
@@ -80,7 +88,14 @@ class _Flow(NamedTuple):
             self.visits,
             self.work + self.visits * extra,
             self.second + 2 * extra * self.work + 2 * extra**2 * self.visits,
+            self.to_lock,
         )
+
+    def kept(self, bouncer: FloatArray, lock: FloatArray) -> _Flow:
+        """A pool's visits as their connections are held: for their wait for a PgBouncer server
+        connection, and those a locked CPU step follows for their wait for the lock too."""
+        share = np.divide(self.to_lock, self.visits, out=np.zeros_like(self.work), where=self.visits > 0)
+        return self.held(bouncer + share * lock)
 
     def visit_mean(self) -> FloatArray:
         """Mean service of the visits (by count)."""
@@ -213,18 +228,21 @@ class _Counts:
         self.other_holders = np.minimum(p - 1.0, self.others)
         self.per = np.divide(1.0, self.others, out=np.zeros_like(n), where=self.others > 0)
         self.own_pmf = _own_counts(d.processes, d.threads, self.others)
+        # PgBouncer's clients are requests holding a pool connection: at most P m - 1 others
+        self.clients = [np.minimum(self.others, max(d.processes * m - 1.0, 0.0)) for m in d.pool_size]
         stations = (d.lock, d.free, d.cpu, *d.pools)
         self.weights = np.ascontiguousarray(np.stack([c for st in stations for c in st.columns()]))
 
     def stacked(self) -> FloatArray:
-        """The counts as rows: others, other_holders, in_process, per."""
-        return np.stack([self.others, self.other_holders, self.in_process, self.per])
+        """The counts as rows: others, other_holders, in_process, per, then per pool the others
+        that can be PgBouncer's clients."""
+        return np.stack([self.others, self.other_holders, self.in_process, self.per, *self.clients])
 
     def flows(self, x: FloatArray) -> list[_Flow]:
         """Every station's sums at the throughputs ``x`` (``(rows, classes)``): lock, free, cpu,
         then the pools."""
         sums = self.weights @ x.T
-        return [_Flow(*sums[i : i + 3]) for i in range(0, sums.shape[0], 3)]
+        return [_Flow(*sums[i : i + 4]) for i in range(0, sums.shape[0], 4)]
 
 
 def _own_counts(processes: int, threads: int, others: FloatArray) -> FloatArray:
@@ -343,7 +361,7 @@ def _row_waits(
     :func:`_recurse`), from the previous population's station sums ``prev``, total throughput
     ``x_total`` and waits ``w``; ``row``: the population's :meth:`_Counts.stacked` column,
     ``pmf``: its own-process counts' pmf."""
-    others, other_holders, in_process, per = row
+    others, other_holders, in_process, per, *clients = row
     lk, fr, cpu, pools = prev[0], prev[1], prev[2], prev[3:]
     n_pools = len(pools)
     new, probs = np.zeros_like(w), np.zeros_like(w)
@@ -364,12 +382,12 @@ def _row_waits(
     else:
         new[2], probs[2] = _fcfs_wait([(others, others * free_each)], d.cores, cpu)
     for j, st in enumerate(pools):
-        held = st.held(w[3 + n_pools + j])
+        held = st.kept(w[3 + n_pools + j], w[0])
         seen = in_process * held.held(w[3 + j]).work * per
         new[3 + j], probs[3 + j] = _fcfs_wait([(in_process, seen)], d.pool_size[j], held)
-        if d.bouncer[j] > 0:
-            there = others * held.work * per
-            new[3 + n_pools + j], probs[3 + n_pools + j] = _fcfs_wait([(others, there)], d.bouncer[j], st)
+        if d.bouncer[j] > 0:  # server connections go back when the hold ends
+            there = np.minimum(others * st.held(w[3 + n_pools + j]).work * per, clients[j])
+            new[3 + n_pools + j], probs[3 + n_pools + j] = _fcfs_wait([(clients[j], there)], d.bouncer[j], st)
     return new, probs
 
 
@@ -402,7 +420,7 @@ def _factors(d: Demands, flows: list[_Flow], waits: FloatArray) -> FloatArray:
     out[0] = lk.held(waits[1]).factor()
     out[1] = out[2] = cpu.factor()
     for j, st in enumerate(pools):
-        out[3 + j] = st.held(waits[3 + n_pools + j]).factor()
+        out[3 + j] = st.kept(waits[3 + n_pools + j], waits[0]).factor()
         out[3 + n_pools + j] = st.factor()
     return out
 

@@ -5,8 +5,9 @@ other, each from the one before.  The NumPy reference's cost is call overhead (a
 array operations a population); here a population takes well under a microsecond.
 
 Inputs are float64/int64 arrays, one specialisation (compiled by ``python -m capplan.warmup``).
-Stations are indexed 0 lock, 1 lock-free, 2 cpu, 3.. the pools; ``cols[3 s + i]`` holds station
-``s``'s per-class ``v``, ``v E[S]``, ``v E[S^2]`` (:meth:`Station.columns`).
+Stations are indexed 0 lock, 1 lock-free, 2 cpu, 3.. the pools; ``cols[4 s + i]`` holds station
+``s``'s per-class ``v``, ``v E[S]``, ``v E[S^2]`` and visits a locked CPU step follows
+(:meth:`Station.columns`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def _held(f: np.ndarray, extra: float, out: np.ndarray) -> None:  # pragma: no c
     out[0] = f[0]
     out[1] = f[1] + f[0] * extra
     out[2] = f[2] + 2 * extra * f[1] + 2 * extra**2 * f[0]
+    out[3] = f[3]
 
 
 @njit(cache=True)
@@ -104,13 +106,17 @@ def _pools(
     others, in_proc, per = counts[0, r], counts[2, r], counts[3, r]
     n_pools = flows.shape[0] - 3
     for j in range(n_pools):
-        _held(flows[3 + j], prev[3 + n_pools + j], held)
+        f = flows[3 + j]
+        to_lock = f[3] / f[0] if f[0] > 0 else 0.0  # kept for the lock (_Flow.kept)
+        _held(f, prev[3 + n_pools + j] + to_lock * prev[0], held)
         groups[0, 0], groups[0, 2] = in_proc, 2.0
         groups[0, 1] = in_proc * (held[1] + held[0] * prev[3 + j]) * per
         waits[3 + j, r], probs[3 + j, r] = _count_wait(head, pmf, sizes[4 + j], groups[:1], lc, held)
         limit = sizes[4 + n_pools + j]
-        if limit > 0:
-            groups[0, 0], groups[0, 1], groups[0, 2] = others, others * held[1] * per, 0.0
+        if limit > 0:  # PgBouncer's clients hold a pool connection; theirs go back with the hold
+            clients = counts[4 + j, r]
+            there = min(others * (f[1] + f[0] * prev[3 + n_pools + j]) * per, clients)
+            groups[0, 0], groups[0, 1], groups[0, 2] = clients, there, 3.0 + j
             waits[3 + n_pools + j, r], probs[3 + n_pools + j, r] = _count_wait(
                 head, pmf, limit, groups[:1], lc, flows[3 + j]
             )
@@ -135,16 +141,19 @@ def recurse(
     """Fill ``waits``/``probs`` (stations x rows: lock, core for a lock holder, core lock-free,
     the pools, the PgBouncers) and ``resid``/``pop`` (rows x classes), each population from the
     one before.  ``counts``: the :meth:`_Counts.stacked` rows ``others, other_holders,
-    in_process, per``; ``own_pmf``: per population the pmf of the others in one's own process
-    (:func:`_network._own_counts`; one column for one process); ``sizes``: ``processes, cores,
-    has_lock, width`` then the pools' sizes and PgBouncer limits."""
+    in_process, per`` and per pool PgBouncer's possible clients; ``own_pmf``: per population the
+    pmf of the others in one's own process (:func:`_network._own_counts`; one column for one
+    process); ``sizes``: ``processes, cores, has_lock, width`` then the pools' sizes and PgBouncer
+    limits."""
     rows, classes = pop.shape
-    n_st = cols.shape[0] // 3
+    n_st = cols.shape[0] // 4
     cores, has_lock, width = sizes[1], sizes[2] > 0, sizes[3]
-    tables = np.empty((rows, 3, width))
+    tables = np.empty((rows, counts.shape[0] - 1, width))  # log C for every count but `per`
     for i in range(3):
         tables[:, i, :] = _log_choose(counts[i], width)
-    flows, held, head, pmf = np.zeros((n_st, 3)), np.zeros(3), np.zeros(width), np.zeros(width)
+    for i in range(4, counts.shape[0]):
+        tables[:, i - 1, :] = _log_choose(counts[i], width)
+    flows, held, head, pmf = np.zeros((n_st, 4)), np.zeros(4), np.zeros(width), np.zeros(width)
     groups, mixed, prev = np.zeros((2, 3)), np.zeros(classes), np.zeros(waits.shape[0])
     x_total = 0.0
     for r in range(rows):
@@ -224,10 +233,10 @@ def _row_end(
     for c in range(classes):
         pop[r, c] = n[r] * mixed[c] / total
     for s in range(flows.shape[0]):
-        for i in range(3):
+        for i in range(4):
             acc = 0.0
             for c in range(classes):
-                acc += cols[3 * s + i, c] * pop[r, c] / resid[r, c]
+                acc += cols[4 * s + i, c] * pop[r, c] / resid[r, c]
             flows[s, i] = acc
     x_total = 0.0
     for c in range(classes):

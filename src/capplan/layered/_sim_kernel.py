@@ -6,8 +6,10 @@ whole life.  During a CPU step it queues (FIFO) for its process's interpreter lo
 holding the lock, for a core; it runs the lock-held part, frees the lock and runs the lock-free
 part on the same core (a thread that releases the lock goes on running), then frees the core.
 During a :class:`~capplan.layered.model.Hold` it queues for a connection of its process's pool,
-then (with PgBouncer) for a server connection, and holds both for the step's time; a ``Wait``
-just passes time.  The lock is held to the end of the
+then (with PgBouncer) for a server connection, and holds both for the step's time; PgBouncer's
+goes back when the time ends, the pool's too unless a CPU step that takes the lock comes next:
+then the thread gives it back once it has the lock again (the driver's code that returns it runs
+under the lock).  A ``Wait`` just passes time.  The lock is held to the end of the
 lock-held part (CPython's 5 ms switch interval is not modelled); cores serve bursts FIFO.
 
 The cores, every lock, every pool of every process and every PgBouncer is a *resource*: a row of
@@ -37,6 +39,7 @@ from numba import njit
 CPU = 0
 HOLD = 1
 WAIT = 2
+HOLD_TO_LOCK = 3  # a hold followed by a CPU step that takes the lock: its connection goes back then
 # event kinds (the low two bits of an event code)
 EV_ARRIVAL = 0
 EV_BURST = 1  # a core burst ends
@@ -52,8 +55,8 @@ ST_HELD = 4  # has what the hold needs: the hold runs
 FREE, HEAD, LEN, LAYER, Q0 = 0, 1, 2, 3, 4
 CORES = 0  # the cores' resource; process p's lock is resource 1 + p
 # columns of the per-request integer state `req`: its step (index into the step arrays), the end
-# of its class's steps, its process, its stage
-STEP, END, PROC, STAGE = 0, 1, 2, 3
+# of its class's steps, its process, its stage, the pool connection it still holds (-1: none)
+STEP, END, PROC, STAGE, KEPT = 0, 1, 2, 3, 4
 # columns of the per-request float state `dur`: when it began to queue, the lock-held part of its
 # CPU step, the rest of the step (the lock-free part, or the hold time), when its event is due
 SINCE, HELD, REST, DUE = 0, 1, 2, 3
@@ -113,10 +116,11 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
     """
     n, cap, n_layers = arr_time.size, res.shape[1] - Q0, area.size
     idle = free_threads.sum()
-    req, dur, busy = np.zeros((n, 4), np.int64), np.zeros((n, 4)), np.zeros(n_layers, np.int64)
+    req, dur, busy = np.zeros((n, 5), np.int64), np.zeros((n, 4)), np.zeros(n_layers, np.int64)
     heap_t, heap_ev = np.empty(idle + 4), np.empty(idle + 4, np.int64)
     pend, ready = np.empty(idle + 4, np.int64), np.empty(idle + 4, np.int64)
-    arrived, last, size, n_ready, n_pend = 0, 0.0, 0, 0, 0
+    rel = np.empty(idle + 4, np.int64)  # resources to release at this instant
+    arrived, last, size, n_ready, n_pend, n_rel, cont = 0, 0.0, 0, 0, 0, 0, -1
     if n > 0:
         dur[0, DUE], pend[0], n_pend = arr_time[0], 4 * 0 + EV_ARRIVAL, 1
     while True:
@@ -163,9 +167,15 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             elif kind == EV_HOLD:
                 j = step_pool[req[rid, STEP]]
                 first, second = pool_res[j, -1], pool_res[j, req[rid, PROC]]
+                if step_kind[req[rid, STEP]] == HOLD_TO_LOCK:  # kept until it has the lock again
+                    req[rid, KEPT], second = second, -1
             else:
                 first, second = -1, -1
-            for r in (first, second):
+            rel[0], rel[1], n_rel, cont = second, first, 2, rid
+        while True:
+            while n_rel > 0:  # release: a freed server goes to the next in line
+                n_rel -= 1
+                r = rel[n_rel]
                 if r < 0:
                     continue
                 if res[r, LEN] == 0:
@@ -181,13 +191,16 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                     dur[nxt, DUE], pend[n_pend], n_pend = t, 4 * nxt + EV_BURST, n_pend + 1
                 else:
                     ready[n_ready], n_ready = nxt, n_ready + 1
-            if goes_on:
-                req[rid, STAGE] = ST_FREE_PART
-                dur[rid, DUE], pend[n_pend], n_pend = now + dur[rid, REST], 4 * rid + EV_BURST, n_pend + 1
-            else:
-                req[rid, STEP], req[rid, STAGE] = req[rid, STEP] + 1, ST_STEP
-                ready[n_ready], n_ready = rid, n_ready + 1
-        while True:
+                    if res[r, LAYER] == L_LOCK and req[nxt, KEPT] >= 0:  # it has the lock again
+                        rel[n_rel], n_rel, req[nxt, KEPT] = req[nxt, KEPT], n_rel + 1, -1
+            if cont >= 0:  # the request whose event it was goes on
+                rid, cont = cont, -1
+                if req[rid, STAGE] == ST_LOCKED and kind == EV_BURST and dur[rid, REST] > 0.0:
+                    req[rid, STAGE] = ST_FREE_PART  # the lock-free part runs on, same core
+                    dur[rid, DUE], pend[n_pend], n_pend = now + dur[rid, REST], 4 * rid + EV_BURST, n_pend + 1
+                else:
+                    req[rid, STEP], req[rid, STAGE] = req[rid, STEP] + 1, ST_STEP
+                    ready[n_ready], n_ready = rid, n_ready + 1
             while n_ready > 0:  # take a ready request as far as it goes without waiting
                 n_ready -= 1
                 rid = ready[n_ready]
@@ -203,7 +216,7 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                         d = _draw(parts[k, 0], parts[k, 1], parts[k, 2], parts[k, 4], parts[k, 5])
                         if step_kind[k] == WAIT:
                             t, event = now + d, EV_WAIT
-                        elif step_kind[k] == HOLD:
+                        elif step_kind[k] == HOLD or step_kind[k] == HOLD_TO_LOCK:
                             dur[rid, REST], req[rid, STAGE] = d, ST_POOLED
                             need = pool_res[step_pool[k], req[rid, PROC]]
                         else:  # CPU: the lock-held part, then the lock-free rest
@@ -211,6 +224,8 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                             dur[rid, REST] = d - dur[rid, HELD]
                             req[rid, STAGE] = ST_LOCKED if dur[rid, HELD] > 0.0 else ST_FREE_PART
                             need = 1 + req[rid, PROC] if dur[rid, HELD] > 0.0 else -1
+                            if need < 0 and req[rid, KEPT] >= 0:  # no lock to wait for after all
+                                rel[n_rel], n_rel, req[rid, KEPT] = req[rid, KEPT], n_rel + 1, -1
                     elif s in (ST_LOCKED, ST_FREE_PART):
                         need = CORES
                     elif s == ST_POOLED:
@@ -227,12 +242,16 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
                             break
                         res[need, FREE] -= 1
                         busy[res[need, LAYER]] += 1
+                        if res[need, LAYER] == L_LOCK and req[rid, KEPT] >= 0:  # it has the lock again
+                            rel[n_rel], n_rel, req[rid, KEPT] = req[rid, KEPT], n_rel + 1, -1
                         if need == CORES:  # its burst starts
                             t = now + (dur[rid, HELD] if s == ST_LOCKED else dur[rid, REST])
                             event = EV_BURST
                     if event >= 0:
                         dur[rid, DUE], pend[n_pend], n_pend = t, 4 * rid + event, n_pend + 1
                         break
+            if n_rel > 0:
+                continue
             if idle == 0:
                 break
             nxt = -1  # the first waiting arrival of the highest priority level that has one
@@ -254,11 +273,12 @@ def _loop(  # type: ignore[no-untyped-def]  # pragma: no cover - compiled
             idle -= 1
             busy[L_WORKERS] += 1
             c = arr_class[nxt]
-            req[nxt, STEP], req[nxt, END], req[nxt, PROC], req[nxt, STAGE] = (
+            req[nxt, STEP], req[nxt, END], req[nxt, PROC], req[nxt, STAGE], req[nxt, KEPT] = (
                 step_start[c],
                 step_start[c + 1],
                 p,
                 ST_STEP,
+                -1,
             )
             started[nxt] = now
             ready[n_ready], n_ready = nxt, n_ready + 1

@@ -59,11 +59,16 @@ def _arrivals(
 def _encode(
     model: ServiceModel,
 ) -> tuple[NDArray[np.int8], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Per step its kind (``_sim_kernel``'s ``CPU``, ``HOLD``, ``WAIT``, ``HOLD_TO_LOCK``: a hold
+    whose connection goes back once the next step, a CPU step, has the lock), pool and
+    phase-type parts; per class where its steps start."""
     pools = list(model.pools)
     kinds, pool_idx, parts, start = [], [], [], [0]
     for cls in model.classes:
-        for s in cls.steps:
+        for s, after in zip(cls.steps, (*cls.steps[1:], None), strict=True):
             kinds.append(0 if isinstance(s, Cpu) else 1 if isinstance(s, Hold) else 2)
+            if isinstance(s, Hold) and isinstance(after, Cpu) and model.lock_share > 0:
+                kinds[-1] = 3
             pool_idx.append(pools.index(s.pool) if isinstance(s, Hold) else 0)
             parts.append(_parts(s.mean, s.scv))
         start.append(len(kinds))

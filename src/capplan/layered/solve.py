@@ -23,9 +23,11 @@ layouts is in ``docs/accuracy.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -57,7 +59,7 @@ def _station(
         visits.append(float(len(found)))
         means.append(float(np.mean([m for m, _ in found])) if found else 0.0)
         seconds.append(float(np.mean([m * m * (1 + c) for m, c in found])) if found else 0.0)
-    return Station(*(_frozen(a) for a in (visits, means, seconds)))
+    return Station(*(_frozen(a) for a in (visits, means, seconds, [0.0] * len(visits))))
 
 
 def _frozen(values: list[float]) -> FloatArray:
@@ -72,7 +74,8 @@ def _stations(
 ) -> tuple[Station, Station, Station, tuple[Station, ...]]:
     """The lock, lock-free, cpu and pool stations, which depend only on the classes' steps, the
     lock-held share of CPU work and the pools' names (not on the rates or the layout), so the
-    sizing search's models share them."""
+    sizing search's models share them.  A pool's ``to_lock`` counts its holds that a CPU step
+    taking the lock follows: their connection goes back only once the thread has the lock."""
 
     def part(fraction: float) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean * fraction, s.scv) if isinstance(s, Cpu) and fraction > 0 else None
@@ -80,11 +83,17 @@ def _stations(
     def holds(name: str) -> Callable[[Step], tuple[float, float] | None]:
         return lambda s: (s.mean, s.scv) if isinstance(s, Hold) and s.pool == name else None
 
+    def to_lock(name: str) -> FloatArray:  # per class: holds of the pool a locked CPU step follows
+        def kept(a: Step, b: Step) -> bool:
+            return isinstance(a, Hold) and a.pool == name and isinstance(b, Cpu) and share > 0
+
+        return _frozen([float(sum(kept(a, b) for a, b in pairwise(c))) for c in steps])
+
     return (
         _station(steps, part(share)),
         _station(steps, part(1.0 - share)),
         _station(steps, part(1.0)),
-        tuple(_station(steps, holds(name)) for name in pools),
+        tuple(dataclasses.replace(_station(steps, holds(name)), to_lock=to_lock(name)) for name in pools),
     )
 
 
@@ -303,6 +312,10 @@ def _layer_frame(rows: dict[str, dict[str, float]]) -> pd.DataFrame:
     return frame
 
 
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
 def offered_utilization(model: ServiceModel) -> dict[str, float]:
     """Per layer, the utilization of :func:`layer_loads` without a solve (the offered load; NaN
     for the workers), without building its table."""
@@ -355,11 +368,12 @@ def _layer_rows(
     for j, (name, pool) in enumerate(model.pools.items()):
         st = d.pools[j]
         w_b = avg(state.bouncer_wait[j]) if state is not None else 0.0
+        w_l = avg(state.lock_wait) if state is not None else 0.0  # connections kept for the lock
         held = float(rates @ (st.visits * st.mean))
+        extra = float(rates @ st.visits) * _finite(w_b) + float(rates @ st.to_lock) * _finite(w_l)
         rows[f"pool {name}"] = {
             "servers": pool.size * p,
-            "utilization": (held + float(rates @ st.visits) * (w_b if math.isfinite(w_b) else 0.0))
-            / (pool.size * p),
+            "utilization": (held + extra) / (pool.size * p),
             "wait_mean": per_request(st.visits, avg(state.pool_wait[j])) if state is not None else math.nan,
         }
         if pool.server_limit:
