@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -72,15 +73,21 @@ class HitRatio:
 
 @dataclass(frozen=True)
 class Workload:
-    """Validated per-object request rates and sizes (``weights`` are ones without sizes)."""
+    """Validated per-object request rates and sizes (``weights`` are ones without sizes); the arrays
+    are not changed once wrapped (the sums below are computed once)."""
 
     rates: FloatArray
     weights: FloatArray
     has_sizes: bool
 
-    @property
+    @cached_property
     def total_rate(self) -> float:
         return float(self.rates.sum())
+
+    @cached_property
+    def total_bytes(self) -> float:
+        """Bytes requested per second (requests per second without sizes)."""
+        return float(np.sum(self.rates * self.weights))
 
     @property
     def catalog(self) -> float:

@@ -228,7 +228,7 @@ def evaluate_chain(
     """
     limit = memo_below if memo_below is not None else (min(times) if times else 0)
     rates = load.rates
-    total, total_bytes = load.total_rate, float(np.sum(load.rates * load.weights))
+    total, total_bytes = load.total_rate, load.total_bytes
     local: list[float] = []
     served: list[float] = []
     bserved: list[float] = []
@@ -240,7 +240,7 @@ def evaluate_chain(
     for tier in tiers:
         life = math.inf if tier.ttl is None else float(tier.ttl)
         code = policy_code(tier.policy, life, tier.reset_on_hit)
-        reaching = float(rates.sum())
+        reaching = total if rates is load.rates else float(rates.sum())
         index = len(local)
         misses = np.empty_like(rates)
         if memo is not None and index < limit and index in memo:

@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
 from capplan._validate import positive, probability
-from capplan.caches.che import Workload, workload
+from capplan.caches.che import workload
 from capplan.caches.inverse import warn_if_most_of_catalog
-from capplan.caches.tiers import CacheTier, MultiTierResult, as_latency, evaluate_chain
+from capplan.caches.tiers import CacheTier, MultiTierResult, as_latency
 from capplan.errors import InfeasibleError, ParameterError
+from capplan.sizing._cache_search import TierSearch, statistic
 from capplan.sizing.pools import PoolSizing, size_pool
 
 __all__ = ["CacheSizing", "size_cache"]
@@ -83,117 +85,6 @@ class CacheSizing:
             f"CacheSizing({caps} {self.unit}; binding={self.binding!r}, hit_ratio={self.hit_ratio:.4f}, "
             f"backend_rate={self.backend_rate:.6g})"
         )
-
-
-def _statistic(result: MultiTierResult, quantile: float | None) -> float:
-    return result.latency_mean if quantile is None else float(result.latency_quantile(quantile))
-
-
-class _TierSearch:
-    """The sized tier's results by characteristic time and by capacity (each computed once)."""
-
-    def __init__(
-        self,
-        load: Workload,
-        chain: list[CacheTier],
-        backend: Any,
-        k: int,
-        target: float,
-        budget: float,
-        quantile: float | None,
-    ) -> None:
-        self.load, self.chain, self.backend, self.k = load, chain, backend, k
-        self.target, self.budget, self.quantile = target, budget, quantile
-        self.memo: dict[int, Any] = {}  # hit probabilities of the tiers above the sized one
-        self._by_time: dict[float, MultiTierResult] = {}
-        self._by_capacity: dict[float, MultiTierResult] = {}
-
-    def at_time(self, t: float) -> MultiTierResult:
-        """The chain with the sized tier held at characteristic time ``t``."""
-        if t not in self._by_time:
-            chain, k = self.chain, self.k
-            self._by_time[t] = evaluate_chain(self.load, chain, self.backend, times={k: t}, memo=self.memo)
-        return self._by_time[t]
-
-    def evaluate(self, capacity: float, bracket: tuple[float, float] = (0.0, math.inf)) -> MultiTierResult:
-        """The chain with the sized tier holding ``capacity`` (its time solved within ``bracket``)."""
-        if capacity not in self._by_capacity:
-            k = self.k
-            tiers = [t.with_capacity(capacity) if i == k else t for i, t in enumerate(self.chain)]
-            self._by_capacity[capacity] = evaluate_chain(
-                self.load, tiers, self.backend, memo=self.memo, memo_below=k, brackets={k: bracket}
-            )
-        return self._by_capacity[capacity]
-
-    def failing(self, res: MultiTierResult) -> list[str]:
-        """The targets ``res`` misses (empty when it meets both)."""
-        out = []
-        if res.hit_ratio < self.target - 1e-12:
-            out.append(f"hit ratio >= {self.target:g}")
-        if _statistic(res, self.quantile) > self.budget * (1 + 1e-12):
-            q = self.quantile
-            out.append(f"{'mean' if q is None else f'p{q * 100:g}'} latency <= {self.budget * 1e3:g} ms")
-        return out
-
-    def threshold(self) -> tuple[float, float, float, MultiTierResult]:
-        """``lo, hi, occupancy at lo, result at hi``: characteristic times either side of the
-        smallest that meets the targets (occupancy and hit ratio grow with it), by quadrupling and
-        then geometric bisection until their occupancies are within 1/10,000 (or one object)."""
-        k = self.k
-        lo, hi = 0.0, 1.0 / float(self.load.rates.max())
-        for _ in range(200):
-            if not self.failing(self.at_time(hi)):
-                break
-            lo, hi = hi, 4.0 * hi
-        else:
-            hi = math.inf
-        step = 0.0 if self.load.has_sizes else 1.0
-        lo_occ = self.at_time(lo).occupancy[k] if lo > 0 else 0.0
-        hi_res = self.at_time(hi)
-        while math.isfinite(hi) and hi_res.occupancy[k] - lo_occ > max(step, 1e-4 * hi_res.occupancy[k]):
-            mid = math.sqrt(lo * hi) if lo > 0 else hi / 4.0
-            res = self.at_time(mid)
-            if self.failing(res):
-                lo, lo_occ = mid, res.occupancy[k]
-            else:
-                hi, hi_res = mid, res
-        return lo, hi, lo_occ, hi_res
-
-    def smallest_whole(
-        self, lo_occ: float, lo_res: MultiTierResult, hi_res: MultiTierResult, bracket: tuple[float, float]
-    ) -> float:
-        """The fewest whole objects meeting the targets, between the threshold's occupancies.
-
-        Meeting them only gets easier with capacity, so the walk starts where the binding measure
-        crosses its target on the line between the two ends, and steps down while one object fewer
-        still meets them (or up until one does): the same count as stepping down from the top.
-        """
-        top = float(math.ceil(hi_res.occupancy[self.k] - 1e-9))
-        floor = max(lo_occ - 1.0, 1.0)
-
-        def meets(capacity: float) -> bool:
-            return not self.failing(self.evaluate(capacity, bracket))
-
-        cap = min(max(self._crossing(lo_occ, lo_res, hi_res), math.ceil(floor)), top)
-        if cap == top or meets(cap):
-            while cap - 1 >= floor and meets(cap - 1):
-                cap -= 1
-            return cap
-        cap += 1
-        while cap < top and not meets(cap):
-            cap += 1
-        return cap
-
-    def _crossing(self, lo_occ: float, lo_res: MultiTierResult, hi_res: MultiTierResult) -> float:
-        """Whole objects where the first target ``lo_res`` misses is met, interpolated linearly."""
-        if lo_res.hit_ratio < self.target - 1e-12:
-            a, b, goal = lo_res.hit_ratio, hi_res.hit_ratio, self.target
-        else:
-            a, b, goal = -_statistic(lo_res, self.quantile), -_statistic(hi_res, self.quantile), -self.budget
-        hi_occ = hi_res.occupancy[self.k]
-        if not b > a:
-            return float(math.ceil(hi_occ - 1e-9))
-        return float(math.ceil(lo_occ + (goal - a) * (hi_occ - lo_occ) / (b - a)))
 
 
 def size_cache(
@@ -287,13 +178,13 @@ def size_cache(
     k = names.index(sized)
     load = workload(popularity, request_rate, sizes)
     catalog = load.catalog
-    search = _TierSearch(load, chain, as_latency("backend_latency", backend_latency), k, target, budget, q)
+    search = TierSearch(load, chain, as_latency("backend_latency", backend_latency), k, target, budget, q)
     top = search.at_time(math.inf)
     if search.failing(top):
         raise InfeasibleError(
             f"{sized} holding the whole catalog ({catalog:g} {'bytes' if load.has_sizes else 'objects'}) "
             f"still misses {' and '.join(search.failing(top))}: hit ratio {top.hit_ratio:.6g}, "
-            f"latency {_statistic(top, q) * 1e3:.4g} ms (TTLs, tier latencies or the backend set this floor)"
+            f"latency {statistic(top, q) * 1e3:.4g} ms (TTLs, tier latencies or the backend set this floor)"
         )
     binding = "none: the other tiers already meet both targets"
     cap = 0.0
@@ -303,7 +194,7 @@ def size_cache(
         cap = hi_res.occupancy[k] * (1 + 1e-12)
         if not load.has_sizes:
             bracket = (lo, 2.0 * hi)  # occupancy at 2 hi exceeds hi's by far more than one object
-            cap = search.smallest_whole(lo_occ, search.at_time(lo), hi_res, bracket)
+            cap = search.smallest_whole(lo_occ, hi_res, bracket)
         binding = " and ".join(search.failing(search.at_time(lo))) or "hit ratio and latency"
 
     final = search.evaluate(cap, bracket)
@@ -316,6 +207,7 @@ def size_cache(
             acquisition = from_sla(None, "database_performance", "connection_acquisition", 0.010)
         pool = size_pool(backend_rate, db_hold_time, budget=acquisition, hold_scv=db_hold_scv, cores=cores)
     caps = tuple(cap if i == k else t.capacity for i, t in enumerate(chain))
+    tails = final.latency_quantile(np.array([0.95, 0.99]))  # one search for both (element-wise the same)
     return CacheSizing(
         tiers=tuple(names),
         capacities=caps,
@@ -326,9 +218,9 @@ def size_cache(
         hit_ratio=final.hit_ratio,
         response_budget=budget,
         latency_statistic="mean" if q is None else f"p{q * 100:g}",
-        latency=_statistic(final, q),
-        latency_p95=float(final.latency_quantile(0.95)),
-        latency_p99=float(final.latency_quantile(0.99)),
+        latency=search.statistic(final),
+        latency_p95=float(tails[0]),
+        latency_p99=float(tails[1]),
         backend_rate=backend_rate,
         catalog_fraction=cap / catalog,
         pool=pool,
