@@ -7,8 +7,8 @@ Run from the project root::
 
 **The bundled plan's service** (``data/capacity-plan.yaml``: the call ``capplan plan`` makes,
 recorded while the plan runs): median seconds of ``size_service`` and of one ``.solve()`` of the
-chosen layout after a zone loss, with the network's fixed point compiled (the default) and in
-NumPy (``solve_network(..., compiled=False)``, the reference iteration), each also as a multiple
+chosen layout after a zone loss, with the network's recursion compiled (the default) and in
+NumPy (``solve_network(..., compiled=False)``, the reference recursion), each also as a multiple
 of a stable baseline timed in the same run: ``capplan.sizing.size_replicas`` (M/M/c, Erlang C)
 of the same total load.  The goals: ``size_service`` <= 50 ms, the whole plan <= 1 s warm.
 
@@ -22,10 +22,14 @@ Erlang C sizing, 7.5-7.9 ms in both runs, is what carries over between runs):
 before (FFT, NumPy)        1.234 s (157 x)         49.3 ms (6.3 x)       32
 after, NumPy fixed point   0.651 s (87 x)          25.9 ms (3.5 x)       32
 after, compiled            0.362 s (48 x)          12.6 ms (1.7 x)       32
+recursion, NumPy           1.150 s (111 x)         39.0 ms (3.8 x)       28
+recursion, compiled        0.325 s (31 x)          11.3 ms (1.1 x)       28
 =========================  ======================  ====================  ======
 
-Every solve iterates 32-84 times (about 50 on average), unchanged.  Of the 0.36 s, the compiled
-fixed point is about 0.04 s; most of the rest is the response-time quantiles
+The last two rows are the mean-value recursion by population (one pass, no fixed point; its
+NumPy reference loops over the populations, hence slower than the vectorised fixed point was),
+Erlang C baseline 10.4 ms in that run.  Of a compiled solve the recursion takes well under a
+millisecond; most of the time is the response-time quantiles
 (``capplan.queueing._sojourn.response_quantile``, about 7 ms per solve, half of it the phase-type
 quantiles that bracket it) and building the result's tables.
 
@@ -107,7 +111,7 @@ def plan_call() -> tuple[ServiceModel, dict[str, Any], dict[str, Any]]:
 
 @contextlib.contextmanager
 def numpy_iteration() -> Iterator[bool]:
-    """Solve the network with the NumPy reference iteration inside the block (False where this
+    """Solve the network with the NumPy reference recursion inside the block (False where this
     version of capplan has no other)."""
     solve_mod: Any = importlib.import_module("capplan.layered.solve")
     original = solve_mod.solve_network
@@ -149,7 +153,7 @@ def bench_plan(repeats: int) -> None:
     print(f"  baseline, M/M/c (Erlang C) sizing of the same load: {base * 1e3:.2f} ms")
     variants: list[tuple[str, contextlib.AbstractContextManager[bool]]] = [
         ("as installed", contextlib.nullcontext(True)),
-        ("NumPy fixed point", numpy_iteration()),
+        ("NumPy recursion", numpy_iteration()),
     ]
     for name, context in variants:
         with context as available:
