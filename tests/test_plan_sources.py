@@ -167,7 +167,9 @@ def test_rates_and_service_times_match_the_driven_load(live: Live, tmp_path: Pat
     assert rate.value == pytest.approx(driven, rel=0.03)
     assert rate.statistic == f"mean of {int(live.end - live.start) + 1} steps"
     (evidence,) = inputs.evidence
-    assert evidence.mean_s == pytest.approx(live.service_mean(), rel=0.05)
+    # the mean of the distribution fitted to the latency buckets (latency: the server's own
+    # queueing and a loaded machine's delays included) against the server's record of its service
+    assert evidence.mean_s == pytest.approx(live.service_mean(), rel=0.10)
     assert evidence.distribution is not None  # the fitted distribution, not only a mean
     result = inputs.plan()
     assert result.load == "measured"
@@ -234,7 +236,9 @@ def test_cpu_seconds_and_memory_queries(live: Live, tmp_path: Path) -> None:
     }
     inputs = load_plan_inputs(_plan_file(tmp_path, _sources(live, classes), load="peak"))
     (evidence,) = inputs.evidence
-    assert evidence.mean_s == pytest.approx(live.service_mean(), rel=0.05)
+    # the mean of the distribution fitted to the latency buckets (latency: the server's own
+    # queueing and a loaded machine's delays included) against the server's record of its service
+    assert evidence.mean_s == pytest.approx(live.service_mean(), rel=0.10)
     assert evidence.scv == 1.0 and "SCV 1 assumed" in evidence.source
     steps = PrometheusClient(live.url).query_range(memory_query, live.start, live.end, 1)["value"]
     memory = inputs.options["memory"]
