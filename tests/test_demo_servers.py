@@ -178,14 +178,7 @@ def event_loop_process() -> Iterator[int]:
         yield int(found.group(1))
     finally:
         proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            # asyncio's first Ctrl-C cancels the serving task, a second raises KeyboardInterrupt at
-            # once; on a heavily loaded machine the first has been seen not to end it in 30 s
-            proc.send_signal(signal.SIGINT)
-            code = proc.wait(timeout=30)
-        assert code == 0, "the server exits cleanly on Ctrl-C"
+        assert proc.wait(timeout=30) == 0, "the server exits cleanly on Ctrl-C (30 s: a loaded machine)"
 
 
 def test_event_loop_runs_each_request_to_completion(event_loop_process: int) -> None:

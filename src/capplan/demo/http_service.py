@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -243,7 +244,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m capplan.demo.http_service --port P [options]`` (see the module docstring)."""
+    """``python -m capplan.demo.http_service --port P [options]`` (see the module docstring).
+
+    Ctrl-C (SIGINT) stops the server even when it was started with SIGINT ignored, as a shell
+    without job control starts a background job (``cmd &`` in a script): that is how the tests
+    and benchmarks stop it, and an ignored Ctrl-C would leave it serving."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
