@@ -30,15 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _revisions import run_worker, src_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "f6e7774"
@@ -94,24 +93,6 @@ def worker(repeats: int) -> None:
     print(json.dumps(out))
 
 
-def _run(src: Path, repeats: int) -> dict[str, Any]:
-    code = f"import sys; sys.path.insert(0, {str(src)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-    code += f"import bench_cache_sizing as b; b.worker({repeats})"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def _tree(rev: str, into: Path) -> Path:
-    """``src/`` of revision ``rev``, extracted under ``into``."""
-    archive = into / "src.tar"
-    with archive.open("wb") as f:
-        subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, stdout=f, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,13 +108,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as old, tempfile.TemporaryDirectory() as new:
         trees = {
-            "baseline": _tree(args.baseline, Path(old)),
-            "new": ROOT / "src" if args.new is None else _tree(args.new, Path(new)),
+            "baseline": src_tree(args.baseline, Path(old)),
+            "new": ROOT / "src" if args.new is None else src_tree(args.new, Path(new)),
         }
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
         for _ in range(args.rounds):
             for name, src in trees.items():
-                runs[name].append(_run(src, args.repeats))
+                runs[name].append(run_worker("bench_cache_sizing", src, args.repeats))
     calls = args.rounds * args.repeats
     print(f"baseline {args.baseline}; new {args.new or 'working tree'}; median of {calls} calls each")
     print(f"{'case':28} {'baseline ms':>12} {'new ms':>9} {'ratio':>7}")
