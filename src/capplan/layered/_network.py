@@ -30,6 +30,8 @@ That gives the throughputs ``X(n)``.  The waits reported, and the residences bui
 then scaled per station by the two-moment factor ``(1 + c_s^2)/2`` of its visits' SCV ``c_s^2``
 (over all classes' visits by count, so the spread between classes counts): exact for one server
 with Poisson arrivals (Pollaczek-Khinchine), and Lee & Longton's (1959) approximation for many.
+The lock's factor is corrected for the visits that come back to it (:func:`_returning`): during a
+long hold fewer of them arrive than a Poisson stream would bring.
 
 Holding one resource while queueing for the next (the lock while waiting for a core, a connection
 while waiting for PgBouncer) is the simultaneous-resource-possession case of Jacobson & Lazowska
@@ -48,6 +50,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from capplan._validate import FloatArray
+from capplan.queueing.phasetype import two_moment_parts
 
 __all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"]
 
@@ -126,6 +129,8 @@ class Demands:
     cores: int
     pool_size: tuple[int, ...]
     bouncer: tuple[int, ...]  # 0: no PgBouncer in front of the pool
+    # per class, the mean time of the steps between two CPU steps (None: not known, no correction)
+    between: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -289,10 +294,14 @@ def solve_network(d: Demands, n: FloatArray, weights: FloatArray, *, compiled: b
     else:
         waits, probs, resid, pop = _recurse(d, counts, n, weights)
     x = pop / _bounded(d, n, pop, resid)
-    scaled = waits * _factors(d, counts.flows(x), waits)
+    flows = counts.flows(x)
+    returning = _returning(d, flows[0].held(waits[1]), x)
+    factors = _factors(d, flows, waits)
+    factors[0] *= returning
+    scaled = waits * factors
     k = len(d.pools)
     wait_prob = {
-        "lock": probs[0],
+        "lock": np.minimum(probs[0] * returning, 1.0),
         "core_lock": probs[1],
         "core_free": probs[2],
         "pool": probs[3 : 3 + k],
@@ -423,6 +432,52 @@ def _factors(d: Demands, flows: list[_Flow], waits: FloatArray) -> FloatArray:
         out[3 + j] = st.kept(waits[3 + n_pools + j], waits[0]).factor()
         out[3 + n_pools + j] = st.factor()
     return out
+
+
+def _returning(d: Demands, lock: _Flow, x: FloatArray) -> FloatArray:
+    """Per population, the factor on the lock's waits for the visits that come back to it.
+
+    A request comes back for the lock after the steps between two CPU steps (a gap ``G_k`` of mean
+    ``g_k`` for class ``k``; taken as exponential).  Pollaczek-Khinchine's residual term
+    ``lam E[S^2]/2`` counts arrivals evenly over a hold ``S``; but visits that come back from the
+    lock's own queue stop coming during a long hold (none left it since it began), their rate
+    falling as ``P(G_k > t)``.  That cuts their part of the term by
+    ``E[((S - G_k)^+)^2] / E[S^2]``, with
+    ``E[((S - G)^+)^2] = E[S^2] - 2 g E[S] + 2 g^2 (1 - L_S(1/g))`` (``L_S``: the Laplace transform
+    of the holds' two-moment fit).  With exponential holds the recursion is exact and the
+    coming-back visits change nothing, so the factor is the cut for the fitted holds over the cut
+    for exponential ones of the same mean: 1 for exponential holds, below 1 for more variable
+    ones, above 1 for less variable ones.  Against the simulation (one process, two 5 ms holds a
+    request around a wait; tests/test_layered_serialized.py): SCV 4 with 20 ms between, the lock's
+    wait 48.5 -> 41.0 ms, simulated 38.0 ms; constant holds 5 ms apart, 20.0 -> 23.1 ms, simulated
+    26.4 ms."""
+    ones = np.ones(x.shape[0])
+    again = np.maximum(d.lock.visits - 1.0, 0.0)
+    if d.between is None or not again.any():
+        return ones
+    gap = np.asarray(d.between + d.free.mean)[None, :]
+    mean = lock.visit_mean()[:, None]
+    scv = np.maximum(2.0 * lock.factor() - 1.0, 0.0)[:, None]
+    second = mean**2 * (1.0 + scv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fitted = second - 2.0 * gap * mean + 2.0 * gap**2 * (1.0 - _laplace(mean, scv, 1.0 / gap))
+        fitted = np.where(gap > 0, fitted, second)
+    visits = x @ d.lock.visits
+    # per row and class: the share of the lock's visits that come back
+    share = x * again / np.maximum(visits, 1e-300)[:, None]
+    zero = np.zeros_like(fitted)
+    cut_fit = 1.0 - (share * np.divide(fitted, second, out=zero.copy(), where=second > 0)).sum(axis=1)
+    cut_exp = 1.0 - (share * np.divide(mean, mean + gap, out=zero.copy(), where=gap > 0)).sum(axis=1)
+    return np.asarray(np.where(cut_exp > 0, cut_fit / np.maximum(cut_exp, 1e-300), 1.0))
+
+
+def _laplace(mean: FloatArray, scv: FloatArray, s: FloatArray) -> FloatArray:
+    """``E[e^{-s S}]`` of the two-moment fit of mean ``mean`` and SCV ``scv`` (broadcast)."""
+    m, c, ss = np.broadcast_arrays(mean, scv, s)
+    w1, k1, r1, w2, k2, r2 = two_moment_parts(np.maximum(m, 1e-300), c)
+    with np.errstate(over="ignore", invalid="ignore"):
+        first = np.where(np.isinf(k1), np.exp(-ss * m), (r1 / (r1 + ss)) ** np.where(np.isinf(k1), 1.0, k1))
+        return np.asarray(w1 * first + w2 * (r2 / (r2 + ss)) ** k2)
 
 
 def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:
