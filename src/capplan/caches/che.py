@@ -40,7 +40,9 @@ from capplan.errors import ParameterError
 
 __all__ = ["HitRatio", "che_hit_ratio", "fifo_hit_ratio", "random_hit_ratio"]
 
-_RTOL = 1e-10
+#: Relative width in the characteristic time at which its solver stops (shared with the cache
+#: sizing search, whose proofs about times it has not evaluated rest on it).
+TIME_RTOL = 1e-10
 POLICIES = {"lru": tk.LRU, "fifo": tk.FIFO, "random": tk.RANDOM}
 
 
@@ -158,7 +160,7 @@ def characteristic_time(
     """The characteristic time at which the cache holds ``capacity`` (``inf`` when unbounded)."""
     if capacity is None:
         return math.inf
-    return float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, _RTOL, *bracket))
+    return float(tk.solve_time(load.rates, load.weights, capacity, ttl, code, 0, TIME_RTOL, *bracket))
 
 
 def evaluate(

@@ -29,7 +29,7 @@ import numpy as np
 
 from capplan._validate import FloatArray
 from capplan.caches import _ttl_kernel as tk
-from capplan.caches.che import _RTOL, Workload, policy_code
+from capplan.caches.che import TIME_RTOL, Workload, policy_code
 from capplan.caches.tiers import CacheTier, MultiTierResult, evaluate_chain
 
 _BINS = 4096  # log-rate bins of :class:`_BinnedTier`'s occupancy bounds ...
@@ -327,13 +327,13 @@ class TierSearch:
         """The smallest whole capacity not known to miss a target.
 
         Solving for a capacity ``c`` ends (``tk.solve_time``) with its occupancy within
-        ``1e-13 c`` of ``c``, or with a bracket ``_RTOL`` wide in log time whose lower end holds
+        ``1e-13 c`` of ``c``, or with a bracket ``TIME_RTOL`` wide in log time whose lower end holds
         less than ``c``.  Either way its time is below the failing time ``t`` if
-        ``c (1 + 1e-13)`` plus the occupancy gained over ``_RTOL`` in log time (at most
-        ``_RTOL x _SLOPE_BOUND x catalog``) is below the occupancy at ``t``; twice that, for rounding.
+        ``c (1 + 1e-13)`` plus the occupancy gained over ``TIME_RTOL`` in log time (at most
+        ``TIME_RTOL x _SLOPE_BOUND x catalog``) is below the occupancy at ``t``; twice that, for rounding.
         """
         if self.failed <= 0:
             return 0
         occ = self._by_time[self.failed].occupancy[self.k]
-        slack = 2.0 * _RTOL * _SLOPE_BOUND * self._catalog
+        slack = 2.0 * TIME_RTOL * _SLOPE_BOUND * self._catalog
         return math.ceil((occ - slack) / (1.0 + 2e-13))
