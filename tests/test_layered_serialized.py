@@ -37,7 +37,7 @@ def test_one_core_solves_as_if_the_whole_step_held_the_lock() -> None:
 def test_one_core_against_simulation() -> None:
     """1 process x 16 threads on one core, 30% of the CPU outside the lock, 80% busy: simulated
     65.4 ms mean and 157 ms p95.  Splitting the step at the lock gave 54.6 ms (-16%) and 137 ms
-    (-13%); now 64.6 ms (-1.3%) and 169 ms (+7.7%)."""
+    (-13%); serialized, 64.6 ms (-1.3%) and 169 ms (+7.7%)."""
     steps = (Cpu(0.005, 1.0), Wait(0.02, 1.0, name="db"), Cpu(0.003, 2.0))
     model = dataclasses.replace(_replica(steps, 100.0, 1, 0.3), workers=Workers(1, 16))
     sim = model.simulate(customers=400_000, seed=7).classes.loc["a"]
