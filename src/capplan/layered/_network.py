@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from capplan._validate import FloatArray
-from capplan.queueing.phasetype import two_moment_parts
+from capplan.queueing.phasetype import parts_laplace, two_moment_parts
 
 __all__ = ["Demands", "NetworkState", "Station", "queue_counts", "solve_network"]
 
@@ -107,12 +107,15 @@ class _Flow(NamedTuple):
         )
         return out
 
-    def factor(self) -> FloatArray:
-        """The two-moment factor ``(1 + c^2)/2`` of the visits' SCV ``c^2`` (by count)."""
+    def scv(self) -> FloatArray:
+        """The visits' SCV (by count; 0 where the mean is 0, never below 0)."""
         mean = self.visit_mean()
         second = np.divide(self.second, self.visits, out=np.zeros_like(self.work), where=self.visits > 0)
-        scv = np.divide(second, mean**2, out=np.ones_like(mean), where=mean > 0) - 1.0
-        return np.asarray((1.0 + np.maximum(scv, 0.0)) / 2.0)
+        return np.maximum(np.divide(second, mean**2, out=np.ones_like(mean), where=mean > 0) - 1.0, 0.0)
+
+    def factor(self) -> FloatArray:
+        """The two-moment factor ``(1 + c^2)/2`` of the visits' SCV ``c^2`` (by count)."""
+        return np.asarray((1.0 + self.scv()) / 2.0)
 
 
 @dataclass(frozen=True)
@@ -457,10 +460,11 @@ def _returning(d: Demands, lock: _Flow, x: FloatArray) -> FloatArray:
         return ones
     gap = np.asarray(d.between + d.free.mean)[None, :]
     mean = lock.visit_mean()[:, None]
-    scv = np.maximum(2.0 * lock.factor() - 1.0, 0.0)[:, None]
+    scv = lock.scv()[:, None]
     second = mean**2 * (1.0 + scv)
+    parts = two_moment_parts(np.maximum(mean, 1e-300), scv)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fitted = second - 2.0 * gap * mean + 2.0 * gap**2 * (1.0 - _laplace(mean, scv, 1.0 / gap))
+        fitted = second - 2.0 * gap * mean + 2.0 * gap**2 * (1.0 - parts_laplace(parts, 1.0 / gap))
         fitted = np.where(gap > 0, fitted, second)
     visits = x @ d.lock.visits
     # per row and class: the share of the lock's visits that come back
@@ -469,15 +473,6 @@ def _returning(d: Demands, lock: _Flow, x: FloatArray) -> FloatArray:
     cut_fit = 1.0 - (share * np.divide(fitted, second, out=zero.copy(), where=second > 0)).sum(axis=1)
     cut_exp = 1.0 - (share * np.divide(mean, mean + gap, out=zero.copy(), where=gap > 0)).sum(axis=1)
     return np.asarray(np.where(cut_exp > 0, cut_fit / np.maximum(cut_exp, 1e-300), 1.0))
-
-
-def _laplace(mean: FloatArray, scv: FloatArray, s: FloatArray) -> FloatArray:
-    """``E[e^{-s S}]`` of the two-moment fit of mean ``mean`` and SCV ``scv`` (broadcast)."""
-    m, c, ss = np.broadcast_arrays(mean, scv, s)
-    w1, k1, r1, w2, k2, r2 = two_moment_parts(np.maximum(m, 1e-300), c)
-    with np.errstate(over="ignore", invalid="ignore"):
-        first = np.where(np.isinf(k1), np.exp(-ss * m), (r1 / (r1 + ss)) ** np.where(np.isinf(k1), 1.0, k1))
-        return np.asarray(w1 * first + w2 * (r2 / (r2 + ss)) ** k2)
 
 
 def _bounded(d: Demands, n: FloatArray, pop: FloatArray, resid: FloatArray) -> FloatArray:

@@ -37,12 +37,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import special
 
 from capplan._validate import FloatArray
+from capplan.queueing.phasetype import parts_laplace
 
 __all__ = ["LatticeWait", "deterministic_service_wait"]
 
@@ -110,16 +110,11 @@ def _sum_phases(parts: tuple[float, ...], servers: int, span: float) -> tuple[Fl
     return _power(counts, servers), rate
 
 
-def _laplace(parts: tuple[float, ...], s: Any) -> np.ndarray:
-    w1, k1, r1, w2, k2, r2 = parts
-    return np.asarray(w1 * (r1 / (r1 + s)) ** k1 + w2 * (r2 / (r2 + s)) ** k2)
-
-
 def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
     """The root ``eta > 0`` of ``eta D + c log A*(eta) = 0``: the wait's exact tail decay rate."""
 
     def gap(eta: float) -> float:
-        return float(eta * service + servers * np.log(_laplace(parts, eta)))
+        return float(eta * service + servers * np.log(parts_laplace(parts, eta)))
 
     from scipy import optimize  # noqa: PLC0415 - scipy.optimize is slow to import; load on use
 
@@ -174,7 +169,7 @@ def _maximum(phi: np.ndarray, drift: float) -> FloatArray:
 def _cf_steps(parts: tuple[float, ...], servers: int, points: int, size: int, h: float) -> np.ndarray:
     """``E[z^U]`` on the circle from the characteristic function (box kernel of the cells)."""
     theta, _, kernel = _circle(size)
-    cf = _laplace(parts, 1j * theta / h)  # E[exp(-i theta A / h)]
+    cf = parts_laplace(parts, 1j * theta / h)  # E[exp(-i theta A / h)]
     # The product starts from a writable copy, as it did from the freshly computed factor: numpy
     # multiplies into such temporaries in place, and keeping that keeps every bit of the result.
     return np.asarray(_shift(points, size).copy() * cf**servers * kernel)

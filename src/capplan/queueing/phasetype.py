@@ -23,13 +23,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from capplan._validate import FloatArray, nonnegative, positive
 
-__all__ = ["DETERMINISTIC_SCV", "GammaMixture", "two_moment_fit", "two_moment_fits", "two_moment_parts"]
+__all__ = [
+    "DETERMINISTIC_SCV",
+    "GammaMixture",
+    "parts_laplace",
+    "two_moment_fit",
+    "two_moment_fits",
+    "two_moment_parts",
+]
 
 #: SCVs below this are deterministic: an Erlang fit would need more than 1e10 phases.
 DETERMINISTIC_SCV = 1e-10
@@ -67,6 +75,21 @@ def two_moment_parts(mean: ArrayLike, scv: ArrayLike) -> tuple[FloatArray, ...]:
         w2[high], r2[high] = 1 - p1, 2 * (1 - p1) / m[high]
     k1 = np.where(det, np.inf, k1)
     return w1, k1, r1, w2, k2, r2
+
+
+def parts_laplace(parts: tuple[Any, ...], s: ArrayLike) -> np.ndarray:
+    """``E[exp(-s X)]`` of the fit given by :func:`two_moment_parts`'s ``parts`` (broadcast; real
+    or complex ``s``): ``w1 (r1/(r1+s))^k1 + w2 (r2/(r2+s))^k2``, and ``exp(-s/r1)`` for the
+    constant (shape inf, ``r1 = 1/mean``)."""
+    w1, k1, r1, w2, k2, r2 = parts
+    ss = np.asarray(s)
+    rest = w2 * (r2 / (r2 + ss)) ** k2
+    if np.ndim(k1) == 0:  # one fit: no masks (the lattice's root searches call this per step)
+        first = np.exp(-ss / r1) if math.isinf(float(k1)) else (r1 / (r1 + ss)) ** k1
+        return np.asarray(w1 * first + rest)
+    constant = np.isinf(k1)
+    first = np.where(constant, np.exp(-ss / r1), (r1 / (r1 + ss)) ** np.where(constant, 1.0, k1))
+    return np.asarray(w1 * first + rest)
 
 
 @dataclass(frozen=True)
