@@ -4,7 +4,9 @@ monotonicity properties, the connection limit, and the simulator."""
 from __future__ import annotations
 
 import math
+import re
 
+import numpy as np
 import pytest
 
 from capplan import InfeasibleError, ParameterError
@@ -20,6 +22,8 @@ from capplan.layered import (
     Workers,
     size_service,
 )
+from capplan.layered.result import QUANTILES
+from capplan.layered.solve import solve, solve_for_targets
 from capplan.sizing import size_replicas
 
 MIB = 2.0**20
@@ -220,6 +224,30 @@ def test_unreachable_target_says_which_fails_best_case() -> None:
     # the api's own work is 20 ms on average: no fleet gets its mean under 15 ms
     with pytest.raises(InfeasibleError, match=r"misses api mean [\d.]+ ms > 15 ms"):
         size_service(_service(), {"api": {"mean": 0.015}}, processes=(1, 2), threads=(1, 4))
+
+
+def test_unreachable_quantile_target_names_its_value() -> None:
+    # the verdicts test quantile targets by survival; a miss's message still gives the quantile
+    with pytest.raises(InfeasibleError, match=r"misses api p99 ([\d.]+) ms > 19 ms") as info:
+        size_service(_service(), {"api": {0.99: 0.019}}, processes=(1, 2), threads=(1, 4))
+    value = re.search(r"misses api p99 ([\d.]+) ms", str(info.value))
+    assert value is not None and float(value.group(1)) > 19.0
+
+
+@pytest.mark.parametrize("scale", [0.002, 0.01, 0.03])
+def test_survival_at_the_quantiles_is_their_tail(scale: float) -> None:
+    # q_p <= t exactly when P(T > t) <= 1 - p: the survival the verdicts read, evaluated at the
+    # full solve's quantiles (found to rtol 1e-9), gives back 1 - p
+    model = _service(scale).with_layout(workers=Workers(2, 4))
+    full = solve(model)
+    brief, law = solve_for_targets(model)
+    assert list(brief.classes.columns) == ["rate", "response_mean"]
+    assert brief.classes["response_mean"].tolist() == full.classes["response_mean"].tolist()
+    levels = np.array(QUANTILES)
+    at = full.classes[[f"response_p{q * 100:g}" for q in QUANTILES]].to_numpy()
+    assert np.allclose(law.survival(at), 1.0 - levels[None, :], rtol=1e-6, atol=1e-9)
+    assert np.all(law.survival(at * (1 + 1e-6)) < 1.0 - levels[None, :])
+    assert np.all(law.survival(at * (1 - 1e-6)) > 1.0 - levels[None, :])
 
 
 def test_connection_limit_too_tight_is_infeasible() -> None:

@@ -7,11 +7,17 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from capplan.layered._sizing_inputs import Layout, _column, _label
 from capplan.layered.model import EventLoop, Pool, ServiceModel, Workers
 from capplan.layered.result import LayeredResult
+
+if TYPE_CHECKING:
+    from capplan.layered.solve import ResponseLaw
 
 __all__: list[str] = []
 
@@ -99,27 +105,68 @@ def _floor(model: ServiceModel, layout: Layout, bounds: _Bounds) -> int:
 
 
 def _value(result: LayeredResult, cls: str, key: float | str) -> float:
-    """The predicted mean or quantile ``key`` of class ``cls``, seconds."""
+    """The predicted mean or quantile ``key`` of class ``cls``, seconds (of a full solve)."""
     column = result.classes[_column(key)].to_numpy(dtype=float)
     return float(column[result.classes.index.get_loc(cls)])
 
 
-def _failures(result: LayeredResult, bounds: _Bounds) -> list[str]:
-    """Every constraint ``result`` misses (empty when it meets them all)."""
+class _Miss:
+    """A constraint missed.  A quantile's message needs its value, a root search, so it is made
+    only when the message is read (most verdicts are only compared with "met")."""
+
+    def __init__(self, text: str | Callable[[], str]) -> None:
+        self._text = text
+
+    def __str__(self) -> str:
+        if callable(self._text):
+            self._text = self._text()
+        return self._text
+
+
+def _failures(
+    result: LayeredResult, law: ResponseLaw, bounds: _Bounds, *, first: bool = False
+) -> list[_Miss]:
+    """Every constraint ``result`` misses (empty when it meets them all), or with ``first`` only
+    the first.  A quantile target ``t`` of ``p`` is met when ``P(T > t) <= 1 - p`` (``law``): one
+    survival evaluation for all targets, where the quantiles are a root search each."""
     layers = result.layers["utilization"]
     if not result.stable:
-        return [f"stability ({result.binding} utilization >= 1)"]
+        return [_Miss(f"stability ({result.binding} utilization >= 1)")]
     out = [
-        f"{layer} utilization {layers[layer]:.1%} > {cap:.0%}"
+        _Miss(f"{layer} utilization {layers[layer]:.1%} > {cap:.0%}")
         for layer, cap in bounds.ceilings.items()
         if layers[layer] > cap * (1 + 1e-12)
     ]
-    for cls, goals in bounds.goals.items():
-        for key, target in goals.items():
-            value = _value(result, cls, key)
-            if not value <= target:
-                out.append(f"{cls} {_label(key)} {value * 1e3:.4g} ms > {target * 1e3:.4g} ms")
+    goals = [(cls, key, target) for cls, per in bounds.goals.items() for key, target in per.items()]
+    rows = np.array([result.classes.index.get_loc(cls) for cls, _, _ in goals], dtype=np.int64)
+    means = result.classes["response_mean"].to_numpy(dtype=float)
+    over = _over(law, rows, [(key, target) for _, key, target in goals])
+    for (cls, key, target), row, missed in zip(goals, rows, over, strict=True):
+        if out and first:
+            break
+        if key == "mean" and not means[row] <= target:
+            out.append(_Miss(f"{cls} mean {means[row] * 1e3:.4g} ms > {target * 1e3:.4g} ms"))
+        elif key != "mean" and missed:
+            out.append(_Miss(functools.partial(_quantile_miss, law, cls, int(row), float(key), target)))
     return out
+
+
+def _quantile_miss(law: ResponseLaw, cls: str, row: int, p: float, target: float) -> str:
+    value = float(law.quantile(np.full((law.fixed.size, 1), p))[row, 0])
+    return f"{cls} {_label(p)} {value * 1e3:.4g} ms > {target * 1e3:.4g} ms"
+
+
+def _over(law: ResponseLaw, rows: NDArray[np.int64], goals: list[tuple[float | str, float]]) -> list[bool]:
+    """Per goal ``(key, target)`` of the class in row ``rows[i]``: a quantile over its target
+    (False for a mean).  One survival evaluation: every class at every goal's target."""
+    if not goals:
+        return []
+    t = np.array([target for _, target in goals], dtype=np.float64)
+    tail = law.survival(np.broadcast_to(t, (law.fixed.size, t.size)))
+    return [
+        key != "mean" and bool(tail[r, i] > 1.0 - float(key))
+        for i, (r, (key, _)) in enumerate(zip(rows, goals, strict=True))
+    ]
 
 
 def _tie(model: ServiceModel, layout: Layout, pool: str | None) -> tuple[float, ...]:
@@ -140,7 +187,7 @@ class _Search:
     def __init__(self, model: ServiceModel, bounds: _Bounds) -> None:
         self.model, self.bounds = model, bounds
         self.solves = 0
-        self.seen: dict[tuple[int, int, int], list[tuple[int, int, str]]] = {}  # (pool, up, reason)
+        self.seen: dict[tuple[int, int, int], list[tuple[int, int, _Miss | None]]] = {}  # (pool, up, miss)
 
     def result(self, layout: Layout, up: int, *, waits: bool = False) -> LayeredResult:
         """The solve of ``layout`` with ``up`` replicas up; its ``waits`` table only if asked for
@@ -150,20 +197,28 @@ class _Search:
         self.solves += 1
         return solve(_replica(self.model, layout, self.bounds.pool, float(up)), waits=waits)
 
-    def verdict(self, layout: Layout, up: int) -> str:
-        """The first constraint missed with ``up`` replicas up ("" when all are met)."""
+    def checked(self, layout: Layout, up: int) -> tuple[LayeredResult, ResponseLaw]:
+        """The solve of ``layout`` with ``up`` replicas up as the verdicts read it: utilizations,
+        means and the response law (:func:`capplan.layered.solve.solve_for_targets`)."""
+        from capplan.layered.solve import solve_for_targets  # noqa: PLC0415 - the solver is heavy
+
+        self.solves += 1
+        return solve_for_targets(_replica(self.model, layout, self.bounds.pool, float(up)))
+
+    def verdict(self, layout: Layout, up: int) -> _Miss | None:
+        """The first constraint missed with ``up`` replicas up (None when all are met)."""
         shape = (layout.cores, layout.processes, layout.threads)
         size = layout.pool_size or 0
         known = self.seen.setdefault(shape, [])
-        for s, u, reason in known:
-            if reason == "" and s <= size and u <= up:
-                return ""
-            if reason and s >= size and u >= up:
-                return reason
-        failures = _failures(self.result(layout, up), self.bounds)
-        reason = failures[0] if failures else ""
-        known.append((size, up, reason))
-        return reason
+        for s, u, miss in known:
+            if miss is None and s <= size and u <= up:
+                return None
+            if miss is not None and s >= size and u >= up:
+                return miss
+        failures = _failures(*self.checked(layout, up), self.bounds, first=True)
+        miss = failures[0] if failures else None
+        known.append((size, up, miss))
+        return miss
 
     def smallest_up(self, layout: Layout, low: int, cap: int, *, tight: bool) -> int | None:
         """Smallest ``up`` in ``[low, cap]`` meeting every constraint, or None.  With a ``tight``
@@ -171,24 +226,24 @@ class _Search:
         ``low``, as the answer is then usually near the floor."""
         if cap < low:
             return None
-        if tight and self.verdict(layout, cap) != "":
+        if tight and self.verdict(layout, cap) is not None:
             return None
-        if self.verdict(layout, low) == "":
+        if self.verdict(layout, low) is None:
             return low
         hi = cap
         if not tight:
             step, hi = 1, low
             while hi < cap:
                 hi = min(low + step, cap)
-                if self.verdict(layout, hi) == "":
+                if self.verdict(layout, hi) is None:
                     break
                 low, step = hi, step * 2
             else:
-                if self.verdict(layout, cap) != "":
+                if self.verdict(layout, cap) is not None:
                     return None
         while hi - low > 1:
             mid = (low + hi) // 2
-            low, hi = (low, mid) if self.verdict(layout, mid) == "" else (mid, hi)
+            low, hi = (low, mid) if self.verdict(layout, mid) is None else (mid, hi)
         return hi
 
 

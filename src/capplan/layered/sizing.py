@@ -202,7 +202,8 @@ def _constraint(search: _Search, best: _Best, bounds: _Bounds) -> str:
     up = worst[1](n)
     if up < 1:
         return f"no replica left ({worst[0]} at {n} replicas)"
-    reason = search.verdict(best.layout, up) or "the search's monotone envelope"
+    miss = search.verdict(best.layout, up)
+    reason = "the search's monotone envelope" if miss is None else str(miss)
     return f"{reason} ({worst[0]} at {n} replicas)"
 
 
@@ -299,11 +300,11 @@ def _infeasible(
     """Why nothing fits: what the largest layout misses at the largest fleet, or the limits."""
     top = max(layouts, key=lambda lay: (lay.cores, lay.processes, lay.threads, lay.pool_size or 0))
     up = bounds.live(bounds.max_replicas)
-    misses = _failures(search.result(top, up), bounds)
+    misses = _failures(*search.checked(top, up), bounds)
     if misses:
         return InfeasibleError(
             f"no layout meets the targets: even {top} with {bounds.max_replicas} replicas ({up} up after "
-            f"the failures) misses {'; '.join(misses)}"
+            f"the failures) misses {'; '.join(map(str, misses))}"
         )
     limits = sorted({str(r["outcome"]) for r in rows})
     return InfeasibleError(

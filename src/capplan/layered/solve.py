@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -36,10 +37,10 @@ from capplan._validate import FloatArray
 from capplan.layered._network import Demands, NetworkState, Station, solve_network
 from capplan.layered.model import Cpu, Hold, ServiceModel, Step
 from capplan.layered.result import QUANTILES, LayeredResult, layer_names
-from capplan.queueing._sojourn import WaitLaw, response_quantile, wait_quantile
+from capplan.queueing._sojourn import WaitLaw, response_quantile, response_survival, wait_quantile
 from capplan.queueing.service import TwoMomentService
 
-__all__ = ["METHOD", "layer_loads", "offered_utilization", "solve"]
+__all__ = ["METHOD", "ResponseLaw", "layer_loads", "offered_utilization", "solve", "solve_for_targets"]
 
 METHOD = (
     "approx: flow-equivalent server for the workers over MVA of the lock, cores, pools and "
@@ -187,10 +188,40 @@ def _variance(model: ServiceModel, d: Demands, net: NetworkState) -> FloatArray:
     return np.asarray(own + waits)
 
 
-def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
-    """Per class response times, per class and layer waits, per layer utilizations (module
-    docstring); with ``waits=False`` the result's ``waits`` table is left out (None), for callers
-    that read only the response times and utilizations (the sizing search's verdicts)."""
+@dataclass(frozen=True)
+class ResponseLaw:
+    """Per class (one row each), the response time as the solve describes it: the wait for a
+    worker (``worker``), then the time inside, a constant part ``fixed`` plus a two-moment fit
+    ``rest`` of the remainder (module docstring)."""
+
+    worker: WaitLaw
+    rest: TwoMomentService
+    fixed: FloatArray
+
+    def survival(self, t: FloatArray) -> FloatArray:
+        """``P(T > t)``, ``t`` of shape ``(classes, k)``: one evaluation, where a quantile is a root
+        search; ``q_p <= t`` exactly when ``P(T > t) <= 1 - p``."""
+        return response_survival(np.asarray(t) - self.fixed[:, None], self.worker, self.rest)
+
+    def quantile(self, p: FloatArray) -> FloatArray:
+        """Quantiles ``p`` (shape ``(1, k)`` or ``(classes, k)``) per class, seconds."""
+        return response_quantile(p, self.worker, self.rest, rtol=1e-9) + self.fixed[:, None]
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """The pieces of a solve that its tables are built from."""
+
+    demands: Demands
+    net: NetworkState
+    weights: FloatArray  # P(an arrival works alongside n others), n = 1..M
+    busy: float  # mean busy workers
+    queue_wait: float  # mean wait for a worker over all requests
+    response_mean: FloatArray
+    law: ResponseLaw
+
+
+def _solved(model: ServiceModel) -> _Solved:
     d = demands(model)
     lam = model.arrival_rate
     net = _network(model, d)
@@ -215,17 +246,51 @@ def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
     fixed = _constant_part(model, inside)
     rest = inside - fixed
     shape = TwoMomentService(rest[:, None], (inside_var / rest**2)[:, None])
-    qs = response_quantile(np.array(QUANTILES)[None, :], worker_law, shape, rtol=1e-9) + fixed[:, None]
+    busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
+    return _Solved(
+        d,
+        net,
+        weights,
+        busy,
+        queue / lam if lam > 0 else 0.0,
+        worker_wait + inside,
+        ResponseLaw(worker_law, shape, fixed),
+    )
+
+
+def solve(model: ServiceModel, *, waits: bool = True) -> LayeredResult:
+    """Per class response times, per class and layer waits, per layer utilizations (module
+    docstring); with ``waits=False`` the result's ``waits`` table is left out (None), for callers
+    that read only the response times and utilizations."""
+    s = _solved(model)
+    qs = s.law.quantile(np.array(QUANTILES)[None, :])
     classes = pd.DataFrame(
-        {"rate": [c.rate for c in model.classes], "response_mean": worker_wait + inside}
+        {"rate": [c.rate for c in model.classes], "response_mean": s.response_mean}
         | {f"response_p{q * 100:g}": qs[:, i] for i, q in enumerate(QUANTILES)},
         index=[c.name for c in model.classes],
     )
-    busy = float(below @ np.arange(m) + waiting_p * m) if not unstable else float(m)
-    layers = _layer_frame(_layer_rows(model, d, busy, net, weights))
-    layers.loc["workers", "wait_mean"] = queue / lam if lam > 0 else 0.0
-    table = _wait_table(model, d, net, weights, worker_law) if waits else None
-    return LayeredResult(classes, layers, METHOD, _memory(model, busy), waits=table)
+    table = _wait_table(model, s.demands, s.net, s.weights, s.law.worker) if waits else None
+    return _result(model, s, classes, table)
+
+
+def solve_for_targets(model: ServiceModel) -> tuple[LayeredResult, ResponseLaw]:
+    """The solve without its quantiles and waits table (its ``classes`` has the rate and the mean
+    response only), and the response law to check quantile targets against: one survival
+    evaluation per target instead of a root search per quantile (the sizing search's verdicts)."""
+    s = _solved(model)
+    classes = pd.DataFrame(
+        {"rate": [c.rate for c in model.classes], "response_mean": s.response_mean},
+        index=[c.name for c in model.classes],
+    )
+    return _result(model, s, classes, None), s.law
+
+
+def _result(
+    model: ServiceModel, s: _Solved, classes: pd.DataFrame, table: pd.DataFrame | None
+) -> LayeredResult:
+    layers = _layer_frame(_layer_rows(model, s.demands, s.busy, s.net, s.weights))
+    layers.loc["workers", "wait_mean"] = s.queue_wait
+    return LayeredResult(classes, layers, METHOD, _memory(model, s.busy), waits=table)
 
 
 def _constant_part(model: ServiceModel, inside: FloatArray) -> FloatArray:
