@@ -50,8 +50,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The notebooks are independent (each its own kernel, seeds fixed): pytest-xdist runs them side by
+# side, one notebook per worker (--dist loadfile keeps a notebook's cells in order on one kernel).
+NOTEBOOK_WORKERS ?= auto
 test: lint system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest notebooks -n $(NOTEBOOK_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r benchmarks/requirements.txt

@@ -25,7 +25,9 @@ What is measured (wall-clock seconds, medians of ``--repeats`` runs; the machine
 * The plan's time split under cProfile (one run in a fresh interpreter, warm numba cache):
   imports, sizing, cache fit, database check, autoscaling run, report rendering and PNG encoding,
   numba compilation.  cProfile inflates pure-Python parts, so read the shares, not the totals.
-* ``--notebooks``: ``pytest notebooks`` (nbval, strict) once, total and per notebook; goal <= 90 s.
+* ``--notebooks``: the nbval suite (strict) once as ``make test`` runs it, a notebook per core
+  (pytest-xdist, ``-n auto --dist loadfile``), total and per notebook; goal <= 90 s.  With
+  ``--serial-notebooks`` also one notebook at a time (a plain ``pytest notebooks``), for reference.
 """
 
 from __future__ import annotations
@@ -261,10 +263,30 @@ def bench_split(report: Path) -> None:
         print(f"  {label:58} {seconds:7.3f} s {seconds / total:6.1%}")
 
 
-def bench_notebooks(table: Table) -> None:
+#: ``make test``'s notebook step: one notebook per pytest-xdist worker, as many workers as cores.
+NOTEBOOKS_PARALLEL = ("-n", "auto", "--dist", "loadfile")
+
+
+def bench_notebooks(table: Table, serial: bool) -> None:
+    """The nbval suite as ``make test`` runs it (side by side on the cores) and, with ``serial``,
+    one notebook at a time as a plain ``pytest notebooks`` does."""
+    runs: list[tuple[str, Sequence[str], float | None]] = [
+        ("as make test runs it, a notebook per core", NOTEBOOKS_PARALLEL, GOAL_NOTEBOOKS_S)
+    ]
+    if serial:
+        runs.append(("one notebook at a time", (), None))
+    for label, flags, goal in runs:
+        elapsed, status, per_notebook = _notebook_run(flags)
+        table.add(f"nbval notebook suite, {label} ({status})", elapsed, goal)
+        for name, seconds in sorted(per_notebook.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:56} {seconds:7.2f} s")
+
+
+def _notebook_run(flags: Sequence[str]) -> tuple[float, str, dict[str, float]]:
+    """Wall seconds, pass/fail and per-notebook seconds (summed over its cells) of one run."""
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "nb.xml"
-        argv = [sys.executable, "-m", "pytest", "notebooks", "-q", "-p", "no:cacheprovider"]
+        argv = [sys.executable, "-m", "pytest", "notebooks", "-q", "-p", "no:cacheprovider", *flags]
         t0 = time.perf_counter()
         done = subprocess.run(
             [*argv, f"--junitxml={xml}"], cwd=ROOT, capture_output=True, text=True, check=False
@@ -277,9 +299,7 @@ def bench_notebooks(table: Table) -> None:
             name = case.get("classname") or case.get("file") or "?"
             per_notebook[name] = per_notebook.get(name, 0.0) + float(case.get("time", 0.0))
     status = "passed" if done.returncode == 0 else f"FAILED (exit {done.returncode})"
-    table.add(f"nbval notebook suite ({status})", elapsed, GOAL_NOTEBOOKS_S)
-    for name, seconds in sorted(per_notebook.items(), key=lambda kv: -kv[1]):
-        print(f"  {name:56} {seconds:7.2f} s")
+    return elapsed, status, per_notebook
 
 
 def main() -> None:
@@ -288,6 +308,9 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--notebooks", action="store_true", help="also time the nbval notebook suite")
+    parser.add_argument(
+        "--serial-notebooks", action="store_true", help="with --notebooks, also one notebook at a time"
+    )
     parser.add_argument("--skip-sizing", action="store_true", help="skip the in-process sizing calls")
     parser.add_argument("--skip-profile", action="store_true", help="skip the cProfile split of the plan")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
@@ -304,7 +327,7 @@ def main() -> None:
         if not args.skip_sizing:
             bench_sizing(table, args.repeats)
         if args.notebooks:
-            bench_notebooks(table)
+            bench_notebooks(table, args.serial_notebooks)
         if not args.skip_profile:
             bench_split(report)
     if args.json:
