@@ -18,6 +18,9 @@ What is measured (wall-clock seconds, medians of ``--repeats`` runs; the machine
   cache filled by ``python -m capplan.warmup``, the step ``make install`` runs, itself timed) and
   warm runs; goals <= 3 s first and <= 1 s warm; peak RSS of the process (``ru_maxrss`` from
   ``wait4``, goal <= 300 MB).
+* The floor under the plan: ``pandas``, matplotlib's Agg figure and ``numba`` imported and one
+  cached kernel loaded in a fresh interpreter, with no model work (time and peak RSS): what the
+  plan's process pays whatever the models cost.
 * In this process, each sizing call after one warm-up call: one layered ``ServiceModel.solve()``
   (the layout bench_layered_sizing.py chooses for notebook 03's service), ``size_replicas`` with exponential,
   lognormal and heavy-tailed (Lomax, tail index 2.5) service, ``size_pool`` and ``size_cache``
@@ -134,6 +137,24 @@ def bench_processes(table: Table, repeats: int) -> None:
     for command in commands():
         t = median_process([CAPPLAN, command, "--help"], repeats)
         table.add(f"capplan {command} --help", t, GOAL_HELP_S)
+
+
+#: What the plan's process cannot skip before any model work: pandas (its tables), matplotlib's Agg
+#: figure (the report's figures), and numba with one cached kernel loaded (LLVM's set-up).
+_FLOOR = """
+import numpy as np, pandas
+import matplotlib.figure, matplotlib.backends.backend_agg
+from capplan.caches._ttl_kernel import hit_probabilities
+hit_probabilities(np.ones(2), 1.0, 1.0, 0)
+"""
+
+
+def bench_floor(table: Table, repeats: int) -> None:
+    """The plan path's floor: the dependencies it needs, imported, and one kernel loaded."""
+    env = os.environ | {"MPLBACKEND": "Agg"}
+    seconds = statistics.median(run_process([sys.executable, "-c", _FLOOR], env)[0] for _ in range(repeats))
+    table.add("  floor: import pandas, matplotlib Agg, numba + 1 kernel", seconds, None)
+    table.add("  floor peak RSS (MB)", run_process([sys.executable, "-c", _FLOOR], env)[1], None, unit="MB")
 
 
 def bench_plan(table: Table, repeats: int, report: Path) -> None:
@@ -324,6 +345,7 @@ def main() -> None:
         report = Path(tmp) / "r.html"
         bench_processes(table, args.repeats)
         bench_plan(table, args.repeats, report)
+        bench_floor(table, args.repeats)
         if not args.skip_sizing:
             bench_sizing(table, args.repeats)
         if args.notebooks:
