@@ -65,11 +65,17 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, t
 
 
 def test_subprocesses(tmp_path: Path) -> None:
-    """py-spy --subprocesses: process frames (parent first) before the thread frame."""
+    """py-spy --subprocesses: process frames (parent first) before the thread frame.
+
+    The parent spins on the CPU while its child serves: py-spy (without --idle) drops the samples of
+    a process that only waits, so a parent blocked in ``subprocess.run`` may leave no trace."""
     spawn = tmp_path / "spawn.py"
     spawn.write_text(
         "import subprocess, sys\n"
-        f"subprocess.run([sys.executable, {SCRIPT!r}, '--requests', '2500'], check=True)\n"
+        f"child = subprocess.Popen([sys.executable, {SCRIPT!r}, '--requests', '2500'])\n"
+        "while child.poll() is None:\n"
+        "    sum(range(20_000))\n"
+        "sys.exit(child.returncode)\n"
     )
     out = tmp_path / "sub.txt"
     args = profiler_command([sys.executable, str(spawn)], out, fmt="raw", rate=100.0, threads=True)
