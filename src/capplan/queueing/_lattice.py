@@ -17,11 +17,16 @@ ways to the lattice walk's maximum:
   function ``exp(sum_{k>0} c_k (1 - z^k))``; ``E[z^U]`` is ``e^{i K theta} phi_A(-theta/h)^c
   sinc(theta/2)`` (the box kernel of the cells) from the inter-arrival characteristic function.
 * Where a step is positive with probability below 1e-6 (``P(W > 0)`` may be far below FFT
-  round-off) or the lattice would have to span a long ``A^(c)`` (light load, few servers): the
-  Lindley recursion
+  round-off) or the lattice would have to span a long ``A^(c)`` (light load, few servers) while
+  the wait itself is short (at most 4096 cells): the Lindley recursion
   ``W' = max(0, W + U)`` iterated from ``W = 0`` to its fixed point with direct convolutions of
   positive terms, on ``[0, D + 34/eta]`` (``eta`` the wait's exact decay rate, so ``e^{-34}`` of
   its tail lies beyond).
+
+Towards saturation ``34/eta`` outgrows both: the FFT's lattice then thins to as few as 4 cells per
+service time (in heavy traffic the wait spans thousands of them, and M/D/1 stays within 1e-5), and
+beyond that (or for arrival SCVs in the tens at moderate load) :func:`affordable` says no and
+:class:`LatticeRangeError` is raised.
 
 The atom at zero is off by ``O(h)`` and the moments by ``O(h^2)``; two lattices (``K`` and
 ``2K``) and Richardson extrapolation remove the leading terms (M/D/1: ``P(W > 0)``, ``E[W]`` and
@@ -44,17 +49,23 @@ from scipy import special
 from capplan._validate import FloatArray
 from capplan.queueing.phasetype import parts_laplace
 
-__all__ = ["LatticeWait", "deterministic_service_wait"]
+__all__ = ["LatticeRangeError", "LatticeWait", "affordable", "deterministic_service_wait"]
 
 _MAX_FFT = 1 << 18
 _POINTS_PER_SERVICE = 32  # K of the coarse lattice; the fine one has 2K
-_MIN_POINTS_PER_SERVICE = 16
+_MIN_POINTS_PER_SERVICE = 16  # fewer on the FFT's lattice only where the recursion is costlier ...
+_MIN_FFT_POINTS = 4  # ... down to this (heavy traffic: M/D/1 within 1e-5 at 4, 1e-4 at 2)
 _TAIL_DECAYS = 34.0  # the wait's range: e^{-34} of its tail left beyond it
 _TAIL_SDS = 14.0  # the range of A^(c): this many standard deviations, times (1 + SCV)
 _CELLS_PER_SCALE = 16  # Lindley lattice: cells per D/(c + 1) ...
 _MAX_LINDLEY_POINTS = 2048  # ... up to this many per D
+_MAX_LINDLEY_CELLS = 4096  # on the coarse lattice (each step convolves the whole lattice)
 _LINDLEY_STEPS = 2000
 _RARE_STEP = 1e-6  # P(A^(c) < D) below which the Lindley recursion is iterated instead
+
+
+class LatticeRangeError(ValueError):
+    """The queue is beyond the lattice's reach (see :func:`affordable`)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,15 @@ def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
     hi = 1.0 / service
     while gap(hi) <= 0.0:
         hi *= 2.0
-    return float(optimize.brentq(gap, hi * 1e-12, hi, rtol=1e-12))
+    # gap is convex, zero at 0 and negative just above it; near 0 it is round-off (an error of
+    # c * 1e-16 against a slope of D - c E[A] that vanishes at saturation), so the lower end of
+    # the bracket is searched down from hi to the first value clearly below zero.
+    lo = hi
+    while gap(lo) >= 0.0:
+        lo /= 8.0
+        if lo < hi * 1e-15:
+            raise LatticeRangeError("the wait's decay rate is below round-off: utilization too close to 1")
+    return float(optimize.brentq(gap, lo, hi, rtol=1e-12))
 
 
 @functools.lru_cache(maxsize=4)
@@ -221,39 +240,68 @@ def _inverse_mean(parts: tuple[float, ...]) -> float:
     return 1.0 / (w1 * k1 / r1 + w2 * k2 / r2)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How one GI/D/c queue is solved: by FFT (``use_cf``) or the Lindley recursion, with
+    ``points`` cells per service time on the coarse lattice, over ``span`` (seconds)."""
+
+    use_cf: bool
+    points: int
+    span: float
+    reach: float
+
+
+def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) -> _Plan | None:
+    """The cheaper of the two ways that resolves the queue, or None where neither is affordable:
+    the FFT would need fewer than ``_MIN_FFT_POINTS`` cells per service time and the recursion more
+    than ``_MAX_LINDLEY_CELLS`` cells (heavy traffic, or very bursty arrivals)."""
+    mean_a = 1.0 / _inverse_mean(parts)
+    eta = _decay(parts, servers, service)
+    reach = service + _TAIL_DECAYS / eta  # one step reaches D; beyond, the tail decays at eta
+    span_cf = servers * mean_a + _TAIL_SDS * math.sqrt(servers * scv) * mean_a * (1.0 + scv) + reach
+    # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT at
+    # _MIN_POINTS_PER_SERVICE cells means a light load for few servers, where excursions are short.
+    rare = float(_cdf(_sum_phases(parts, servers, service), np.array([service]))[0]) < _RARE_STEP
+    afforded = _MAX_FFT * service / (4.0 * span_cf)  # cells per service time of the FFT's lattice
+    lindley = int(min(_MAX_LINDLEY_POINTS, max(2 * _POINTS_PER_SERVICE, _CELLS_PER_SCALE * (servers + 1))))
+    if rare or (afforded < _MIN_POINTS_PER_SERVICE and reach * lindley / service <= _MAX_LINDLEY_CELLS):
+        # resolve the wait itself: in light traffic ~ D/(c + 1), the first of c residuals
+        return _Plan(False, lindley, reach, reach)
+    if afforded < _MIN_FFT_POINTS:
+        return None
+    return _Plan(True, int(min(_POINTS_PER_SERVICE, afforded)), span_cf, reach)
+
+
+def affordable(parts: tuple[float, ...], scv: float, servers: int, service: float) -> bool:
+    """Whether :func:`deterministic_service_wait` solves this queue (a few root evaluations)."""
+    try:
+        return _plan(parts, scv, servers, service) is not None
+    except LatticeRangeError:
+        return False
+
+
 def deterministic_service_wait(
     parts: tuple[float, ...], scv: float, servers: int, service: float
 ) -> LatticeWait:
     """Exact wait moments of the stable GI/D/c queue (module docstring).
 
     ``parts`` describe the inter-arrival time's phase-type fit, ``scv`` its SCV (it sizes the
-    lattice), ``service`` is the constant service time.
+    lattice), ``service`` is the constant service time.  Raises :class:`LatticeRangeError` where
+    the lattice is not :func:`affordable`.
     """
-    mean_a = 1.0 / _inverse_mean(parts)
-    gap = servers * mean_a - service
-    eta = _decay(parts, servers, service)
-    reach = service + _TAIL_DECAYS / eta  # one step reaches D; beyond, the tail decays at eta
-    span_cf = servers * mean_a + _TAIL_SDS * math.sqrt(servers * scv) * mean_a * (1.0 + scv) + reach
-    phases = _sum_phases(parts, servers, service + reach)
-    # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT means a
-    # light load for few servers.  Either way excursions are rare and the recursion ends quickly.
-    rare = float(_cdf(phases, np.array([service]))[0]) < _RARE_STEP
-    use_cf = not rare and span_cf / service <= _MAX_FFT / (4.0 * _MIN_POINTS_PER_SERVICE)
-    span = span_cf if use_cf else reach
-    if use_cf:
-        points = int(
-            min(_POINTS_PER_SERVICE, max(_MIN_POINTS_PER_SERVICE, _MAX_FFT * service / (4.0 * span)))
-        )
-    else:  # resolve the wait itself: in light traffic ~ D/(c + 1), the first of c residuals
-        points = int(min(_MAX_LINDLEY_POINTS, max(2 * _POINTS_PER_SERVICE, _CELLS_PER_SCALE * (servers + 1))))
+    plan = _plan(parts, scv, servers, service)
+    if plan is None:
+        raise LatticeRangeError("the GI/D/c lattice would need more points than it affords")
+    gap = servers / _inverse_mean(parts) - service
+    phases = None if plan.use_cf else _sum_phases(parts, servers, service + plan.reach)
     results = []
-    for k in (points, 2 * points):
+    for k in (plan.points, 2 * plan.points):
         h = service / k
-        if use_cf:
-            size = 1 << max(10, math.ceil(math.log2(2.0 * span / h)))
+        if phases is None:
+            size = 1 << max(10, math.ceil(math.log2(2.0 * plan.span / h)))
             pmf = _maximum(_cf_steps(parts, servers, k, size, h), gap / h)
         else:
-            pmf = _lindley(phases, k, h, math.ceil(reach / h) + 1)
+            pmf = _lindley(phases, k, h, math.ceil(plan.reach / h) + 1)
         results.append(_moments(pmf, h))
     (p_c, m1_c, m2_c), (p_f, m1_f, m2_f) = results
     # The atom's error is O(h), the moments' O(h^2) (cells keep the mean of U to O(h^2)).

@@ -31,8 +31,10 @@ class GGc(QueueModel):
       any number of servers;
     * beyond 32 servers, PH/M/c scaled by the PH/PH/32 : PH/M/32 ratio at the same
       ``(1 - rho) sqrt(c)``; between service SCV 0 and 1/2, the parabola through the exact values
-      at 0, 1/2 and 1; below arrival SCV 1/4, scaled from 1/4 as in Whitt's QNA — approximations,
-      named in :attr:`method`.
+      at 0, 1/2 and 1; below arrival SCV 1/4, scaled from 1/4 as in Whitt's QNA; constant service
+      nearer saturation than its lattice reaches (e.g. beyond 0.996 for one server and arrival
+      SCV 4), PH/M/c times the ratios moved to their heavy-traffic limits — approximations, named
+      in :attr:`method`.
 
     That gives ``P(W > 0)``, ``E[W]`` and ``E[W^2]``; the wait distribution is an atom at zero plus
     a law with those moments whose tail decays at the exact asymptotic rate ``eta``, the root of
