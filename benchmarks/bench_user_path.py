@@ -210,6 +210,9 @@ def sizing_calls() -> dict[str, Callable[[], object]]:
         "size_replicas, Lomax 40 ms tail index 2.5": lambda: size_replicas(
             2000.0, targets, service=lomax, **common
         ),
+        "size_replicas, constant 40 ms (GI/D/c lattice)": lambda: size_replicas(
+            2000.0, targets, service_time=0.040, service_scv=0.0, **common
+        ),
         "size_pool, 6000 queries/s of 5 ms, 10 ms budget": lambda: size_pool(
             6000.0 / 40, 0.005, budget=0.010, threads=8
         ),
