@@ -132,14 +132,23 @@ def _decay(parts: tuple[float, ...], servers: int, service: float) -> float:
     hi = 1.0 / service
     while gap(hi) <= 0.0:
         hi *= 2.0
-    # gap is convex, zero at 0 and negative just above it; near 0 it is round-off (an error of
-    # c * 1e-16 against a slope of D - c E[A] that vanishes at saturation), so the lower end of
-    # the bracket is searched down from hi to the first value clearly below zero.
-    lo = hi
-    while gap(lo) >= 0.0:
-        lo /= 8.0
-        if lo < hi * 1e-15:
-            raise LatticeRangeError("the wait's decay rate is below round-off: utilization too close to 1")
+    # gap is convex, zero at 0 with slope D - c E[A] < 0.  Near 0 it is round-off, about c * 1e-16
+    # against a slope that vanishes at saturation, and a bracket there may hold a false root of
+    # the noise; so the lower end must be clearly below zero, by at least half the slope's value
+    # and by more than 4 c eps: at hi * 1e-12 where it is, else the first such point down from hi.
+    slope = service - servers / _inverse_mean(parts)
+    noise = 4.0 * servers * float(np.finfo(float).eps)
+
+    def clearly_negative(eta: float) -> bool:
+        return gap(eta) < min(0.5 * slope * eta, -noise)
+
+    lo = hi * 1e-12
+    if not clearly_negative(lo):
+        lo = hi
+        while not clearly_negative(lo):
+            lo /= 8.0
+            if -0.5 * slope * lo < noise:
+                raise LatticeRangeError("the decay rate is below round-off: utilization too close to 1")
     return float(optimize.brentq(gap, lo, hi, rtol=1e-12))
 
 
@@ -292,7 +301,7 @@ def deterministic_service_wait(
     plan = _plan(parts, scv, servers, service)
     if plan is None:
         raise LatticeRangeError("the GI/D/c lattice would need more points than it affords")
-    gap = servers / _inverse_mean(parts) - service
+    gap = servers * (1.0 / _inverse_mean(parts)) - service
     phases = None if plan.use_cf else _sum_phases(parts, servers, service + plan.reach)
     results = []
     for k in (plan.points, 2 * plan.points):
