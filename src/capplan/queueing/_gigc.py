@@ -38,10 +38,13 @@ where                             method
 "Exact" means exact for the phase-type fits; for a real service-time distribution the first two
 moments are all that is used (see docs/accuracy.md for the errors against simulation).  Every
 rule is continuous in both SCVs and each approximation coincides with an exact method on its
-boundary.  Results are cached by ``(rho, c, c_a^2, c_s^2)``, and so are the PH/PH/c solutions
-they combine.  :func:`wait_moments_many` first runs the rules with the PH/PH/c solves only noted
-(placeholders in their place), solves the noted queues in stacks of equal structure
-(:func:`capplan.queueing._qbd.solve_phphc_many`), then runs the rules again on the cached values.
+boundary, with one exception: constant service with arrival SCVs so large (about 70 and more for
+one server) that the lattice cannot reach utilization 1/2 takes the fixed heavy-traffic ratio
+where the lattice fails, with a step there.  Results are cached by ``(rho, c, c_a^2, c_s^2)``,
+and so are the PH/PH/c solutions they combine.  :func:`wait_moments_many` first runs the rules
+with the PH/PH/c solves only noted (placeholders in their place), solves the noted queues in stacks
+of equal structure (:func:`capplan.queueing._qbd.solve_phphc_many`), then runs the rules again on
+the cached values.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ class GGc(QueueModel):
     to the mean.  In the response time ``T = W + S`` the service time has the given distribution's
     shape, or the phase-type fit.
 
-    Every method is continuous in both SCVs, and the waits and percentiles rise with utilization
+    Every method is continuous in both SCVs (but for constant service with arrival SCVs of about
+    70 and more: :mod:`capplan.queueing._gigc`), and the waits and percentiles rise with utilization
     and as servers are removed (checked by property tests).  Accuracy against the simulator:
     ``docs/accuracy.md``.
 
