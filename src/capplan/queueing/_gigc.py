@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from capplan.queueing._gimc import solve_phmc
-from capplan.queueing._lattice import affordable, deterministic_service_wait
+from capplan.queueing._lattice import affordable, deterministic_service_wait, lattice_plan
 from capplan.queueing._qbd import QBDWait, solve_phphc_many
 from capplan.queueing.phasetype import (
     DETERMINISTIC_SCV,
@@ -141,15 +141,13 @@ def _lattice_fits(rho: float, servers: int, ca2: float) -> bool:
 @functools.lru_cache(maxsize=16384)
 def _deterministic(rho: float, servers: int, ca2: float) -> WaitMoments:
     """The lattice up to its limit ``rho*`` (:func:`_lattice_limit`), the heavy-traffic rule beyond.
-    A queue the lattice affords a little nearer saturation too is below the limit, so the limit is
-    searched for only near it."""
-    if not _lattice_fits(rho, servers, ca2):
+    The limit is searched for only where the lattice's plan is within 1% of its bounds: the
+    limit's tolerance, 1e-4 in ``log(1 - rho)``, moves those quantities by about 1e-4."""
+    parts = _arrival_parts(rho, servers, ca2)
+    plan = lattice_plan(parts, ca2, servers, 1.0)
+    if plan is None or (plan.near_limit and rho > (_lattice_limit(servers, ca2) or 1.0)):
         return _heavy_deterministic(rho, servers, ca2)
-    if not _lattice_fits(1.0 - (1.0 - rho) * math.exp(-_LIMIT_TOLERANCE), servers, ca2):
-        star = _lattice_limit(servers, ca2)  # near it: the limit decides
-        if star is not None and rho > star:
-            return _heavy_deterministic(rho, servers, ca2)
-    w = deterministic_service_wait(_arrival_parts(rho, servers, ca2), ca2, servers, 1.0)
+    w = deterministic_service_wait(parts, ca2, servers, 1.0, plan)
     return WaitMoments(w.prob_wait, w.mean, w.second_moment, frozenset({EXACT_LATTICE}))
 
 

@@ -49,7 +49,14 @@ from scipy import special
 from capplan._validate import FloatArray
 from capplan.queueing.phasetype import parts_laplace
 
-__all__ = ["LatticeRangeError", "LatticeWait", "affordable", "deterministic_service_wait"]
+__all__ = [
+    "LatticePlan",
+    "LatticeRangeError",
+    "LatticeWait",
+    "affordable",
+    "deterministic_service_wait",
+    "lattice_plan",
+]
 
 _MAX_FFT = 1 << 18
 _POINTS_PER_SERVICE = 32  # K of the coarse lattice; the fine one has 2K
@@ -250,17 +257,24 @@ def _inverse_mean(parts: tuple[float, ...]) -> float:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class LatticePlan:
     """How one GI/D/c queue is solved: by FFT (``use_cf``) or the Lindley recursion, with
-    ``points`` cells per service time on the coarse lattice, over ``span`` (seconds)."""
+    ``points`` cells per service time on the coarse lattice, over ``span`` (seconds);
+    ``near_limit`` where a quantity that decides affordability is within 1% of its bound."""
 
     use_cf: bool
     points: int
     span: float
     reach: float
+    near_limit: bool
+    phases: tuple[FloatArray, float] | None = None  # of A^(c) up to D + reach, for the recursion
 
 
-def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) -> _Plan | None:
+#: How near its bound a deciding quantity makes a plan ``near_limit`` (relative).
+_NEAR = 1.01
+
+
+def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) -> LatticePlan | None:
     """The cheaper of the two ways that resolves the queue, or None where neither is affordable:
     the FFT would need fewer than ``_MIN_FFT_POINTS`` cells per service time and the recursion more
     than ``_MAX_LINDLEY_CELLS`` cells (heavy traffic, or very bursty arrivals)."""
@@ -270,47 +284,62 @@ def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) ->
     span_cf = servers * mean_a + _TAIL_SDS * math.sqrt(servers * scv) * mean_a * (1.0 + scv) + reach
     # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT at
     # _MIN_POINTS_PER_SERVICE cells means a light load for few servers, where excursions are short.
-    rare = float(_cdf(_sum_phases(parts, servers, service), np.array([service]))[0]) < _RARE_STEP
-    afforded = _MAX_FFT * service / (4.0 * span_cf)  # cells per service time of the FFT's lattice
     lindley = int(min(_MAX_LINDLEY_POINTS, max(2 * _POINTS_PER_SERVICE, _CELLS_PER_SCALE * (servers + 1))))
-    if rare or (afforded < _MIN_POINTS_PER_SERVICE and reach * lindley / service <= _MAX_LINDLEY_CELLS):
+    cells = reach * lindley / service
+    # The phases up to D + reach serve the recursion too; where it is too long for it, up to D.
+    phases = _sum_phases(parts, servers, service + (reach if cells <= _MAX_LINDLEY_CELLS else 0.0))
+    step_up = float(_cdf(phases, np.array([service]))[0])
+    rare = step_up < _RARE_STEP
+    afforded = _MAX_FFT * service / (4.0 * span_cf)  # cells per service time of the FFT's lattice
+    if rare or (afforded < _MIN_POINTS_PER_SERVICE and cells <= _MAX_LINDLEY_CELLS):
         # resolve the wait itself: in light traffic ~ D/(c + 1), the first of c residuals
-        return _Plan(False, lindley, reach, reach)
+        near = step_up * _NEAR >= _RARE_STEP if rare else cells * _NEAR > _MAX_LINDLEY_CELLS
+        if cells > _MAX_LINDLEY_CELLS:
+            phases = _sum_phases(parts, servers, service + reach)
+        return LatticePlan(False, lindley, reach, reach, near, phases)
     if afforded < _MIN_FFT_POINTS:
         return None
-    return _Plan(True, int(min(_POINTS_PER_SERVICE, afforded)), span_cf, reach)
+    points = int(min(_POINTS_PER_SERVICE, afforded))
+    return LatticePlan(True, points, span_cf, reach, afforded < _MIN_FFT_POINTS * _NEAR)
+
+
+def lattice_plan(parts: tuple[float, ...], scv: float, servers: int, service: float) -> LatticePlan | None:
+    """How :func:`deterministic_service_wait` would solve this queue, or None where the lattice
+    cannot (a few root evaluations)."""
+    try:
+        return _plan(parts, scv, servers, service)
+    except LatticeRangeError:
+        return None
 
 
 def affordable(parts: tuple[float, ...], scv: float, servers: int, service: float) -> bool:
-    """Whether :func:`deterministic_service_wait` solves this queue (a few root evaluations)."""
-    try:
-        return _plan(parts, scv, servers, service) is not None
-    except LatticeRangeError:
-        return False
+    """Whether :func:`deterministic_service_wait` solves this queue."""
+    return lattice_plan(parts, scv, servers, service) is not None
 
 
 def deterministic_service_wait(
-    parts: tuple[float, ...], scv: float, servers: int, service: float
+    parts: tuple[float, ...], scv: float, servers: int, service: float, plan: LatticePlan | None = None
 ) -> LatticeWait:
     """Exact wait moments of the stable GI/D/c queue (module docstring).
 
     ``parts`` describe the inter-arrival time's phase-type fit, ``scv`` its SCV (it sizes the
-    lattice), ``service`` is the constant service time.  Raises :class:`LatticeRangeError` where
-    the lattice is not :func:`affordable`.
+    lattice), ``service`` is the constant service time; ``plan``, if given, is
+    :func:`lattice_plan`'s for these arguments.  Raises :class:`LatticeRangeError` where the
+    lattice is not :func:`affordable`.
     """
-    plan = _plan(parts, scv, servers, service)
+    plan = plan or _plan(parts, scv, servers, service)
     if plan is None:
         raise LatticeRangeError("the GI/D/c lattice would need more points than it affords")
     gap = servers * (1.0 / _inverse_mean(parts)) - service
-    phases = None if plan.use_cf else _sum_phases(parts, servers, service + plan.reach)
     results = []
     for k in (plan.points, 2 * plan.points):
         h = service / k
-        if phases is None:
+        if plan.use_cf:
             size = 1 << max(10, math.ceil(math.log2(2.0 * plan.span / h)))
             pmf = _maximum(_cf_steps(parts, servers, k, size, h), gap / h)
         else:
-            pmf = _lindley(phases, k, h, math.ceil(plan.reach / h) + 1)
+            assert plan.phases is not None
+            pmf = _lindley(plan.phases, k, h, math.ceil(plan.reach / h) + 1)
         results.append(_moments(pmf, h))
     (p_c, m1_c, m2_c), (p_f, m1_f, m2_f) = results
     # The atom's error is O(h), the moments' O(h^2) (cells keep the mean of U to O(h^2)).
