@@ -16,40 +16,10 @@ import pandas as pd
 
 from capplan._validate import integer_count, nonnegative, positive, probability
 from capplan.dbconfig import PgBouncerConfig, PoolMode, PostgresConfig
-from capplan.errors import ParameterError
 from capplan.queueing import QueueModel, queue_model
+from capplan.sizing.connection_limits import LimitCheck, connection_limits, database_entry, server_pools
 
 __all__ = ["DatabasePoolCheck", "LimitCheck", "check_database_pools"]
-
-
-@dataclass(frozen=True)
-class LimitCheck:
-    """One connection limit: ``value`` must not exceed ``limit``.
-
-    ``effect`` says what happens beyond it: ``"refuses"`` — connections are refused or starve
-    (client connections over ``max_client_conn``, server connections over PostgreSQL's
-    ``max_connections``, session-pooled clients over the server pool); ``"caps"`` — PgBouncer
-    silently opens fewer server connections than configured (a pool larger than
-    ``max_db_connections`` or ``max_user_connections``), so part of the configured pool is unusable.
-    """
-
-    name: str
-    value: int
-    limit: int
-    setting: str
-    effect: Literal["refuses", "caps"]
-
-    @property
-    def exceeded(self) -> bool:
-        """True when ``value > limit``."""
-        return self.value > self.limit
-
-    @property
-    def status(self) -> str:
-        """``"ok"``, ``"EXCEEDED"`` (a refusing limit) or ``"CAPPED"`` (a capping limit)."""
-        if not self.exceeded:
-            return "ok"
-        return "EXCEEDED" if self.effect == "refuses" else "CAPPED"
 
 
 @dataclass(frozen=True)
@@ -157,8 +127,97 @@ class DatabasePoolCheck:
         )
 
 
-def _cap(value: int, *caps: int | None) -> int:
-    return min([value, *(c for c in caps if c is not None)])
+@dataclass(frozen=True)
+class _Deployment:
+    """Application replicas, their pools and the PgBouncers in front of one database."""
+
+    replicas: int
+    per_replica: int  # client connections per replica
+    instances: int  # PgBouncer processes
+    usable: int  # server connections per PgBouncer: the c of its queue
+
+
+@dataclass(frozen=True)
+class _Waits:
+    """The queueing figures of :class:`DatabasePoolCheck` (nan without a query rate)."""
+
+    util: float = math.nan
+    prob_wait: float = math.nan
+    mean_wait: float = math.nan
+    wait_q: float = math.nan
+    app_util: float = math.nan
+    app_wait_q: float = math.nan
+    method: str = "no query rate given: connection limits only"
+
+
+_QueueAt = Literal["PgBouncer", "application pool", "nowhere"]
+
+
+def _queues(
+    lam: float, hold: float, q: float, scvs: tuple[float, float], d: _Deployment, at: _QueueAt
+) -> tuple[_Waits, list[str]]:
+    """Each replica's pool and each PgBouncer's server connections as queues; the wait for a server
+    connection where clients queue ``at`` PgBouncer, none in the application pools' case, and
+    without end ``"nowhere"`` (session-pooled clients beyond the server pool)."""
+    app = queue_model(lam / d.replicas, 1.0 / hold, d.per_replica, *scvs)
+    notes = []
+    server_model: QueueModel | None = None
+    if d.usable >= 1:
+        server_model = queue_model(lam / d.instances, 1.0 / hold, d.usable, *scvs)
+        util = float(server_model.utilization)
+    else:
+        util = math.inf if lam > 0 else 0.0
+        notes.append("PgBouncer can open no server connection for this database")
+    if at == "PgBouncer" and server_model is not None:
+        wait = (
+            float(server_model.prob_wait),
+            float(server_model.mean_wait),
+            float(server_model.wait_quantile(q)),
+        )
+    elif at == "application pool":
+        wait = (0.0, 0.0, 0.0)
+    else:  # no server connection to wait for
+        wait = (1.0, math.inf, math.inf)
+    method = (
+        f"{type(app).__name__} ({app.method}) per PgBouncer instance (c = usable server connections) and "
+        f"per application pool (c = pool_per_replica); transaction = one query of {hold:g} s mean"
+    )
+    return _Waits(util, *wait, float(app.utilization), float(app.wait_quantile(q)), method), notes
+
+
+def _replica_bound(
+    pgbouncer: PgBouncerConfig,
+    session_server: int | None,
+    d: _Deployment,
+    host: LimitCheck,
+    load: tuple[float, float],
+    min_replicas: int,
+) -> tuple[int | None, str]:
+    """The largest safe replica count and what binds it (``session_server``: the server pool per
+    PgBouncer in session pooling, else None).  ``load`` is the offered load and the server
+    connections' utilization, both nan without a query rate."""
+    total_clients = d.instances * pgbouncer.max_client_conn
+    max_safe = total_clients // d.per_replica
+    binding = f"max_client_conn: {total_clients} client connections / {d.per_replica} per replica"
+    if session_server is not None and d.instances * session_server // d.per_replica < max_safe:
+        sessions = d.instances * session_server
+        max_safe = sessions // d.per_replica
+        binding = f"session pooling: {sessions} server connections / {d.per_replica} per replica"
+    unsafe = "no replica count is safe:"
+    offered, util = load
+    if host.exceeded:
+        return None, f"{unsafe} {host.name} is exceeded"
+    if not math.isnan(util) and not util < 1.0:
+        usable = d.instances * d.usable
+        return None, f"{unsafe} {offered:.6g} server connections needed on average, {usable} usable"
+    if max_safe == 0:
+        return None, f"{unsafe} {binding} is less than one replica"
+    if max_safe < min_replicas:
+        return None, (
+            f"{unsafe} {min_replicas} replicas are needed for stable application pools "
+            f"but {binding} allows {max_safe}"
+        )
+    return max_safe, binding
 
 
 def check_database_pools(
@@ -263,221 +322,67 @@ def check_database_pools(
     instances = int(integer_count("pgbouncer_instances", pgbouncer_instances))
     hold = float(positive("query_time", query_time))
     q = float(probability("quantile", quantile))
-    a_scv = float(nonnegative("arrival_scv", arrival_scv))
-    s_scv = float(nonnegative("service_scv", service_scv))
+    scvs = (float(nonnegative("arrival_scv", arrival_scv)), float(nonnegative("service_scv", service_scv)))
     rates = [
         float(nonnegative(name, v))
         for name, v in (("read_qps", read_qps), ("write_qps", write_qps))
         if v is not None
     ]
     lam = sum(rates) if rates else math.nan
-
-    if database is None:
-        database = next(
-            (name for name in pgbouncer.databases if name != "*"), next(iter(pgbouncer.databases))
-        )
-    if database not in pgbouncer.databases:
-        raise ParameterError(
-            f"database {database!r} is not in [databases] of {pgbouncer.source}; "
-            f"known: {', '.join(pgbouncer.databases)}"
-        )
-    entry = pgbouncer.database(database)
+    database = database_entry(pgbouncer, database)
     mode = pgbouncer.pool_mode_for(database)
-    max_user = pgbouncer.max_user_connections
-    notes: list[str] = []
-
-    def opened(name: str) -> int:
-        """Server connections one PgBouncer opens for ``name`` at most (pool + reserve, capped)."""
-        pool = pgbouncer.pool_size_for(name) + pgbouncer.reserve_pool_for(name)
-        return _cap(pool, pgbouncer.max_db_connections_for(name), max_user)
-
-    pool = pgbouncer.pool_size_for(database)
-    reserve = pgbouncer.reserve_pool_for(database)
-    max_db = pgbouncer.max_db_connections_for(database)
-    server = opened(database)
-    usable = _cap(pool + reserve if include_reserve else pool, max_db, max_user)
-
-    pool_key = "default_pool_size" if entry.pool_size is None else f"{database}.pool_size"
-    reserve_key = "reserve_pool_size" if entry.reserve_pool is None else f"{database}.reserve_pool"
-    max_db_key = (
-        "max_db_connections" if entry.max_db_connections is None else f"{database}.max_db_connections"
-    )
+    pools = server_pools(pgbouncer, database, include_reserve)
+    d = _Deployment(n_replicas, per_replica, instances, pools.usable)
     clients = n_replicas * per_replica
-    limits = [
-        LimitCheck(
-            "client connections <= max_client_conn" + (f" x {instances} PgBouncers" if instances > 1 else ""),
-            clients,
-            instances * pgbouncer.max_client_conn,
-            "max_client_conn",
-            "refuses",
-        )
-    ]
+    checked = connection_limits(pgbouncer, postgres, database, pools, clients=clients, instances=instances)
+    notes = list(checked.notes)
+    queue_in: _QueueAt = "PgBouncer" if clients > instances * pools.usable else "application pool"
+    at = queue_in
     if mode == "session":
-        limits.append(
-            LimitCheck(
-                "client connections <= server connections (session pooling)",
-                clients,
-                instances * server,
-                pool_key,
-                "refuses",
-            )
-        )
-    if max_db is not None:
-        limits.append(
-            LimitCheck(
-                f"{pool_key} + {reserve_key} <= {max_db_key}", pool + reserve, max_db, max_db_key, "caps"
-            )
-        )
-    if max_user is not None:
-        limits.append(
-            LimitCheck(
-                f"{pool_key} + {reserve_key} <= max_user_connections",
-                pool + reserve,
-                max_user,
-                "max_user_connections",
-                "caps",
-            )
-        )
-        same_user = [name for name, e in pgbouncer.databases.items() if e.user == entry.user]
-        if len(same_user) > 1:
-            total = sum(
-                _cap(
-                    pgbouncer.pool_size_for(n) + pgbouncer.reserve_pool_for(n),
-                    pgbouncer.max_db_connections_for(n),
-                )
-                for n in same_user
-            )
-            limits.append(
-                LimitCheck(
-                    f"server connections of one user over {', '.join(same_user)} <= max_user_connections",
-                    total,
-                    max_user,
-                    "max_user_connections",
-                    "caps",
-                )
-            )
-    # Server connections to the PostgreSQL server behind `database`, from every entry on the same
-    # host and port, per user (the user cap applies to each user's sum).
-    on_host = [n for n, e in pgbouncer.databases.items() if (e.host, e.port) == (entry.host, entry.port)]
-    by_user: dict[str | None, int] = {}
-    for name in on_host:
-        user = pgbouncer.databases[name].user
-        by_user[user] = by_user.get(user, 0) + opened(name)
-    host_total = instances * sum(_cap(n, max_user) for n in by_user.values())
-    available = postgres.available_connections
-    reserved_text = "superuser_reserved_connections"
-    if postgres.reserved_connections:
-        reserved_text += " - reserved_connections"
-    host_name = entry.host or "the local socket"
-    host_limit = LimitCheck(
-        f"server connections to {host_name} <= max_connections - {reserved_text}",
-        host_total,
-        available,
-        "max_connections",
-        "refuses",
-    )
-    limits.append(host_limit)
-    if len(on_host) > 1:
-        notes.append(f"server connections to {host_name} count the pools of {', '.join(on_host)}")
-    if instances > 1:
-        notes.append(f"each of the {instances} PgBouncer instances has its own pools and max_client_conn")
-
-    # ---- queueing ------------------------------------------------------------------------------
-    has_rate = not math.isnan(lam)
-    offered = lam * hold if has_rate else math.nan
-    queue_in = "PgBouncer" if clients > instances * usable else "application pool"
-    if mode == "session":
-        queue_in = "application pool"
+        queue_in = at = "application pool"
         notes.append("session pooling: a server connection is held per client connection, not per query")
-    nan = math.nan
-    util = prob_wait = mean_wait = wait_q = app_util = app_wait_q = nan
-    method = "no query rate given: connection limits only"
-    if has_rate:
-        app = queue_model(lam / n_replicas, 1.0 / hold, per_replica, a_scv, s_scv)
-        app_util = float(app.utilization)
-        app_wait_q = float(app.wait_quantile(q))
-        server_model: QueueModel | None = None
-        if usable >= 1:
-            server_model = queue_model(lam / instances, 1.0 / hold, usable, a_scv, s_scv)
-            util = float(server_model.utilization)
-        else:
-            util = math.inf if lam > 0 else 0.0
-            notes.append("PgBouncer can open no server connection for this database")
-        if queue_in == "PgBouncer":
-            if server_model is None:
-                prob_wait, mean_wait, wait_q = 1.0, math.inf, math.inf
-            else:
-                prob_wait = float(server_model.prob_wait)
-                mean_wait = float(server_model.mean_wait)
-                wait_q = float(server_model.wait_quantile(q))
-        elif mode == "session" and clients > instances * server:
-            prob_wait, mean_wait, wait_q = 1.0, math.inf, math.inf
-        else:
-            prob_wait = mean_wait = wait_q = 0.0
-        model_name = type(app).__name__
-        method = (
-            f"{model_name} ({app.method}) per PgBouncer instance (c = usable server connections) and per "
-            f"application pool (c = pool_per_replica); transaction = one query of {hold:g} s mean"
-        )
-    stable = not has_rate or (util < 1.0 and app_util < 1.0)
-
-    # ---- replica counts -----------------------------------------------------------------------
+        if clients > instances * pools.server:
+            at = "nowhere"
+    waits = _Waits()
+    if rates:
+        waits, queue_notes = _queues(lam, hold, q, scvs, d, at)
+        notes += queue_notes
+    offered = lam * hold
     # Each pool is stable when lambda / R x t < pool_per_replica, i.e. R > lambda t / pool_per_replica.
-    min_replicas = math.floor(offered / per_replica * (1 + 1e-12)) + 1 if has_rate and lam > 0 else 1
-    by_clients = instances * pgbouncer.max_client_conn // per_replica
-    max_safe = by_clients
-    total_clients = instances * pgbouncer.max_client_conn
-    binding = f"max_client_conn: {total_clients} client connections / {per_replica} per replica"
-    if mode == "session" and instances * server // per_replica < by_clients:
-        max_safe = instances * server // per_replica
-        binding = f"session pooling: {instances * server} server connections / {per_replica} per replica"
-    safe: int | None = max_safe
-    if host_limit.exceeded:
-        safe, binding = None, f"no replica count is safe: {host_limit.name} is exceeded"
-    elif has_rate and not util < 1.0:
-        safe, binding = (
-            None,
-            f"no replica count is safe: {offered:.6g} server connections needed on average, "
-            f"{instances * usable} usable",
-        )
-    elif max_safe == 0:
-        safe, binding = None, f"no replica count is safe: {binding} is less than one replica"
-    elif max_safe < min_replicas:
-        binding = (
-            f"no replica count is safe: {min_replicas} replicas are needed for stable application pools "
-            f"but {binding} allows {max_safe}"
-        )
-        safe = None
+    min_replicas = math.floor(offered / per_replica * (1 + 1e-12)) + 1 if rates and lam > 0 else 1
+    session_server = pools.server if mode == "session" else None
+    load = (offered, waits.util)
+    safe, binding = _replica_bound(pgbouncer, session_server, d, checked.host, load, min_replicas)
     return DatabasePoolCheck(
         database=database,
-        host=entry.host,
+        host=pgbouncer.database(database).host,
         pool_mode=mode,
         replicas=n_replicas,
         pool_per_replica=per_replica,
         pgbouncer_instances=instances,
         client_connections=clients,
         max_client_connections=instances * pgbouncer.max_client_conn,
-        server_connections=server,
-        usable_connections=usable,
-        host_server_connections=host_total,
-        postgres_available=available,
-        limits=tuple(limits),
+        server_connections=pools.server,
+        usable_connections=pools.usable,
+        host_server_connections=checked.host.value,
+        postgres_available=postgres.available_connections,
+        limits=checked.limits,
         queue_location=queue_in,
         arrival_rate=lam,
         query_time=hold,
         quantile=q,
         offered_load=offered,
-        utilization=util,
-        prob_wait=prob_wait,
-        mean_wait=mean_wait,
-        wait_quantile=wait_q,
-        app_utilization=app_util,
-        app_wait_quantile=app_wait_q,
-        stable=stable,
+        utilization=waits.util,
+        prob_wait=waits.prob_wait,
+        mean_wait=waits.mean_wait,
+        wait_quantile=waits.wait_q,
+        app_utilization=waits.app_util,
+        app_wait_quantile=waits.app_wait_q,
+        stable=not rates or (waits.util < 1.0 and waits.app_util < 1.0),
         max_safe_replicas=safe,
         min_replicas=min_replicas,
         binding=binding,
-        method=method,
+        method=waits.method,
         notes=tuple(notes),
         pgbouncer=pgbouncer,
         postgres=postgres,
