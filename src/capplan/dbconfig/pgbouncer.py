@@ -297,6 +297,39 @@ def load_pgbouncer(source: str | os.PathLike[str]) -> PgBouncerConfig:
     ('transaction', 20, 'db')
     """
     label, text = _read_source(source, "pgbouncer.ini", "load_pgbouncer")
+    ini = _parse_ini(label, text)
+    raw, section_names = _sections(label, ini)
+
+    def line_of(section: str, key: str) -> int:
+        written = section_names[section]
+        for (sec, k), number in ini.key_lines.items():
+            if sec == written and (k.lower() if section == "pgbouncer" else k) == key:
+                return number
+        return ini.section_lines.get(written, 0)  # pragma: no cover - every parsed key was indexed
+
+    databases = {
+        name: _parse_connection_string(label, line_of("databases", name), name, value)
+        for name, value in raw["databases"].items()
+    }
+    if not databases:
+        raise _error(
+            label, ini.section_lines.get(section_names["databases"]), None, "[databases] defines no database"
+        )
+    settings = raw["pgbouncer"]
+    return _config(label, databases, raw, {key: line_of("pgbouncer", key) for key in settings})
+
+
+@dataclass(frozen=True)
+class _Ini:
+    """A parsed ``pgbouncer.ini``: the parser, and the line of each section header and key."""
+
+    parser: configparser.ConfigParser
+    section_lines: dict[str, int]
+    key_lines: dict[tuple[str, str], int]
+
+
+def _parse_ini(label: str, text: str) -> _Ini:
+    """The file parsed as INI, each configparser error turned into one naming the line."""
     lines = text.splitlines()
     if all(_is_comment_or_blank(line) for line in lines):
         raise _error(label, None, None, "the file is empty: no [databases] or [pgbouncer] section")
@@ -332,12 +365,17 @@ def load_pgbouncer(source: str | os.PathLike[str]) -> PgBouncerConfig:
         raise _error(label, bad_line, None, f"{shown!r} is not a 'key = value' line") from None
     except configparser.Error as exc:  # pragma: no cover - every configparser error is handled above
         raise _error(label, None, None, str(exc)) from None
+    return _Ini(parser, section_lines, key_lines)
 
+
+def _sections(label: str, ini: _Ini) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Each known section's keys and values (``[pgbouncer]`` keys lower-cased), and each section's
+    name as written; unknown, repeated or missing sections and repeated keys are errors."""
     raw: dict[str, dict[str, str]] = {}
     section_names: dict[str, str] = {}
-    for written in parser.sections():
+    for written in ini.parser.sections():
         name = written.strip().lower()
-        header_line = section_lines.get(written)
+        header_line = ini.section_lines.get(written)
         if name not in _KNOWN_SECTIONS:
             raise _error(
                 label,
@@ -346,58 +384,57 @@ def load_pgbouncer(source: str | os.PathLike[str]) -> PgBouncerConfig:
                 f"unknown section [{written}]; expected [{'], ['.join(_KNOWN_SECTIONS)}]",
             )
         if name in section_names:
-            first = section_lines.get(section_names[name])
+            first = ini.section_lines.get(section_names[name])
             raise _error(
                 label, header_line, None, f"section [{written}] appears twice (first on line {first})"
             )
         section_names[name] = written
-        values: dict[str, str] = {}
-        for key, value in parser.items(written):
-            key_line = key_lines.get((written, key))
-            if "\n" in value:
-                raise _error(
-                    label,
-                    key_line,
-                    key,
-                    "the value continues on an indented line; PgBouncer has no continuation lines "
-                    "(indent every line alike, or none)",
-                )
-            normalized = key.lower() if name == "pgbouncer" else key
-            if normalized in values:
-                first_line = min(
-                    n for (sec, k), n in key_lines.items() if sec == written and k.lower() == normalized
-                )
-                raise _error(
-                    label,
-                    key_line,
-                    key,
-                    f"duplicate key in [{written}] (first set on line {first_line}; case is ignored)",
-                )
-            values[normalized] = value.strip()
-        raw[name] = values
+        raw[name] = _section_values(label, ini, written, lower=name == "pgbouncer")
     for required in ("databases", "pgbouncer"):
         if required not in raw:
             raise _error(
                 label, None, None, f"no [{required}] section; PgBouncer needs [databases] and [pgbouncer]"
             )
+    return raw, section_names
 
-    def line_of(section: str, key: str) -> int:
-        written = section_names[section]
-        for (sec, k), number in key_lines.items():
-            if sec == written and (k.lower() if section == "pgbouncer" else k) == key:
-                return number
-        return section_lines.get(written, 0)  # pragma: no cover - every parsed key was indexed
 
-    databases = {
-        name: _parse_connection_string(label, line_of("databases", name), name, value)
-        for name, value in raw["databases"].items()
-    }
-    if not databases:
-        raise _error(
-            label, section_lines.get(section_names["databases"]), None, "[databases] defines no database"
-        )
+def _section_values(label: str, ini: _Ini, written: str, *, lower: bool) -> dict[str, str]:
+    """The keys and values of section ``written`` (keys lower-cased if ``lower``): a continued value
+    or a key repeated (in another case, if ``lower``) is an error."""
+    values: dict[str, str] = {}
+    for key, value in ini.parser.items(written):
+        key_line = ini.key_lines.get((written, key))
+        if "\n" in value:
+            raise _error(
+                label,
+                key_line,
+                key,
+                "the value continues on an indented line; PgBouncer has no continuation lines "
+                "(indent every line alike, or none)",
+            )
+        normalized = key.lower() if lower else key
+        if normalized in values:
+            first_line = min(
+                n for (sec, k), n in ini.key_lines.items() if sec == written and k.lower() == normalized
+            )
+            raise _error(
+                label,
+                key_line,
+                key,
+                f"duplicate key in [{written}] (first set on line {first_line}; case is ignored)",
+            )
+        values[normalized] = value.strip()
+    return values
+
+
+def _config(
+    label: str,
+    databases: dict[str, DatabaseEntry],
+    raw: dict[str, dict[str, str]],
+    lines_of: dict[str, int],
+) -> PgBouncerConfig:
+    """The ``[pgbouncer]`` settings validated, with PgBouncer's defaults for those not set."""
     settings = raw["pgbouncer"]
-    lines_of = {key: line_of("pgbouncer", key) for key in settings}
 
     def integer(key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
         if key not in settings:
