@@ -264,59 +264,13 @@ def load_postgresql_conf(source: str | os.PathLike[str]) -> PostgresConfig:
     (200, 197, 268435456)
     """
     label, text = _read_source(source, "postgresql.conf", "load_postgresql_conf")
-    settings: dict[str, str] = {}
-    lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        parsed = _parse_conf_line(label, number, line)
-        if parsed is None:
-            continue
-        name, value = parsed
-        if name in _INCLUDES:
-            raise _error(
-                label, number, name, "include directives are not supported; merge the file into this one"
-            )
-        if name in settings:
-            raise _error(
-                label,
-                number,
-                name,
-                f"set twice (first on line {lines[name]}); PostgreSQL would silently use the last one",
-            )
-        settings[name] = value
-        lines[name] = number
-    if not settings:
-        raise _error(label, None, None, "the file is empty: no settings")
-
+    settings, lines = _settings(label, text)
     quantities = {
         name: _quantity(label, lines[name], name, value)
         for name, value in settings.items()
         if name in MEMORY_SETTINGS or name in TIME_SETTINGS
     }
-
-    def integer(name: str, default: int, minimum: int) -> int:
-        if name not in settings:
-            return default
-        return _integer(label, lines[name], name, settings[name], minimum=minimum, maximum=262143)
-
-    max_connections = integer("max_connections", 100, 1)
-    superuser = integer("superuser_reserved_connections", 3, 0)
-    reserved = integer("reserved_connections", 0, 0)
-    if superuser + reserved >= max_connections:
-        key = next(
-            (
-                k
-                for k in ("superuser_reserved_connections", "reserved_connections", "max_connections")
-                if k in lines
-            ),
-            "max_connections",
-        )
-        raise _error(
-            label,
-            lines.get(key),
-            key,
-            f"superuser_reserved_connections ({superuser}) plus reserved_connections ({reserved}) must be "
-            f"less than max_connections ({max_connections})",
-        )
+    max_connections, superuser, reserved = _connections(label, settings, lines)
 
     def memory(name: str, default: int) -> int:
         value = quantities.get(name, default)
@@ -344,3 +298,62 @@ def load_postgresql_conf(source: str | os.PathLike[str]) -> PostgresConfig:
         lines=lines,
         source=label,
     )
+
+
+def _settings(label: str, text: str) -> tuple[dict[str, str], dict[str, int]]:
+    """Each setting's value and line; an ``include``, a setting given twice or none at all is an
+    error."""
+    settings: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        parsed = _parse_conf_line(label, number, line)
+        if parsed is None:
+            continue
+        name, value = parsed
+        if name in _INCLUDES:
+            raise _error(
+                label, number, name, "include directives are not supported; merge the file into this one"
+            )
+        if name in settings:
+            raise _error(
+                label,
+                number,
+                name,
+                f"set twice (first on line {lines[name]}); PostgreSQL would silently use the last one",
+            )
+        settings[name] = value
+        lines[name] = number
+    if not settings:
+        raise _error(label, None, None, "the file is empty: no settings")
+    return settings, lines
+
+
+def _connections(label: str, settings: dict[str, str], lines: dict[str, int]) -> tuple[int, int, int]:
+    """``max_connections``, ``superuser_reserved_connections`` and ``reserved_connections``, the
+    reserved ones fewer than the maximum."""
+
+    def integer(name: str, default: int, minimum: int) -> int:
+        if name not in settings:
+            return default
+        return _integer(label, lines[name], name, settings[name], minimum=minimum, maximum=262143)
+
+    max_connections = integer("max_connections", 100, 1)
+    superuser = integer("superuser_reserved_connections", 3, 0)
+    reserved = integer("reserved_connections", 0, 0)
+    if superuser + reserved >= max_connections:
+        key = next(
+            (
+                k
+                for k in ("superuser_reserved_connections", "reserved_connections", "max_connections")
+                if k in lines
+            ),
+            "max_connections",
+        )
+        raise _error(
+            label,
+            lines.get(key),
+            key,
+            f"superuser_reserved_connections ({superuser}) plus reserved_connections ({reserved}) must be "
+            f"less than max_connections ({max_connections})",
+        )
+    return max_connections, superuser, reserved
