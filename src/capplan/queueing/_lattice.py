@@ -282,8 +282,6 @@ def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) ->
     eta = _decay(parts, servers, service)
     reach = service + _TAIL_DECAYS / eta  # one step reaches D; beyond, the tail decays at eta
     span_cf = servers * mean_a + _TAIL_SDS * math.sqrt(servers * scv) * mean_a * (1.0 + scv) + reach
-    # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT at
-    # _MIN_POINTS_PER_SERVICE cells means a light load for few servers, where excursions are short.
     lindley = int(min(_MAX_LINDLEY_POINTS, max(2 * _POINTS_PER_SERVICE, _CELLS_PER_SCALE * (servers + 1))))
     cells = reach * lindley / service
     # The phases up to D + reach serve the recursion too; where it is too long for it, up to D.
@@ -291,6 +289,8 @@ def _plan(parts: tuple[float, ...], scv: float, servers: int, service: float) ->
     step_up = float(_cdf(phases, np.array([service]))[0])
     rare = step_up < _RARE_STEP
     afforded = _MAX_FFT * service / (4.0 * span_cf)  # cells per service time of the FFT's lattice
+    # FFT round-off would swamp a P(W > 0) this small; and a lattice too long for the FFT at
+    # _MIN_POINTS_PER_SERVICE cells means a light load for few servers, where excursions are short.
     if rare or (afforded < _MIN_POINTS_PER_SERVICE and cells <= _MAX_LINDLEY_CELLS):
         # resolve the wait itself: in light traffic ~ D/(c + 1), the first of c residuals
         near = step_up * _NEAR >= _RARE_STEP if rare else cells * _NEAR > _MAX_LINDLEY_CELLS
