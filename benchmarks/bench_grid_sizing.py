@@ -1,4 +1,5 @@
-"""size_replicas with heavy-tailed service (gridded waits): this tree against a baseline revision.
+"""size_replicas across service families: heavy-tailed service (gridded waits) and service described
+by its SCV (waits around the tail's decay rate), this tree against a baseline revision.
 
 Run from the project root::
 
@@ -36,7 +37,14 @@ from typing import Any
 from _revisions import run_worker, src_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("exponential 40 ms", "lognormal 40 ms SCV 4", "Lomax 40 ms tail index 2.5")
+CASES = (
+    "exponential 40 ms",
+    "lognormal 40 ms SCV 4",
+    "Lomax 40 ms tail index 2.5",
+    "two-moment 40 ms SCV 0.5",
+    "two-moment 40 ms SCV 2",
+    "constant 40 ms",
+)
 
 
 def _calls() -> dict[str, Callable[[float], Any]]:
@@ -54,6 +62,9 @@ def _calls() -> dict[str, Callable[[float], Any]]:
         CASES[0]: lambda rate: size_replicas(rate, targets, service_time=0.040, **common),
         CASES[1]: lambda rate: size_replicas(rate, targets, service=lognormal(0.040, 4.0), **common),
         CASES[2]: lambda rate: size_replicas(rate, targets, service=lomax, **common),
+        CASES[3]: lambda rate: size_replicas(rate, targets, service_time=0.040, service_scv=0.5, **common),
+        CASES[4]: lambda rate: size_replicas(rate, targets, service_time=0.040, service_scv=2.0, **common),
+        CASES[5]: lambda rate: size_replicas(rate, targets, service_time=0.040, service_scv=0.0, **common),
     }
 
 

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capplan._numeric import FloatArray, bisect_decreasing, narrow_decreasing, newton_decreasing
+from capplan._numeric import (
+    FloatArray,
+    bisect_decreasing,
+    narrow_decreasing,
+    newton_decreasing,
+    newton_decreasing_array,
+)
 from capplan.queueing.service import TwoMomentService
 
 
@@ -51,6 +57,49 @@ def test_bracketed_newton_finds_closed_form_roots_where_plain_newton_diverges() 
     assert root == pytest.approx(math.log(10 / 3), rel=1e-13)
     root = newton_decreasing(lambda x: (-math.atan(x - 2.0), -1.0 / (1.0 + (x - 2.0) ** 2)), -50.0, 100.0)
     assert root == pytest.approx(2.0, abs=1e-12)
+
+
+def test_bracketed_newton_on_arrays_finds_closed_form_roots_element_wise() -> None:
+    # Four functions side by side, each with its closed-form root:
+    #   exp(-x) - 0.3 = 0 at ln(10/3), started in the bracket;
+    #   -arctan(x - 2) = 0 at 2, started at 90 where the slope is flat (Newton would leave [-50, 100]);
+    #   1/x - 4 = 0 at 1/4, started outside the bracket (the search starts at its middle);
+    #   a bracket of zero width, returned as its lower end.
+    lo = np.array([0.0, -50.0, 0.01, 3.0])
+    hi = np.array([10.0, 100.0, 5.0, 3.0])
+    start = np.array([0.5, 90.0, 7.0, 3.0])
+    kind = np.arange(4)
+    calls = []
+
+    def fn(x: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        calls.append(int(mask.sum()))
+        k = kind[mask]
+        value = np.select(
+            [k == 0, k == 1, k == 2], [np.exp(-x) - 0.3, -np.arctan(x - 2.0), 1.0 / x - 4.0], np.nan
+        )
+        slope = np.select([k == 0, k == 1, k == 2], [-np.exp(-x), -1.0 / (1.0 + (x - 2.0) ** 2), -1.0 / x**2])
+        return value, slope
+
+    roots = newton_decreasing_array(fn, lo, hi, start, rtol=1e-15)
+    np.testing.assert_allclose(roots[:3], [math.log(10 / 3), 2.0, 0.25], rtol=1e-14, atol=1e-14)
+    assert roots[3] == 3.0
+    assert max(calls) == 3 and len(calls) < 40  # the zero-width bracket is never evaluated
+    # One point as a 0-d array: the same root, returned 0-d.
+    one = newton_decreasing_array(
+        lambda x, m: (np.exp(-x) - 0.3, -np.exp(-x)), np.array(0.0), np.array(10.0), np.array(1.0)
+    )
+    assert one.shape == () and float(one) == pytest.approx(math.log(10 / 3), rel=1e-14)
+
+
+def test_bracketed_newton_on_arrays_stops_in_round_off_at_the_root() -> None:
+    # (x - 1)^3 evaluated as x^3 - 3x^2 + 3x - 1 is round-off within ~1e-5 of its root 1, where its
+    # slope vanishes: the search must still end near the root (not bisect away from it), in bounded
+    # steps.
+    def fn(x: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        return -(x**3 - 3 * x**2 + 3 * x - 1), -(3 * x**2 - 6 * x + 3)
+
+    root = newton_decreasing_array(fn, np.array([0.0, -3.0]), np.array([4.0, 1.5]), np.array([3.0, -2.0]))
+    np.testing.assert_allclose(root, 1.0, atol=1e-4)
 
 
 @settings(max_examples=60, deadline=None)

@@ -148,3 +148,40 @@ def test_anchored_model_against_the_exact_one_at_64_servers() -> None:
     assert wait_moments(0.9, EXACT_SERVERS, 2.0, 4.0).methods == {
         "PH/PH/c matrix-geometric (exact for the phase-type fits)"
     }
+
+
+def _mp_laplace(parts: tuple[np.ndarray, ...], s: mp.mpf) -> mp.mpf:
+    """E[exp(-s X)] of a two-moment fit in 60-digit arithmetic."""
+    w1, k1, r1, w2, k2, r2 = (mp.mpf(float(v)) for v in parts)
+    if mp.isinf(k1):
+        return mp.exp(-s / r1)
+    return w1 * (r1 / (r1 + s)) ** k1 + (w2 * (r2 / (r2 + s)) ** k2 if w2 > 0 else 0)
+
+
+@pytest.mark.parametrize("service_scv", [0.0, 0.1, 1.0, 25.0])
+@pytest.mark.parametrize("arrival_scv", [0.25, 1.0, 4.0])
+def test_tail_decay_rate_against_mpmath_up_to_saturation(service_scv: float, arrival_scv: float) -> None:
+    # eta solves log E[exp(-eta A)] + log E[exp(eta S / c)] = 0 (Asmussen, Applied Probability and
+    # Queues, sec. XIII.5); the reference is mpmath's root of the same equation at 60 digits.  Near
+    # saturation the two logarithms are each ~1e4 times their sum: the solve keeps them in relative
+    # precision, to within ~eps / (1 - rho) of the root.
+    from capplan.queueing._tails import decay_rate  # noqa: PLC0415
+    from capplan.queueing.service import TwoMomentService  # noqa: PLC0415
+
+    mp.mp.dps = 60
+    mean, servers = 0.04, 8
+    rho = np.array([0.05, 0.3, 0.9, 0.999, 0.9999])
+    lam = rho * servers / mean
+    eta, _ = decay_rate(lam, TwoMomentService(np.full(rho.shape, mean), service_scv), servers, arrival_scv)
+    service = two_moment_parts(np.array(mean), np.array(service_scv))
+    for i, rate in enumerate(lam):
+        arrivals = two_moment_parts(np.array(1.0 / rate), np.array(arrival_scv))
+
+        def equation(e: mp.mpf, arrivals: tuple[np.ndarray, ...] = arrivals) -> mp.mpf:
+            return mp.log(_mp_laplace(arrivals, e)) + mp.log(_mp_laplace(service, -e / servers))
+
+        guess = mp.mpf(float(eta[i]))
+        root = mp.findroot(
+            equation, (guess * (1 - mp.mpf(1e-6)), guess * (1 + mp.mpf(1e-6))), solver="anderson"
+        )
+        assert float(abs(eta[i] - root) / root) <= 1e-15 / (1.0 - rho[i]), (rho[i], eta[i], root)

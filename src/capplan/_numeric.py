@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
-__all__ = ["bisect_decreasing", "narrow_decreasing", "newton_decreasing"]
+__all__ = ["bisect_decreasing", "narrow_decreasing", "newton_decreasing", "newton_decreasing_array"]
 
 
 def bisect_decreasing(
@@ -156,4 +156,71 @@ def newton_decreasing(
         if abs(nxt - x) <= xtol * max(1.0, abs(x)) or hi - lo <= xtol * max(1.0, abs(x)):
             return nxt
         x = nxt
+    return x
+
+
+def newton_decreasing_array(
+    fn: Callable[[FloatArray, NDArray[np.bool_]], tuple[FloatArray, FloatArray]],
+    lo: FloatArray,
+    hi: FloatArray,
+    start: FloatArray,
+    *,
+    iterations: int = 100,
+    rtol: float = 4e-16,
+) -> FloatArray:
+    """Roots of decreasing functions, element-wise, by :func:`newton_decreasing`'s safeguarded
+    Newton steps (*Numerical Recipes* ``rtsafe``) inside the brackets ``fn(lo) >= 0 > fn(hi)``.
+
+    ``fn(t, mask)`` returns the values and slopes at the points still being refined (``mask``
+    selects them from the full shape, as in :func:`bisect_decreasing`).  The search starts at
+    ``start`` (the bracket's middle where that is outside it); a step that would leave the bracket,
+    meets a slope that is not negative, or is not under half the step before last bisects instead.
+    An element stops when the function is exactly 0, when a step is within ``rtol`` of the root,
+    or one step after a Newton step within ``sqrt(rtol)``: Newton's convergence is quadratic, so
+    that last step leaves an error of order ``rtol`` times the function's relative curvature, where
+    waiting for a step under ``rtol`` could wait forever on the function's round-off (if that last
+    step is refused, the function's round-off rules, and the point before it is kept).  Elements
+    whose bracket is not finite and ordered are returned as ``lo``.
+    """
+    lo = np.array(lo, dtype=np.float64, copy=True)
+    hi = np.array(hi, dtype=np.float64, copy=True)
+    if lo.ndim == 0:  # one point: solve it as an array of one, masks passed back 0-d
+
+        def fn_one(t: FloatArray, mask: NDArray[np.bool_]) -> tuple[FloatArray, FloatArray]:
+            return fn(t, mask.reshape(()))
+
+        one = newton_decreasing_array(
+            fn_one, lo.reshape(1), hi.reshape(1), np.reshape(start, 1), iterations=iterations, rtol=rtol
+        )
+        return one.reshape(())
+    active = np.isfinite(lo) & np.isfinite(hi) & (hi > lo)
+    x = np.where(active & (start > lo) & (start < hi), start, 0.5 * (lo + hi))
+    x = np.where(active, x, lo)
+    last = hi - lo  # the last step taken
+    before = hi - lo  # the step before it
+    settling = np.zeros(lo.shape, dtype=bool)  # the last step was a Newton step within sqrt(rtol)
+    for _ in range(iterations):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        xa = x[idx]
+        value, slope = fn(xa, active)
+        above = value > 0.0
+        a = np.where(above, xa, lo[idx])
+        b = np.where(above, hi[idx], xa)
+        lo[idx], hi[idx] = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(slope < 0.0, value / slope, np.inf)
+        nxt = xa - step
+        bisect = ~((nxt >= a) & (nxt <= b)) | (2.0 * np.abs(step) > np.abs(before[idx]))
+        nxt = np.where(bisect, 0.5 * (a + b), nxt)
+        before[idx], last[idx] = last[idx], np.abs(nxt - xa)
+        # At 0, or in the function's round-off after a converging step (the step was refused):
+        # this point is the root.
+        stay = (value == 0.0) | (settling[idx] & bisect)
+        x[idx] = np.where(stay, xa, nxt)
+        close = last[idx] <= rtol * np.abs(nxt)
+        done = stay | close | settling[idx] | (b - a <= rtol * np.abs(b))
+        settling[idx] = ~bisect & (last[idx] <= math.sqrt(rtol) * np.abs(nxt))
+        active[idx[done]] = False
     return x

@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from capplan._numeric import bisect_decreasing
+from capplan._numeric import newton_decreasing_array
 from capplan._validate import FloatArray
 from capplan.queueing._sojourn import WaitLaw
-from capplan.queueing.phasetype import two_moment_parts
+from capplan.queueing.phasetype import parts_log_laplace, two_moment_parts
 from capplan.queueing.service import ServiceShape
 
 __all__ = ["arrival_log_laplace", "decay_rate", "mean_matched_law", "moment_matched_law"]
 
 
-def arrival_log_laplace(eta: FloatArray, lam: FloatArray, arrival_scv: FloatArray) -> FloatArray:
-    """``log E[exp(-eta A)]`` for inter-arrival times of rate ``lam`` described by their SCV:
-    deterministic at 0, otherwise the two-moment phase-type fit (element-wise)."""
-    w1, k1, r1, w2, k2, r2 = two_moment_parts(1.0 / np.asarray(lam), arrival_scv)
-    det = np.isinf(k1)
-    k1 = np.where(det, 1.0, k1)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        lt = w1 * (r1 / (r1 + eta)) ** k1 + w2 * (r2 / (r2 + eta)) ** k2
-        return np.asarray(np.where(det, -eta / lam, np.log(lt)))
+def arrival_log_laplace(
+    eta: FloatArray, lam: FloatArray, arrival_scv: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``log E[exp(-eta A)]`` and its derivative in ``eta`` for inter-arrival times of rate ``lam``
+    described by their SCV: deterministic at 0, otherwise the two-moment phase-type fit
+    (element-wise)."""
+    return parts_log_laplace(two_moment_parts(1.0 / np.asarray(lam), arrival_scv), eta)
 
 
 def decay_rate(
@@ -51,22 +49,50 @@ def decay_rate(
     Inter-arrival times are Poisson (``arrival_scv == 1``), deterministic (0) or the two-moment
     phase-type fit of the given SCV.  ``A`` (relative to ``P(W > 0) = rho``) is returned for
     Poisson arrivals only, NaN otherwise; both are NaN where the service time has no exponential
-    moments.
+    moments.  The root is found by Newton steps kept inside a bracket
+    (:func:`capplan._numeric.newton_decreasing_array`), started from the root of the quadratic in
+    the first two moments (the heavy-traffic decay rate ``2 (E[A] - E[S/c]) / (Var A + Var S/c)``).
     """
     shape = lam.shape
     c = np.broadcast_to(np.asarray(servers, dtype=np.float64), shape)
     ca2 = np.broadcast_to(np.asarray(arrival_scv, dtype=np.float64), shape)
-    limit = np.broadcast_to(service.mgf_limit(), shape) * c  # abscissa of M_{S/c}
     mean = np.broadcast_to(service.mean, shape)
-    poisson = ca2 == 1.0
+    svc = service.broadcast_to(shape)
+    hi = _upper_end(lam, svc, c, ca2)
+
+    def minus_g(eta: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        """-(log M_A(-eta) + log M_{S/c}(eta)) and its slope: 0 at 0, positive up to the root,
+        negative after (a concave function)."""
+        cm = c[mask]
+        ls, dls = svc.take(mask).log_mgf(eta / cm)
+        la, dla = arrival_log_laplace(eta, lam[mask], ca2[mask])
+        return -np.asarray(la + ls), -np.asarray(dla + dls / cm)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scv = np.broadcast_to(np.asarray(service.scv, dtype=np.float64), shape)
+        drift = 1.0 / lam - mean / c
+        start = 2.0 * drift / (ca2 / lam**2 + scv * (mean / c) ** 2)
+    eta = newton_decreasing_array(
+        minus_g, np.zeros(shape), hi, np.where(np.isfinite(start), start, 0.0), rtol=1e-15
+    )
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        rho = lam * mean / c
+        prefactor = (1.0 - rho) / (lam * service.mgf(eta / c)[1] / c - 1.0)
+    good = (hi > 0) & (eta > 0)
+    with_a = good & (ca2 == 1.0) & np.isfinite(prefactor) & (prefactor > 0)
+    return np.where(good, eta, np.nan), np.where(with_a, prefactor, np.nan)
+
+
+def _upper_end(lam: FloatArray, service: ServiceShape, c: FloatArray, ca2: FloatArray) -> FloatArray:
+    """A point past the decay rate (``log M_A(-eta) + log M_{S/c}(eta) > 0``), or 0 where there is
+    none (no exponential moments, no arrivals, or an unstable queue)."""
+    limit = np.broadcast_to(service.mgf_limit(), lam.shape) * c  # abscissa of M_{S/c}
 
     def g(eta: FloatArray) -> FloatArray:
-        """log M_A(-eta) + log M_{S/c}(eta): negative between 0 and the root, positive after."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            log_ms = np.log(service.mgf(eta / c)[0])
-            return np.asarray(arrival_log_laplace(eta, lam, ca2) + log_ms)
+        return np.asarray(arrival_log_laplace(eta, lam, ca2)[0] + service.log_mgf(eta / c)[0])
 
-    ok = (limit > 0) & (lam > 0)
+    mean = np.broadcast_to(service.mean, lam.shape)
+    ok = (limit > 0) & (lam > 0) & (lam * mean < c)
     hi = np.where(np.isfinite(limit), limit * (1.0 - 1e-12), c / mean)
     for _ in range(64):  # unbounded MGF (deterministic, uniform): double until g > 0
         grow = ok & np.isinf(limit) & ~(g(hi) > 0)
@@ -74,21 +100,7 @@ def decay_rate(
             break
         hi = np.where(grow, 2.0 * hi, hi)
     ok &= g(hi) > 0
-    svc = service.broadcast_to(shape)
-
-    def minus_g(eta: FloatArray, mask: np.ndarray) -> FloatArray:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            log_ms = np.log(svc.take(mask).mgf(eta / c[mask])[0])
-            return -np.asarray(arrival_log_laplace(eta, lam[mask], ca2[mask]) + log_ms)
-
-    # -g is 0 at 0, positive up to the root, negative after: the root is bracketed by (0, hi].
-    eta = bisect_decreasing(minus_g, np.zeros(shape), np.zeros(shape), np.where(ok, hi, 0.0), rtol=1e-15)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        rho = lam * mean / c
-        prefactor = (1.0 - rho) / (lam * service.mgf(eta / c)[1] / c - 1.0)
-    good = ok & (eta > 0)
-    with_a = good & poisson & np.isfinite(prefactor) & (prefactor > 0)
-    return np.where(good, eta, np.nan), np.where(with_a, prefactor, np.nan)
+    return np.where(ok, hi, 0.0)
 
 
 def mean_matched_law(

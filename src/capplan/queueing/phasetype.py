@@ -34,6 +34,7 @@ __all__ = [
     "DETERMINISTIC_SCV",
     "GammaMixture",
     "parts_laplace",
+    "parts_log_laplace",
     "two_moment_fit",
     "two_moment_fits",
     "two_moment_parts",
@@ -90,6 +91,37 @@ def parts_laplace(parts: tuple[Any, ...], s: ArrayLike) -> np.ndarray:
     constant = np.isinf(k1)
     first = np.where(constant, np.exp(-ss / r1), (r1 / (r1 + ss)) ** np.where(constant, 1.0, k1))
     return np.asarray(w1 * first + rest)
+
+
+def parts_log_laplace(parts: tuple[Any, ...], s: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``log E[exp(-s X)]`` and its derivative in ``s`` for the fits given by
+    :func:`two_moment_parts`'s ``parts`` (element-wise, real ``s`` above ``-min(r1, r2)``; a part
+    of weight 0 is ignored).
+
+    Each part's logarithm is ``-k log1p(s / r)``, and the mixture's is taken without overflow
+    (largest logarithm first) or, where every part is near 1, by ``log1p`` of their ``expm1``'s so
+    that it keeps its relative precision there (a decay rate near saturation is a root of a sum of
+    two such logarithms, each much larger than their sum).
+    """
+    w1, k1, r1, w2, k2, r2 = parts
+    constant = np.isinf(k1)
+    k1 = np.where(constant, 1.0, k1)
+    weights, shapes, rates = (w1, w2), (k1, k2), (r1, r2)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        logs = [
+            np.where(w > 0, -k * np.log1p(s / r), -np.inf)
+            for w, k, r in zip(weights, shapes, rates, strict=True)
+        ]
+        top = np.maximum(*logs)
+        scaled = [np.where(w > 0, w * np.exp(lg - top), 0.0) for w, lg in zip(weights, logs, strict=True)]
+        total = scaled[0] + scaled[1]
+        near_one = (
+            np.maximum(*(np.where(w > 0, np.abs(lg), 0.0) for w, lg in zip(weights, logs, strict=True))) < 0.5
+        )
+        less = sum(np.where(w > 0, w * np.expm1(lg), 0.0) for w, lg in zip(weights, logs, strict=True))
+        value = np.where(near_one, np.log1p(less), top + np.log(total))
+        slope = -sum(a * k / (r + s) for a, k, r in zip(scaled, shapes, rates, strict=True)) / total
+    return np.asarray(np.where(constant, -s / r1, value)), np.asarray(np.where(constant, -1.0 / r1, slope))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from capplan._numeric import bisect_decreasing
 from capplan._validate import FloatArray, nonnegative, positive
 from capplan.distributions import HyperExponential
 from capplan.errors import ParameterError
-from capplan.queueing.phasetype import DETERMINISTIC_SCV, two_moment_parts
+from capplan.queueing.phasetype import DETERMINISTIC_SCV, parts_log_laplace, two_moment_parts
 
 __all__ = [
     "DETERMINISTIC_SCV",
@@ -128,6 +128,13 @@ class ServiceShape:
     def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``(E[exp(eta S)], E[S exp(eta S)])`` for ``0 <= eta < mgf_limit()``."""
         raise NotImplementedError
+
+    def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``log E[exp(eta S)]`` and its derivative in ``eta``, for ``0 <= eta < mgf_limit()``
+        (shapes with gamma components keep the logarithm's relative precision near 0)."""
+        m, dm = self.mgf(eta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return np.log(m), dm / m
 
     def residual_sf(self, x: FloatArray) -> FloatArray:
         """Survival function of the equilibrium residual service time, ``E[(S - x)+] / E[S]``."""
@@ -253,6 +260,12 @@ class TwoMomentService(ServiceShape):
             dm += np.where(w > 0, w * deriv, 0.0)
         e_det = np.exp(ee * mean)
         return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
+
+    def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        (w1, k1, r1), (w2, k2, r2) = self._parts
+        k1 = np.where(self._det, np.inf, k1)
+        value, slope = parts_log_laplace((w1, k1, r1, w2, k2, r2), -np.asarray(eta, dtype=np.float64))
+        return value, -slope
 
 
 def distribution_key(dist: Any) -> Hashable:
@@ -388,6 +401,20 @@ class DistributionService(ServiceShape):
             m = np.exp(eta * a) * ratio
             return m, a * m + np.exp(eta * a) * w * d_ratio
         raise ParameterError(f"no moment-generating function for {self.label}")
+
+    def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        eta = np.asarray(eta, dtype=np.float64)
+        if isinstance(self.dist, HyperExponential):
+            h = self.dist
+            parts = (h.p, 1.0, 1.0 / h.mean1, 1.0 - h.p, 1.0, 1.0 / h.mean2)
+            value, slope = parts_log_laplace(parts, -eta)
+            return value, -slope
+        name, shapes, loc, scale = self._family()
+        if name in ("expon", "gamma", "erlang"):
+            k = shapes[0] if shapes else 1.0
+            value, slope = parts_log_laplace((1.0, k, 1.0 / scale, 0.0, 1.0, 1.0), -eta)
+            return loc * eta + value, loc - slope
+        return super().log_mgf(eta)
 
     def _quadrature(self, t: FloatArray, theta: FloatArray) -> FloatArray:
         x, w = _gauss_legendre(_QUAD_NODES)
