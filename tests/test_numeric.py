@@ -117,3 +117,25 @@ def test_two_moment_quantile_lies_within_its_bounds(mean: float, scv: float, p: 
     assert lo[0] <= q[0] * (1 + 1e-12) and q[0] <= hi[0] * (1 + 1e-12)
     assert 1.0 - service.sf(lo)[0] <= p + 1e-9
     assert 1.0 - service.sf(hi)[0] >= p - 1e-9
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_two_moment_quantile_at_scv_one_over_k_is_erlang_k(k: int) -> None:
+    # At SCV 1/k the fit is the Erlang-k alone (the Erlang-(k-1) part has weight 0): its
+    # quantiles are SciPy's gamma(k) ppf, found without a search (the bounds coincide).
+    from scipy import stats  # noqa: PLC0415
+
+    p = np.array([0.5, 0.95, 0.999])
+    service = TwoMomentService(np.array(0.04), 1.0 / k)
+    lo, hi = service.quantile_bounds(p)
+    np.testing.assert_array_equal(lo, hi)
+    np.testing.assert_allclose(service.quantile(p), stats.gamma(k, scale=0.04 / k).ppf(p), rtol=1e-14)
+
+
+@pytest.mark.parametrize("scv", [0.3, 0.7, 2.0, 9.0])
+def test_two_moment_quantile_of_a_mixture_meets_its_probability(scv: float) -> None:
+    # A mixture of two gamma parts has no closed-form quantile: its cdf there must be p to round-off.
+    p = np.array([0.01, 0.5, 0.95, 0.99, 0.9999])
+    service = TwoMomentService(np.full(p.shape, 0.04), scv)
+    q = service.quantile(p)
+    np.testing.assert_allclose(1.0 - service.sf(q), p, rtol=1e-13, atol=1e-15)

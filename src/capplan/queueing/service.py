@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special
 
-from capplan._numeric import bisect_decreasing
+from capplan._numeric import newton_decreasing_array
 from capplan._validate import FloatArray, nonnegative, positive
 from capplan.distributions import HyperExponential
 from capplan.errors import ParameterError
@@ -196,13 +196,16 @@ class TwoMomentService(ServiceShape):
 
     def quantile_bounds(self, p: FloatArray) -> tuple[FloatArray, FloatArray]:
         """The quantiles of the two gamma components, smaller first: a mixture's quantile lies
-        between its components' (its cdf is below ``p`` at the smaller, above at the larger)."""
+        between its components' (its cdf is below ``p`` at the smaller, above at the larger); both
+        the quantile of the one component where the other has weight 0."""
         pp, ((det,), *parts) = self._components(p)
         mean = np.broadcast_to(self.mean, pp.shape)
         bounds = [special.gammaincinv(k, pp) / r for _, k, r in parts]
-        single = parts[1][0] == 0.0
-        lo = np.where(single, bounds[0], np.minimum(*bounds))
-        hi = np.where(single, bounds[0], np.maximum(*bounds))
+        # one component of weight 1 (the exponential; an Erlang fit at SCV 1/k): its quantile
+        only = np.where(parts[1][0] == 0.0, bounds[0], bounds[1])
+        single = (parts[0][0] == 0.0) | (parts[1][0] == 0.0)
+        lo = np.where(single, only, np.minimum(*bounds))
+        hi = np.where(single, only, np.maximum(*bounds))
         return np.asarray(np.where(det, mean, lo)), np.asarray(np.where(det, mean, hi))
 
     def quantile(self, p: FloatArray) -> FloatArray:
@@ -213,10 +216,26 @@ class TwoMomentService(ServiceShape):
             pp = np.broadcast_to(np.asarray(p, dtype=np.float64), lo.shape)
             sub = self.broadcast_to(lo.shape).take(mixed)
 
-            def sf(t: FloatArray, mask: np.ndarray) -> FloatArray:
-                return sub.take(mask).sf(t)
+            target = 1.0 - pp[mixed]
 
-            out[mixed] = bisect_decreasing(sf, 1.0 - pp[mixed], lo[mixed], hi[mixed])
+            def excess(t: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+                here = sub.take(mask)
+                return here.sf(t) - target[mask], -here._density(t)
+
+            # start between the components' quantiles, nearer the heavier component's
+            _, (_, *parts) = sub._components(pp[mixed])
+            start = sum(w * special.gammaincinv(k, pp[mixed]) / r for w, k, r in parts)
+            out[mixed] = newton_decreasing_array(excess, lo[mixed], hi[mixed], start)
+        return out
+
+    def _density(self, t: FloatArray) -> FloatArray:
+        """Density of the gamma mixture at ``t > 0`` (not for the deterministic fits)."""
+        tt, (_, *parts) = self._components(t)
+        out = np.zeros(tt.shape)
+        for w, k, r in parts:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_f = k * np.log(r) + (k - 1.0) * np.log(tt) - r * tt - special.gammaln(k)
+            out += np.where(w > 0, w * np.exp(log_f), 0.0)
         return out
 
     def tail_integral(self, t: FloatArray, theta: FloatArray) -> FloatArray:
