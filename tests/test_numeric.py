@@ -139,3 +139,44 @@ def test_two_moment_quantile_of_a_mixture_meets_its_probability(scv: float) -> N
     service = TwoMomentService(np.full(p.shape, 0.04), scv)
     q = service.quantile(p)
     np.testing.assert_allclose(1.0 - service.sf(q), p, rtol=1e-13, atol=1e-15)
+
+
+def test_response_survival_slope_is_its_derivative() -> None:
+    # d/dt P(T > t) = -(1 - sum w) f_S(t) - sum w_i r_i I_i(t - s_i): against central differences of
+    # the survival itself, for a two-component wait law and gamma-mixture service (SCV 0.3 and 4).
+    from capplan.queueing._sojourn import WaitLaw, _response  # noqa: PLC0415
+
+    law = WaitLaw(np.array([[0.3], [0.25]]), np.array([[0.0], [0.02]]), np.array([[40.0], [15.0]]))
+    t = np.array([0.005, 0.02, 0.03, 0.08, 0.2])
+    for scv in (0.3, 4.0):
+        service = TwoMomentService(np.array([0.04]), np.array([scv]))
+        value, slope = _response(t, law, service, slope=True)
+        h = 1e-7
+        up, down = (_response(t + d, law, service, slope=False)[0] for d in (h, -h))
+        assert slope is not None
+        np.testing.assert_array_equal(value, _response(t, law, service, slope=False)[0])
+        np.testing.assert_allclose(slope, (up - down) / (2 * h), rtol=1e-6)
+
+
+def test_response_and_wait_quantiles_meet_their_probabilities() -> None:
+    # The Newton searches' roots: the survival at each quantile is 1 - p to round-off, including a
+    # wait law whose two components decay alike (the bracket's upper bound is then the root).
+    from capplan.queueing._sojourn import (  # noqa: PLC0415
+        WaitLaw,
+        response_quantile,
+        response_survival,
+        wait_quantile,
+        wait_survival,
+    )
+
+    p = np.array([0.5, 0.9, 0.99, 0.9999])
+    laws = [
+        WaitLaw(np.array([[0.3], [0.25]]), np.array([[0.0], [0.02]]), np.array([[40.0], [15.0]])),
+        WaitLaw(np.array([[0.2], [0.4]]), np.array([[0.01], [0.01]]), np.array([[30.0], [30.0]])),
+    ]
+    for law in laws:
+        q = wait_quantile(p[:, None], law)
+        np.testing.assert_allclose(wait_survival(q, law), 1.0 - p[:, None], rtol=1e-12)
+        service = TwoMomentService(np.array([0.04]), np.array([2.0]))
+        r = response_quantile(p[:, None], law, service)
+        np.testing.assert_allclose(response_survival(r, law, service), 1.0 - p[:, None], rtol=1e-12)

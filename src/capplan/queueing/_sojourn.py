@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from capplan._numeric import bisect_decreasing, narrow_decreasing
+from capplan._numeric import bisect_decreasing, narrow_decreasing, newton_decreasing_array
 from capplan._validate import FloatArray
 from capplan.queueing.service import ServiceShape
 
@@ -88,14 +88,22 @@ def _component_survival(t: FloatArray, shift: FloatArray, rate: FloatArray) -> F
 
 def wait_survival(t: FloatArray, law: WaitLaw) -> FloatArray:
     """P(W > t), broadcasting ``t`` against the law; 1 everywhere when unstable."""
+    return _wait_survival(t, law)[0]
+
+
+def _wait_survival(t: FloatArray, law: WaitLaw) -> tuple[FloatArray, FloatArray]:
+    """P(W > t) and its derivative in ``t`` (0 where unstable)."""
     t = np.asarray(t, dtype=np.float64)
     shape = np.broadcast_shapes(t.shape, law.shape)
     law = law.broadcast_to(shape)
     tt = np.broadcast_to(t, shape)
-    total = np.zeros(shape)
+    total, slope = np.zeros(shape), np.zeros(shape)
     for i in range(law.weight.shape[0]):
-        total += law.weight[i] * _component_survival(tt, law.shift[i], law.rate[i])
-    return np.where(law.unstable, 1.0, total)
+        part = law.weight[i] * _component_survival(tt, law.shift[i], law.rate[i])
+        total += part
+        with np.errstate(invalid="ignore"):
+            slope -= np.where((tt > law.shift[i]) & np.isfinite(law.rate[i]), law.rate[i] * part, 0.0)
+    return np.where(law.unstable, 1.0, total), np.where(law.unstable, 0.0, slope)
 
 
 def wait_quantile(p: FloatArray, law: WaitLaw) -> FloatArray:
@@ -116,15 +124,33 @@ def wait_quantile(p: FloatArray, law: WaitLaw) -> FloatArray:
     elif tail.any():
         sub = law.take(tail)
 
-        def surv(tm: FloatArray, mask: np.ndarray) -> FloatArray:
-            return wait_survival(tm, sub.take(mask))
+        target = 1.0 - pp[tail]
 
-        out[tail] = bisect_decreasing(surv, 1.0 - pp[tail], np.zeros(int(tail.sum())), hi[tail])
+        def excess(tm: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+            value, slope = _wait_survival(tm, sub.take(mask))
+            return value - target[mask], slope
+
+        # the survival is flat (the total weight, above the target) below the first shift
+        lo = np.where(sub.weight > 0, sub.shift, np.inf).min(axis=0)
+        lo = np.where(np.isfinite(lo), np.minimum(lo, hi[tail]), 0.0)
+        # the bound is the root itself where the components decay alike: a hair above it, the
+        # root is inside the bracket rather than at its end
+        up = hi[tail] * (1.0 + 1e-9)
+        out[tail] = newton_decreasing_array(excess, lo, up, 0.5 * (lo + up))
     return np.where(law.unstable, np.inf, out)
 
 
 def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> FloatArray:
     """P(T > t) for T = W + S (module docstring), broadcasting ``t`` against the parameters."""
+    return _response(t, law, service, slope=False)[0]
+
+
+def _response(
+    t: FloatArray, law: WaitLaw, service: ServiceShape, *, slope: bool
+) -> tuple[FloatArray, FloatArray | None]:
+    """P(T > t) and, with ``slope`` (and a service with a density), its derivative in ``t``:
+    ``-(1 - sum_i w_i) f_S(t) - sum_i w_i r_i I_i(t - s_i)`` (as ``d/dx [P(S > x) + I(x)] =
+    -r I(x)``); None without."""
     t = np.asarray(t, dtype=np.float64)
     shape = np.broadcast_shapes(t.shape, law.shape, np.shape(service.mean))
     law = law.broadcast_to(shape)
@@ -132,10 +158,14 @@ def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> Flo
     tt = np.broadcast_to(t, shape)
     out = np.ones(shape)
     live = (tt > 0) & ~law.unstable
-    if not live.any():
-        return out
     lw, sv, tl = law.take(live), svc.take(live), tt[live]
-    res = (1.0 - lw.weight.sum(axis=0)) * sv.sf(tl)
+    density = sv.density(tl) if slope and live.any() else None
+    deriv = np.zeros(shape) if density is not None else None
+    if not live.any():
+        return out, np.zeros(shape) if slope else None
+    atom = 1.0 - lw.weight.sum(axis=0)
+    res = atom * sv.sf(tl)
+    der = -atom * density if density is not None else None
     for i in range(lw.weight.shape[0]):
         x = tl - lw.shift[i]
         part = np.ones(x.shape)
@@ -148,9 +178,13 @@ def response_survival(t: FloatArray, law: WaitLaw, service: ServiceShape) -> Flo
             if finite.any():
                 integral[finite] = sub.take(finite).tail_integral(x[pos][finite], rate[finite])
             part[pos] = sub.sf(x[pos]) + integral
+            if der is not None:
+                der[pos] -= lw.weight[i][pos] * np.where(finite, rate * integral, 0.0)
         res = res + lw.weight[i] * part
     out[live] = np.clip(res, 0.0, 1.0)
-    return out
+    if deriv is not None and der is not None:
+        deriv[live] = der
+    return out, deriv
 
 
 def response_quantile(
@@ -161,7 +195,9 @@ def response_quantile(
 
     ``T >= W`` and ``T >= S`` give the lower bound ``max(q_W(p), q_S(p))``; the union bound gives
     the upper bound ``q_W(p') + q_S(p')`` with ``p' = (1 + p)/2`` (``q_S`` replaced by a bound of
-    the service shape's where that is cheaper).  Two vectorised narrowing rounds cut the bracket
+    the service shape's where that is cheaper).  Where the service has a density and its tail
+    integral is in closed form, Newton steps inside that bracket find the root (the survival's
+    derivative is in :func:`_response`); otherwise two vectorised narrowing rounds cut the bracket
     4096-fold before the Illinois steps.
     """
     p = np.asarray(p, dtype=np.float64)
@@ -177,6 +213,17 @@ def response_quantile(
     lo = np.maximum(wait_quantile(ps, lw), sv.quantile_bounds(ps)[0])
     p_hi = 0.5 * (1.0 + ps)
     hi = wait_quantile(p_hi, lw) + sv.quantile_bounds(p_hi)[1]
+
+    if sv.closed_form_tail and sv.density(lo) is not None:
+        target = 1.0 - ps
+
+        def excess(tm: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+            value, slope = _response(tm, lw.take(mask), sv.take(mask), slope=True)
+            assert slope is not None
+            return value - target[mask], slope
+
+        out[stable] = newton_decreasing_array(excess, lo, hi, 0.5 * (lo + hi), rtol=rtol)
+        return out
 
     def survival(tm: FloatArray, mask: np.ndarray) -> FloatArray:
         return response_survival(tm, lw.take(mask), sv.take(mask))

@@ -106,6 +106,14 @@ class ServiceShape:
     def sf(self, t: FloatArray) -> FloatArray:
         raise NotImplementedError
 
+    #: ``tail_integral`` in closed form (not by quadrature): a response time's survival is then
+    #: smooth to round-off, and its derivative from :meth:`density` matches it (a Newton search).
+    closed_form_tail: bool = False
+
+    def density(self, t: FloatArray) -> FloatArray | None:
+        """The density at ``t > 0``, or None where the shape has none to give (a constant)."""
+        return None
+
     def quantile(self, p: FloatArray) -> FloatArray:
         raise NotImplementedError
 
@@ -155,6 +163,7 @@ class TwoMomentService(ServiceShape):
     above), as a mixture of two gamma components with integer shapes (element-wise arrays)."""
 
     label = "phase-type two-moment fit"
+    closed_form_tail = True
 
     def __init__(self, mean: ArrayLike, scv: ArrayLike) -> None:
         self.mean, self.scv = (np.asarray(a, dtype=np.float64) for a in np.broadcast_arrays(mean, scv))
@@ -227,6 +236,10 @@ class TwoMomentService(ServiceShape):
             start = sum(w * special.gammaincinv(k, pp[mixed]) / r for w, k, r in parts)
             out[mixed] = newton_decreasing_array(excess, lo[mixed], hi[mixed], start)
         return out
+
+    def density(self, t: FloatArray) -> FloatArray | None:
+        """The gamma mixture's density at ``t > 0``; None if any fit is a constant."""
+        return None if self._det.any() else self._density(t)
 
     def _density(self, t: FloatArray) -> FloatArray:
         """Density of the gamma mixture at ``t > 0`` (not for the deterministic fits)."""
@@ -338,6 +351,7 @@ class DistributionService(ServiceShape):
                 f"service distribution needs a finite positive mean and variance, got {mean!r}, {var!r}"
             )
         self.dist = dist
+        self.closed_form_tail = isinstance(dist, HyperExponential)
         self.mean = np.asarray(mean)
         self.scv = np.asarray(var / mean**2)
         name = dist.dist.name if hasattr(dist, "dist") else type(dist).__name__
@@ -345,6 +359,10 @@ class DistributionService(ServiceShape):
 
     def sf(self, t: FloatArray) -> FloatArray:
         return np.asarray(self.dist.sf(np.maximum(t, 0.0)), dtype=np.float64)
+
+    def density(self, t: FloatArray) -> FloatArray | None:
+        pdf = getattr(self.dist, "pdf", None)
+        return None if pdf is None else np.asarray(pdf(np.maximum(t, 0.0)), dtype=np.float64)
 
     def quantile(self, p: FloatArray) -> FloatArray:
         return np.asarray(self.dist.ppf(p), dtype=np.float64)
