@@ -92,6 +92,9 @@ class ServiceShape:
     mean: FloatArray
     scv: FloatArray
     label: str = ""
+    #: ``tail_integral`` in closed form (not by quadrature): a response time's survival is then
+    #: smooth to round-off, and its derivative from :meth:`density` matches it (a Newton search).
+    closed_form_tail: bool = False
 
     def broadcast_to(self, shape: tuple[int, ...]) -> ServiceShape:
         return self
@@ -105,10 +108,6 @@ class ServiceShape:
 
     def sf(self, t: FloatArray) -> FloatArray:
         raise NotImplementedError
-
-    #: ``tail_integral`` in closed form (not by quadrature): a response time's survival is then
-    #: smooth to round-off, and its derivative from :meth:`density` matches it (a Newton search).
-    closed_form_tail: bool = False
 
     def density(self, t: FloatArray) -> FloatArray | None:
         """The density at ``t > 0``, or None where the shape has none to give (a constant)."""
@@ -140,8 +139,8 @@ class ServiceShape:
     def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``log E[exp(eta S)]`` and its derivative in ``eta``, for ``0 <= eta < mgf_limit()``
         (shapes with gamma components keep the logarithm's relative precision near 0)."""
-        m, dm = self.mgf(eta)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            m, dm = self.mgf(eta)
             return np.log(m), dm / m
 
     def residual_sf(self, x: FloatArray) -> FloatArray:
