@@ -158,11 +158,10 @@ def _response(
     tt = np.broadcast_to(t, shape)
     out = np.ones(shape)
     live = (tt > 0) & ~law.unstable
-    lw, sv, tl = law.take(live), svc.take(live), tt[live]
-    density = sv.density(tl) if slope and live.any() else None
-    deriv = np.zeros(shape) if density is not None else None
     if not live.any():
         return out, np.zeros(shape) if slope else None
+    lw, sv, tl = law.take(live), svc.take(live), tt[live]
+    density = sv.density(tl) if slope else None
     atom = 1.0 - lw.weight.sum(axis=0)
     res = atom * sv.sf(tl)
     der = -atom * density if density is not None else None
@@ -182,8 +181,10 @@ def _response(
                 der[pos] -= lw.weight[i][pos] * np.where(finite, rate * integral, 0.0)
         res = res + lw.weight[i] * part
     out[live] = np.clip(res, 0.0, 1.0)
-    if deriv is not None and der is not None:
-        deriv[live] = der
+    if der is None:
+        return out, None
+    deriv = np.zeros(shape)
+    deriv[live] = der
     return out, deriv
 
 

@@ -75,9 +75,11 @@ def decay_rate(
     eta = newton_decreasing_array(
         minus_g, np.zeros(shape), hi, np.where(np.isfinite(start), start, 0.0), rtol=1e-15
     )
+    log_ms, slope = service.log_mgf(eta / c)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         rho = lam * mean / c
-        prefactor = (1.0 - rho) / (lam * service.mgf(eta / c)[1] / c - 1.0)
+        derivative = np.exp(log_ms) * slope  # E[S exp(eta S / c)]
+        prefactor = (1.0 - rho) / (lam * derivative / c - 1.0)
     good = (hi > 0) & (eta > 0)
     with_a = good & (ca2 == 1.0) & np.isfinite(prefactor) & (prefactor > 0)
     return np.where(good, eta, np.nan), np.where(with_a, prefactor, np.nan)

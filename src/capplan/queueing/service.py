@@ -133,7 +133,8 @@ class ServiceShape:
         return np.zeros(np.shape(self.mean))
 
     def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """``(E[exp(eta S)], E[S exp(eta S)])`` for ``0 <= eta < mgf_limit()``."""
+        """``(E[exp(eta S)], E[S exp(eta S)])`` for ``0 <= eta < mgf_limit()``: what a shape gives
+        where :meth:`log_mgf` has no form of its own."""
         raise NotImplementedError
 
     def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -146,14 +147,6 @@ class ServiceShape:
     def residual_sf(self, x: FloatArray) -> FloatArray:
         """Survival function of the equilibrium residual service time, ``E[(S - x)+] / E[S]``."""
         raise NotImplementedError
-
-
-def _gamma_mgf(
-    eta: FloatArray, k: FloatArray, beta: FloatArray, loc: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """MGF of loc + Gamma(k, beta) and its derivative, for eta < 1/beta."""
-    base = np.exp(eta * loc) * (1.0 - beta * eta) ** (-k)
-    return base, base * (loc + k * beta / (1.0 - beta * eta))
 
 
 class TwoMomentService(ServiceShape):
@@ -206,6 +199,11 @@ class TwoMomentService(ServiceShape):
         """The quantiles of the two gamma components, smaller first: a mixture's quantile lies
         between its components' (its cdf is below ``p`` at the smaller, above at the larger); both
         the quantile of the one component where the other has weight 0."""
+        lo, hi, _ = self._part_quantiles(p)
+        return lo, hi
+
+    def _part_quantiles(self, p: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """:meth:`quantile_bounds`, and the components' quantiles averaged by their weights."""
         pp, ((det,), *parts) = self._components(p)
         mean = np.broadcast_to(self.mean, pp.shape)
         bounds = [special.gammaincinv(k, pp) / r for _, k, r in parts]
@@ -214,16 +212,16 @@ class TwoMomentService(ServiceShape):
         single = (parts[0][0] == 0.0) | (parts[1][0] == 0.0)
         lo = np.where(single, only, np.minimum(*bounds))
         hi = np.where(single, only, np.maximum(*bounds))
-        return np.asarray(np.where(det, mean, lo)), np.asarray(np.where(det, mean, hi))
+        average = parts[0][0] * bounds[0] + parts[1][0] * bounds[1]
+        return np.asarray(np.where(det, mean, lo)), np.asarray(np.where(det, mean, hi)), np.asarray(average)
 
     def quantile(self, p: FloatArray) -> FloatArray:
-        lo, hi = self.quantile_bounds(p)
+        lo, hi, average = self._part_quantiles(p)
         out = lo.copy()
         mixed = lo != hi
         if mixed.any():
             pp = np.broadcast_to(np.asarray(p, dtype=np.float64), lo.shape)
             sub = self.broadcast_to(lo.shape).take(mixed)
-
             target = 1.0 - pp[mixed]
 
             def excess(t: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
@@ -231,9 +229,7 @@ class TwoMomentService(ServiceShape):
                 return here.sf(t) - target[mask], -here._density(t)
 
             # start between the components' quantiles, nearer the heavier component's
-            _, (_, *parts) = sub._components(pp[mixed])
-            start = sum(w * special.gammaincinv(k, pp[mixed]) / r for w, k, r in parts)
-            out[mixed] = newton_decreasing_array(excess, lo[mixed], hi[mixed], start)
+            out[mixed] = newton_decreasing_array(excess, lo[mixed], hi[mixed], average[mixed])
         return out
 
     def density(self, t: FloatArray) -> FloatArray | None:
@@ -278,19 +274,6 @@ class TwoMomentService(ServiceShape):
         (w1, _, r1), (w2, _, r2) = self._parts
         limit = np.minimum(np.where(w1 > 0, r1, np.inf), np.where(w2 > 0, r2, np.inf))
         return np.asarray(np.where(self._det, np.inf, limit))
-
-    def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
-        ee, ((det,), *parts) = self._components(eta)
-        mean = np.broadcast_to(self.mean, ee.shape)
-        m = np.zeros(ee.shape)
-        dm = np.zeros(ee.shape)
-        for w, k, r in parts:
-            with np.errstate(over="ignore", invalid="ignore"):
-                base, deriv = _gamma_mgf(np.where(det, 0.0, ee), k, 1.0 / r, np.zeros(ee.shape))
-            m += np.where(w > 0, w * base, 0.0)  # an unused component's inf must not make NaN
-            dm += np.where(w > 0, w * deriv, 0.0)
-        e_det = np.exp(ee * mean)
-        return np.where(det, e_det, m), np.where(det, mean * e_det, dm)
 
     def log_mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
         (w1, k1, r1), (w2, k2, r2) = self._parts
@@ -416,17 +399,7 @@ class DistributionService(ServiceShape):
 
     def mgf(self, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
         eta = np.asarray(eta, dtype=np.float64)
-        if isinstance(self.dist, HyperExponential):
-            h = self.dist
-            parts = [
-                _gamma_mgf(eta, np.ones_like(eta), np.full_like(eta, m), np.zeros_like(eta))
-                for m in (h.mean1, h.mean2)
-            ]
-            return (h.p * parts[0][0] + (1 - h.p) * parts[1][0], h.p * parts[0][1] + (1 - h.p) * parts[1][1])
-        name, shapes, loc, scale = self._family()
-        if name in ("expon", "gamma", "erlang"):
-            k = shapes[0] if shapes else 1.0
-            return _gamma_mgf(eta, np.full_like(eta, k), np.full_like(eta, scale), np.full_like(eta, loc))
+        name, _, loc, scale = self._family()
         if name == "uniform":
             # E[exp(eta U)] on [loc, loc + scale], via expm1 so small eta is exact.
             a, w = loc, scale
