@@ -134,6 +134,32 @@ def test_solve_is_exact_for_mmc(c: int, rho: float) -> None:
         assert survival(t) == pytest.approx(1 - q, rel=1e-6)
 
 
+def test_solve_at_low_load_has_the_shape_of_the_steps_sum() -> None:
+    """Near zero load the time inside is the sum of the steps: here an exponential CPU step of
+    10 ms and a 25 ms downstream wait of SCV 4 (the balanced H2 the simulation draws).  The sum's
+    survival is closed-form, ``sum_i p_i (m e^{-r_i t} - r_i e^{-m t}) / (m - r_i)`` (the sum of two
+    exponentials, Ross, *Introduction to Probability Models*, sec. 5.2.4); its quantiles are solved
+    at 30 digits.  The solve's shifted fit matching three moments is within 4.3% at p95-p99.9 and
+    6.8% at p50 (a two-moment fit of the sum, SCV 2.1, is 20% over at p95 and 13% under at
+    p99.9)."""
+    cpu, wait, scv = 0.010, 0.025, 4.0
+    cls = ly.RequestClass("a", 1e-6, (ly.Cpu(cpu, 1.0), ly.Wait(wait, scv)))
+    result = ly.ServiceModel([cls], workers=ly.Workers(1, 4), cores=4, gil_free=0.0).solve()
+    with mpmath.workdps(30):
+        p1 = (1 + mpmath.sqrt(mpmath.mpf(scv - 1) / (scv + 1))) / 2
+        phases = [(p1, 2 * p1 / wait), (1 - p1, 2 * (1 - p1) / wait)]
+        m = 1 / mpmath.mpf(cpu)
+
+        def excess(t: mpmath.mpf, q: float) -> mpmath.mpf:
+            terms = (p * (m * mpmath.exp(-r * t) - r * mpmath.exp(-m * t)) / (m - r) for p, r in phases)
+            return mpmath.fsum(terms) - (1 - q)
+
+        for q in (0.5, 0.95, 0.99, 0.999):
+            exact = float(mpmath.findroot(lambda t, q=q: excess(t, q), (0.001, 2.0), solver="illinois"))
+            got = result.quantile("a", q)
+            assert got == pytest.approx(exact, rel=0.05 if q >= 0.95 else 0.08), q
+
+
 def test_solve_priorities_match_cobham_for_mmc() -> None:
     """Two classes with equal exponential service, high priority first (non-preemptive): the
     worker waits are Cobham's ``W0 / ((1 - s_{k-1})(1 - s_k))`` with ``W0 = C(c, a) / (c mu)``."""

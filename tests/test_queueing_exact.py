@@ -15,7 +15,7 @@ from capplan.queueing._gigc import EXACT_SERVERS, wait_moments
 from capplan.queueing._gimc import solve_phmc
 from capplan.queueing._lattice import deterministic_service_wait
 from capplan.queueing._qbd import solve_phphc
-from capplan.queueing.phasetype import two_moment_fit, two_moment_parts
+from capplan.queueing.phasetype import scv_with_skewness, third_cumulant, two_moment_fit, two_moment_parts
 from capplan.sim import simulate_queue
 
 
@@ -36,6 +36,45 @@ def test_fits_have_the_two_moments(mean: float, scv: float) -> None:
     ones = np.ones(alpha.size)
     assert alpha @ inv @ ones == pytest.approx(mean, rel=1e-10)  # PH mean: alpha (-T)^-1 1
     assert 2 * alpha @ inv @ inv @ ones == pytest.approx(fit.second_moment, rel=1e-10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mean=st.floats(1e-3, 1e3), scv=st.floats(1e-6, 50.0))
+def test_third_cumulant_against_mpmath(mean: float, scv: float) -> None:
+    # The fit's raw moments E[X^j] = sum_i w_i k_i (k_i + 1) ... (k_i + j - 1) / r_i^j at 60 digits,
+    # then E[(X - m)^3] = m3 - 3 m1 m2 + 2 m1^3 (the cancellation is harmless at that precision;
+    # the first weight is taken as given and the second as 1 less it).
+    fit = _fit(mean, scv)
+    with mp.workdps(60):
+        weights = [mp.mpf(fit.weights[0]), 1 - mp.mpf(fit.weights[0])][: len(fit.weights)]
+        parts = list(zip(weights, fit.shapes, fit.rates, strict=True))
+        raw = [mp.fsum(w * mp.rf(k, j) / mp.mpf(r) ** j for w, k, r in parts) for j in (1, 2, 3)]
+        expected = float(raw[2] - 3 * raw[0] * raw[1] + 2 * raw[0] ** 3)
+    assert float(third_cumulant(mean, scv)) == pytest.approx(expected, rel=1e-11)
+
+
+def test_third_cumulant_of_the_constant_and_the_exponential() -> None:
+    np.testing.assert_allclose(third_cumulant([2.0, 2.0, 3.0], [0.0, 1.0, 4.0]), [0.0, 16.0, 27.0 * 47.0])
+
+
+@pytest.mark.parametrize(
+    "scv", [1e-4, 0.01, 0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.999, 1.0, 1.001, 2.0, 9.0, 400.0]
+)
+def test_scv_with_skewness_inverts_the_fits_skewness(scv: float) -> None:
+    # The skewness of the SCV found is the one asked for, to round-off.  The SCV itself is as close
+    # as the skewness's conditioning allows: at the pure Erlang-k (SCV 1/k) the skewness is flat
+    # in the mixture's weight, so a skewness 1e-16 off moves the SCV by about 1e-9.
+    skewness = float(third_cumulant(1.0, scv)) / scv**1.5
+    found = float(scv_with_skewness(skewness))
+    assert float(third_cumulant(1.0, found)) / found**1.5 == pytest.approx(skewness, rel=1e-13)
+    assert found == pytest.approx(scv, rel=1e-7)
+
+
+def test_scv_with_skewness_at_the_families_ends() -> None:
+    # Erlang-k: skewness 2 / sqrt(k) at SCV 1 / k; exponential 2 at 1; constant 0 at 0; shapes kept.
+    got = scv_with_skewness(np.array([[0.0, 2.0 / np.sqrt(7.0), 2.0 / np.sqrt(2.0), 2.0]]))
+    assert got.shape == (1, 4)
+    np.testing.assert_allclose(got, [[0.0, 1 / 7, 0.5, 1.0]], rtol=1e-7)
 
 
 @pytest.mark.parametrize("scv", [1 / 4, 1 / 3, 1 / 2, 1.0])

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from capplan._numeric import newton_decreasing_array
 from capplan._validate import FloatArray, nonnegative, positive
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "GammaMixture",
     "parts_laplace",
     "parts_log_laplace",
+    "scv_with_skewness",
+    "third_cumulant",
     "two_moment_fit",
     "two_moment_fits",
     "two_moment_parts",
@@ -76,6 +79,56 @@ def two_moment_parts(mean: ArrayLike, scv: ArrayLike) -> tuple[FloatArray, ...]:
         w2[high], r2[high] = 1 - p1, 2 * (1 - p1) / m[high]
     k1 = np.where(det, np.inf, k1)
     return w1, k1, r1, w2, k2, r2
+
+
+def third_cumulant(mean: ArrayLike, scv: ArrayLike) -> FloatArray:
+    """``E[(X - mean)^3]`` of the fit (element-wise), in closed form without cancellation: the
+    Erlang mixture ``p E(k-1) + (1-p) E(k)`` of rate ``beta`` has variance ``(k - p^2)/beta^2`` and
+    third cumulant ``2 (k - p^3)/beta^3``; the balanced H2 (and the exponential) ``mean^3 (3 SCV^2 - 1)``
+    (its third moment is ``3 SCV (1 + SCV) mean^3``); the constant 0."""
+    m, s = np.broadcast_arrays(np.asarray(mean, dtype=np.float64), np.asarray(scv, dtype=np.float64))
+    w1, k1, r1, _, k2, _ = two_moment_parts(m, s)
+    erlang = ~np.isinf(k1) & (s < 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mixed = 2.0 * (k2 - w1**3) / r1**3
+    out = np.where(erlang, mixed, m**3 * (3.0 * s * s - 1.0))
+    return np.asarray(np.where(np.isinf(k1), 0.0, out))
+
+
+def scv_with_skewness(skewness: ArrayLike) -> FloatArray:
+    """The SCV at which the fit's skewness ``E[(X - mean)^3] / sd^3`` is ``skewness`` (element-wise).
+
+    The skewness rises with the SCV: 0 for the constant, ``2/sqrt(k)`` for the Erlang-k, 2 for
+    the exponential, ``3 u - u^-3`` with ``u = sqrt(SCV)`` for the balanced H2.  Between Erlang-k
+    and Erlang-(k-1) the mixture's is ``2 (k - p^3) / (k - p^2)^1.5``, rising in ``p`` with slope
+    ``6 p k (1 - p) / (k - p^2)^2.5``; its SCV is ``(k - p^2) / (k - p)^2``.  Each is solved for by
+    safeguarded Newton steps (:func:`~capplan._numeric.newton_decreasing_array`).
+    """
+    g = np.atleast_1d(np.asarray(skewness, dtype=np.float64))
+    out = np.zeros(g.shape)
+    high = g >= 2.0
+    if high.any():
+        gh = g[high]
+
+        def h2(u: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+            return gh[mask] - 3.0 * u + u**-3, -3.0 - 3.0 * u**-4
+
+        lo = np.maximum(1.0, gh / 3.0)  # convex and decreasing: Newton from below stays below
+        out[high] = newton_decreasing_array(h2, lo, gh / 3.0 + 0.5, lo, rtol=1e-14) ** 2
+    low = (g > 0.0) & ~high
+    if low.any():
+        gl = g[low]
+        k = np.maximum(2.0, np.ceil(4.0 / (gl * gl) * (1.0 - 1e-12)))
+        ends = 2.0 / np.sqrt(k), 2.0 / np.sqrt(k - 1.0)
+
+        def erlangs(p: FloatArray, mask: np.ndarray) -> tuple[FloatArray, FloatArray]:
+            kk, rest = k[mask], k[mask] - p * p
+            return gl[mask] - 2.0 * (kk - p**3) / rest**1.5, -6.0 * p * kk * (1.0 - p) / rest**2.5
+
+        start = (gl - ends[0]) / (ends[1] - ends[0])
+        p = newton_decreasing_array(erlangs, np.zeros(gl.shape), np.ones(gl.shape), start, rtol=1e-14)
+        out[low] = (k - p * p) / (k - p) ** 2
+    return out.reshape(np.shape(skewness))
 
 
 def parts_laplace(parts: tuple[Any, ...], s: ArrayLike) -> np.ndarray:
