@@ -334,11 +334,15 @@ def _inside_fit(
     with np.errstate(divide="ignore", invalid="ignore"):
         scv = var / rest**2
         skew = k3 / var**1.5
-        ok = (var > 0) & (rest > 0) & np.isfinite(skew) & (skew > 0)
-        matched = np.where(ok, scv_with_skewness(np.where(ok, skew, 0.0)), 0.0)
-        more = ok & (matched > scv)
-        fit_mean = np.where(more, np.sqrt(var / np.where(more, matched, 1.0)), rest)
-    return np.asarray(inside - fit_mean), np.asarray(fit_mean), np.asarray(np.where(more, matched, scv))
+        fitted = third_cumulant(1.0, scv) / scv**1.5  # the fit's skewness at the rest's SCV
+        more = (var > 0) & (rest > 0) & np.isfinite(skew) & (skew > np.nan_to_num(fitted, nan=np.inf))
+    if not more.any():
+        return np.asarray(shift), np.asarray(rest), np.asarray(scv)
+    matched = scv.copy()
+    matched[more] = np.maximum(scv_with_skewness(skew[more]), scv[more])
+    fit_mean = rest.copy()
+    fit_mean[more] = np.sqrt(var[more] / matched[more])
+    return np.asarray(inside - fit_mean), np.asarray(fit_mean), np.asarray(matched)
 
 
 def _variability(model: ServiceModel, full: FloatArray, full_var: FloatArray) -> float:
