@@ -53,7 +53,9 @@ def test_third_cumulant_against_mpmath(mean: float, scv: float) -> None:
     assert float(third_cumulant(mean, scv)) == pytest.approx(expected, rel=1e-11)
 
 
-def test_third_cumulant_of_the_constant_and_the_exponential() -> None:
+def test_third_cumulant_spot_values() -> None:
+    # The constant: 0.  The exponential of mean m: 2 m^3.  The balanced H2 of mean m and SCV c:
+    # raw moments m, (1 + c) m^2 and 3 c (1 + c) m^3, so (3 c^2 - 1) m^3 (47 m^3 at c = 4).
     np.testing.assert_allclose(third_cumulant([2.0, 2.0, 3.0], [0.0, 1.0, 4.0]), [0.0, 16.0, 27.0 * 47.0])
 
 
