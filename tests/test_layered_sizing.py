@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from capplan.layered import (
     RequestClass,
     ServiceModel,
     ServiceSizing,
+    Step,
     Wait,
     Workers,
     size_service,
@@ -194,6 +196,68 @@ def test_verify_simulates_the_worst_scenario() -> None:
     assert _size(_service(2.0), spare=1).verification is None
     with pytest.raises(ParameterError, match="verify_customers must be an integer >= 1"):
         _size(_service(2.0), verify=True, verify_customers=0)
+
+
+def _two_on_one_core(steps: tuple[tuple[Step, ...], tuple[Step, ...]], **kwargs: Any) -> ServiceSizing:
+    """The ``under_predicted`` fixture's service at 1,000 requests/s (27% critical), sized."""
+    critical, standard = steps
+    model = ServiceModel(
+        [RequestClass("critical", 270.0, critical), RequestClass("standard", 730.0, standard)],
+        Workers(2, 1),
+        cores=1,
+        gil_free=0.3,
+        pools={"db": Pool(1)},
+    )
+    targets = {"critical": {0.5: 0.05, 0.95: 0.2, 0.99: 0.5}, "standard": {0.95: 0.4}}
+    return size_service(model, targets, max_utilization=0.7, zones=3, processes=(2,), threads=(1,), **kwargs)
+
+
+def _missed_in_simulation(sized: ServiceSizing, replicas: int, zones: int) -> list[str]:
+    """The targets a fleet of ``replicas`` misses in simulation with one of ``zones`` lost (the
+    chosen replica's model, simulated directly: 200,000 requests, seed 0)."""
+    up = replicas - math.ceil(replicas / zones)
+    sim = sized.model.scaled(sized.replicas / up).simulate(200_000, seed=0).classes
+    worst = sized.checks[sized.checks["replicas_up"] == min(sized.scenarios.values())]
+    out = []
+    for row in worst.to_dict(orient="records"):
+        column = f"response_{row['target']}"
+        if sim.loc[row["class"], column] - sim.loc[row["class"], f"{column}_ci"] > row["target_s"]:
+            out.append(f"{row['class']} {row['target']}")
+    return out
+
+
+def test_meet_in_simulation_adds_replicas_where_the_simulation_misses(
+    under_predicted: tuple[tuple[Step, ...], tuple[Step, ...]],
+) -> None:
+    """The solve's fleet misses the critical p95 in simulation; with ``meet_in_simulation`` the
+    fleet is the smallest of the same layout that the simulation meets: it meets every target, one
+    replica fewer does not (both simulated here directly), and the solve's own fleet is kept."""
+    alone = _two_on_one_core(under_predicted, verify=True, verify_customers=200_000)
+    sized = _two_on_one_core(under_predicted, meet_in_simulation=True, verify_customers=200_000)
+    assert alone.solve_replicas is None and alone.met
+    assert alone.verification is not None and not alone.verification["met_in_simulation"].all()
+    assert sized.layout == alone.layout and sized.solve_replicas == alone.replicas
+    assert sized.replicas > alone.replicas and sized.met
+    assert sized.verification is not None and sized.verification["met_in_simulation"].all()
+    assert _missed_in_simulation(sized, sized.replicas, 3) == []
+    missed = _missed_in_simulation(sized, sized.replicas - 1, 3)
+    assert missed and sized.constraint.startswith(f"in simulation, {missed[0]} ")
+    assert sized.constraint.endswith(f"at {sized.replicas - 1} replicas")
+    assert "the simulation needs more" in repr(sized)
+    assert "the worst scenario simulated" in sized._repr_html_()
+    assert "the worst scenario simulated" not in _two_on_one_core(under_predicted)._repr_html_()
+
+
+def test_meet_in_simulation_stops_at_max_replicas_with_the_misses(
+    under_predicted: tuple[tuple[Step, ...], tuple[Step, ...]],
+) -> None:
+    alone = _two_on_one_core(under_predicted)
+    capped = _two_on_one_core(
+        under_predicted, max_replicas=alone.replicas + 2, meet_in_simulation=True, verify_customers=200_000
+    )
+    assert capped.replicas == alone.replicas + 2 and capped.solve_replicas == alone.replicas
+    assert capped.verification is not None
+    assert not capped.verification["met_in_simulation"].all()
 
 
 @pytest.mark.parametrize(

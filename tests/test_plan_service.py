@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from capplan.layered import (
     Workers,
     size_service,
 )
-from capplan.plan import PodMemory, ServiceLayers, render_markdown, stated
+from capplan.plan import PodMemory, ServiceCheck, ServiceLayers, render_markdown, stated
 from capplan.plan.inputs import PlanInputError, load_plan_inputs
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -188,6 +189,14 @@ def _inputs(tmp_path: Path, service: str) -> Path:
             "steps.critical_operations[0].steps[0].scv: -1 is outside the valid range [0, 10000]",
         ),
         (
+            "    cores: 2\n    verify: 5000\n",
+            "capacity_plan.service.verify: 5000 is outside the valid range [10000, 5e+06]",
+        ),
+        (
+            "    cores: 2\n    verify: 150000.5\n",
+            "capacity_plan.service.verify: must be a whole number, got 150000.5",
+        ),
+        (
             "    cores: 2\n    steps: {critical_operations: []}\n",
             "steps.critical_operations: must not be empty",
         ),
@@ -224,3 +233,123 @@ def test_steps_that_do_not_fit_the_plan_name_the_problem(
     layers = ServiceLayers(cores=2, steps=steps)
     with pytest.raises(cp.ParameterError, match=re.escape(message)):
         cp.plan(sla, stated({"critical_operations": 0.04}), mix={"critical_operations": 0.2}, service=layers)
+
+
+def test_verify_simulates_the_decision_in_its_worst_scenario() -> None:
+    """The bundled file asks for ``verify: 400000``: every target of the scenario with the fewest
+    replicas up is simulated on one replica of the chosen layout, and the figures are those of
+    that replica's own simulation (seed 0), in the report, the JSON and the misses."""
+    plan = load_plan_inputs(EXAMPLE).plan()
+    assert plan.service is not None and plan.service.sizing is not None
+    sized = plan.service.sizing
+    checked = sized.verification
+    assert checked is not None
+    scenario, up = min(sized.scenarios.items(), key=lambda kv: kv[1])
+    assert (scenario, up) == ("one of 3 zones lost", 37)
+    worst = sized.checks[sized.checks["scenario"] == scenario]
+    assert list(zip(checked["class"], checked["target"], strict=True)) == list(
+        zip(worst["class"], worst["target"], strict=True)
+    )
+    sim = sized.model.scaled(sized.replicas / up).simulate(400_000, seed=0).classes
+    for row in checked.to_dict(orient="records"):
+        column = f"response_{row['target']}"
+        assert row["simulated_s"] == sim.loc[row["class"], column]
+        assert row["ci_s"] == sim.loc[row["class"], f"{column}_ci"]
+        assert row["met_in_simulation"] == (row["simulated_s"] - row["ci_s"] <= row["target_s"])
+    assert checked["met_in_simulation"].all()
+    assert not [m for m in plan.misses() if m.startswith("service (layered)")]
+    assert "Service as layers: simulated with 37 replicas up (one of 3 zones lost)" in render_markdown(plan)
+    data = json.loads(plan.to_json())["service"]["verification"]
+    assert [r["simulated_s"] for r in data] == pytest.approx(list(checked["simulated_s"]), rel=1e-12)
+
+
+def _two_on_one_core(
+    sla: cp.SLA, steps: tuple[tuple[Step, ...], tuple[Step, ...]], **service: Any
+) -> cp.CapacityPlan:
+    """The ``under_predicted`` fixture's service planned at the SLA's peak, 27% critical."""
+    critical, standard = steps
+    layers = ServiceLayers(
+        cores=1,
+        gil_free=0.3,
+        processes=(2,),
+        threads=(1,),
+        steps={"critical_operations": critical, "standard_operations": standard},
+        **service,
+    )
+    return cp.plan(
+        sla,
+        stated({"critical_operations": 0.035, "standard_operations": 0.002}),
+        mix={"critical_operations": 0.27, "standard_operations": 0.73},
+        service=layers,
+    )
+
+
+def test_the_plan_adds_the_replicas_the_simulation_needs(
+    sla: cp.SLA, under_predicted: tuple[tuple[Step, ...], tuple[Step, ...]]
+) -> None:
+    """With ``verify`` the plan's fleet is the smallest the simulation meets (the solve's own is
+    kept as ``solve_replicas``), and the recommendation says what one replica fewer misses."""
+    solved = _two_on_one_core(sla, under_predicted)
+    verified = _two_on_one_core(sla, under_predicted, verify=100_000)
+    assert solved.service is not None and solved.service.sizing is not None
+    assert verified.service is not None and verified.service.sizing is not None
+    alone, sized = solved.service.sizing, verified.service.sizing
+    assert sized.solve_replicas == alone.replicas < sized.replicas and sized.layout == alone.layout
+    assert sized.verification is not None and sized.verification["met_in_simulation"].all()
+    assert not [m for m in verified.misses() if m.startswith("service (layered)")]
+    (rec,) = [
+        r for r in verified.recommendations if r.item == "all classes" and r.component == "service (layered)"
+    ]
+    assert rec.value == sized.replicas and rec.binding.startswith("in simulation, critical_operations p95")
+
+
+@pytest.mark.parametrize("limit", ["max_replicas", "max_connections"])
+def test_a_target_still_missed_in_simulation_is_a_miss_of_the_plan(
+    sla: cp.SLA, under_predicted: tuple[tuple[Step, ...], tuple[Step, ...]], limit: str
+) -> None:
+    """Where the fleet cannot grow enough (one replica more than the solve's: by ``max_replicas``,
+    or by the connections of the chosen layout), the simulated misses are the plan's, each with
+    both figures and the limit that stopped it."""
+    plan = _two_on_one_core(sla, under_predicted)
+    assert plan.service is not None and plan.service.sizing is not None
+    alone = plan.service.sizing
+    per, pool = alone.connections // alone.replicas, alone.layout.pool_size
+    assert pool is not None
+    capped = size_service(
+        alone.model.scaled(alone.replicas),  # the fleet's rates on the chosen layout
+        {"critical_operations": sla.latency_targets_for("api_endpoints", "critical_operations")},
+        zones=3,
+        processes=(2,),
+        threads=(1,),
+        pool_sizes=(pool,),
+        max_connections=(alone.replicas + 1) * per if limit == "max_connections" else None,
+        max_replicas=alone.replicas + 1 if limit == "max_replicas" else 10_000,
+        verify_customers=100_000,
+        meet_in_simulation=True,
+    )
+    assert capped.replicas == alone.replicas + 1
+    checked = capped.verification
+    assert checked is not None
+    missed = checked[~checked["met_in_simulation"]]
+    assert len(missed) == 1
+    (message,) = ServiceCheck(capped).misses()
+    row = missed.iloc[0]
+    assert message.startswith(
+        f"service (layered): simulated critical_operations p95 {row['simulated_s'] * 1e3:.4g} "
+    )
+    assert f"the solve predicted {row['predicted_s'] * 1e3:.4g} ms" in message
+    assert f"more replicas than {capped.replicas} are needed, " in message
+    if limit == "max_replicas":
+        assert message.endswith("the most the search allows (max_replicas)")
+    else:
+        assert message.endswith(
+            f"the limit of {(alone.replicas + 1) * per} connections allows ({per} per replica)"
+        )
+
+
+def test_verify_takes_a_count_of_requests() -> None:
+    with pytest.raises(cp.ParameterError, match=re.escape("verify: requests to simulate, an integer in")):
+        ServiceLayers(cores=2, verify=100)
+    with pytest.raises(cp.ParameterError, match="got True"):
+        ServiceLayers(cores=2, verify=True)
+    assert ServiceLayers(cores=2, verify=10_000).verify == 10_000

@@ -40,7 +40,8 @@ the mean number of busy workers, as the solve reports it); the limit is every wo
 application memory and are not counted.
 
 The verdicts come from :meth:`ServiceModel.solve` (an approximation: see its ``method``), so the
-decision is as good as that model; check it with :meth:`ServiceModel.simulate`.
+decision is as good as that model; ``verify=True`` simulates the decision's worst scenario, and
+``meet_in_simulation=True`` grows the fleet (same layout) until that simulation meets every target.
 """
 
 from __future__ import annotations
@@ -70,11 +71,12 @@ from capplan.layered._sizing_search import (
     _failures,
     _memory,
     _replica,
+    _replica_limit,
     _Search,
     _search,
     _value,
 )
-from capplan.layered._sizing_verify import verification
+from capplan.layered._sizing_verify import grown, verification
 from capplan.layered.model import ServiceModel
 from capplan.layered.result import LayeredResult
 
@@ -114,6 +116,8 @@ class ServiceSizing:
     method: str = field(default="")
     #: With ``verify=True``: every target of the worst scenario simulated (:meth:`verify`).
     verification: pd.DataFrame | None = field(default=None, repr=False)
+    #: With ``meet_in_simulation=True``: the fleet the solve alone chose (``replicas`` may be more).
+    solve_replicas: int | None = None
 
     @property
     def cores(self) -> int:
@@ -138,6 +142,11 @@ class ServiceSizing:
         lines = [
             f"{self.replicas} replicas x ({self.layout}): {self.cores} cores",
             f"fewer replicas would miss: {self.constraint}",
+            *(
+                [f"the solve alone chose {self.solve_replicas} replicas; the simulation needs more"]
+                if self.solve_replicas is not None and self.solve_replicas != self.replicas
+                else []
+            ),
             "binding layer per class: "
             + ", ".join(
                 f"{c}: {layer} ({self.wait_share[c]:.0%} of its mean)" for c, layer in self.binding.items()
@@ -160,9 +169,15 @@ class ServiceSizing:
         items = "".join(f"<li>{line}</li>" for line in self._summary()[1:])
         checks = self.checks.to_html(float_format=lambda v: f"{v:.4g}")
         cands = self.candidates.to_html(float_format=lambda v: f"{v:.4g}", na_rep="-")
+        simulated = (
+            ""
+            if self.verification is None
+            else "<p>the worst scenario simulated (seconds)</p>"
+            + self.verification.to_html(float_format=lambda v: f"{v:.4g}")
+        )
         return (
             f"<p><b>{self.replicas} replicas x ({self.layout})</b>: {self.cores} cores</p><ul>{items}</ul>"
-            f"<p>targets per scenario (seconds)</p>{checks}<p>layouts considered</p>{cands}"
+            f"<p>targets per scenario (seconds)</p>{checks}{simulated}<p>layouts considered</p>{cands}"
         )
 
 
@@ -224,6 +239,7 @@ def size_service(
     verify: bool = False,
     verify_customers: int = 400_000,
     seed: int = 0,
+    meet_in_simulation: bool = False,
 ) -> ServiceSizing:
     """Smallest fleet of ``model``'s replicas meeting every target, after failures (module docstring).
 
@@ -255,6 +271,12 @@ def size_service(
         Simulate the answer in its worst scenario (``verify_customers`` requests, ``seed``) and
         attach the simulated values with their confidence intervals as ``verification``
         (:meth:`ServiceSizing.verify`).
+    meet_in_simulation : bool, default False
+        Implies ``verify``; where the simulation misses a target the solve met, add replicas of the
+        chosen layout until the simulation meets every target (within ``max_replicas`` and
+        ``max_connections``; :func:`capplan.layered._sizing_verify.grown`).  ``solve_replicas``
+        then keeps the solve's own fleet and ``constraint`` what the simulation misses with one
+        replica fewer.  The solve is an approximation, worst in the layouts docs/accuracy.md names.
 
     Raises
     ------
@@ -285,6 +307,15 @@ def size_service(
     if best is None:
         raise _infeasible(model, layouts, bounds, search, rows)
     decided = _decision(model, best, search, rows, bounds, started)
+    if meet_in_simulation:
+
+        def at(n: int) -> ServiceSizing:
+            return _decision(
+                model, replace(best, replicas=n, up=bounds.live(n)), search, rows, bounds, started
+            )
+
+        settled = grown(decided, at, _replica_limit(model, best.layout, bounds), customers, seed)
+        return replace(settled, seconds=time.perf_counter() - started)
     if verify:
         return replace(decided, verification=decided.verify(customers, seed=seed))
     return decided

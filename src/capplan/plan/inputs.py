@@ -23,6 +23,7 @@
         cores: 4
         gil_free: 5%                   # CPU outside the interpreter lock
         processes: [4, 8]              # candidates (optional), likewise threads
+        verify: 400000                 # simulate the decision with 400,000 requests (optional)
         steps:                         # per class, in order; a class left out: one CPU step
           critical_operations: [{cpu: 12ms}, {hold: db, time: 5ms},
                                 {wait: downstream, time: 15ms, scv: 6}, {cpu: 8ms}]
@@ -324,6 +325,7 @@ def _service(service: schema.Service, label: str) -> ServiceLayers:
             service.pool or "db",
             None if service.processes is None else tuple(service.processes),
             None if service.threads is None else tuple(service.threads),
+            service.verify,
         )
     except CapplanError as exc:
         raise _fail(label, "service", str(exc)) from None

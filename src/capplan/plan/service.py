@@ -10,6 +10,12 @@ every class's percentile targets and the SLA's CPU target on the cores, with ``r
 replicas down and with one of ``zones`` lost, within PgBouncer's client connections; it names the
 binding layer per class and, with the plan's memory, the pod's memory request and limit.
 
+With ``verify`` (a number of requests) the plan also simulates its decision: one replica of the
+chosen layout in the scenario with the fewest replicas up, every class's targets checked against the
+simulation's values (:meth:`capplan.layered.ServiceSizing.verify`, seed :data:`VERIFY_SEED`).  The
+solve is an approximation (docs/accuracy.md: where it is worst); a target the simulation misses,
+beyond its 95% confidence half-width, is one of the plan's misses.
+
 A class's steps come from the section and must add up to its evidence's mean service time (within
 1%): the steps say how that time splits, not how long it is.  A class without steps is one CPU step
 with its evidence's mean and SCV (all of its time on the CPU, under the lock).
@@ -44,6 +50,8 @@ from capplan.sla import SLA
 __all__ = ["ServiceCheck", "ServiceLayers", "size_layers"]
 
 MODEL = "layered service model (capplan.layered.size_service)"
+#: The seed of the decision's simulation (``verify``): the same plan, the same figures.
+VERIFY_SEED = 0
 #: How far a class's steps may add up from its evidence's mean service time (relative).
 STEPS_TOLERANCE = 0.01
 
@@ -65,6 +73,8 @@ class ServiceLayers:
         The connection pool the search sizes (per process); ``Hold`` steps name it.
     processes, threads : sequences of int, optional
         Candidate layouts (defaults: :func:`capplan.layered.size_service`'s).
+    verify : int, optional
+        Requests to simulate the decision with (module docstring); none: no simulation.
     """
 
     cores: int
@@ -73,6 +83,7 @@ class ServiceLayers:
     pool: str = "db"
     processes: tuple[int, ...] | None = None
     threads: tuple[int, ...] | None = None
+    verify: int | None = None
 
     def __post_init__(self) -> None:
         integer_count("cores", self.cores)
@@ -81,6 +92,15 @@ class ServiceLayers:
         for name in ("processes", "threads"):
             if (values := getattr(self, name)) is not None:
                 integer_count(name, values)
+        if self.verify is not None:
+            from capplan.schema.plan import VERIFY_REQUESTS  # noqa: PLC0415 - pydantic, only when asked
+
+            low, high = VERIFY_REQUESTS
+            v = self.verify
+            if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+                raise ParameterError(
+                    f"verify: requests to simulate, an integer in [{low:,}, {high:,}], got {v!r}"
+                )
 
     def check(self, evidence: Sequence[ServiceEvidence]) -> None:
         """Each class's steps add up to its evidence's mean service time (within 1%)."""
@@ -140,8 +160,21 @@ class ServiceCheck:
     error: str | None = None
 
     def misses(self) -> list[str]:
-        """Why the layered sizing fails (empty when it found a fleet)."""
-        return [f"service (layered): {self.error}"] if self.error else []
+        """Why the layered sizing fails (empty when it found a fleet), and the targets its
+        simulation misses (with ``verify``)."""
+        if self.error:
+            return [f"service (layered): {self.error}"]
+        s = self.sizing
+        if s is None or s.verification is None:
+            return []
+        return [
+            f"service (layered): simulated {row['class']} {row['target']} {row['simulated_s'] * 1e3:.4g} "
+            f"+/- {row['ci_s'] * 1e3:.2g} ms > target {row['target_s'] * 1e3:g} ms with "
+            f"{row['replicas_up']} replicas up ({row['scenario']}); the solve predicted "
+            f"{row['predicted_s'] * 1e3:.4g} ms: more replicas than {s.replicas} are needed, {_limit(s)}"
+            for row in s.verification.to_dict(orient="records")
+            if not row["met_in_simulation"]
+        ]
 
     def recommendations(self) -> list[Recommendation]:
         """Replicas, layout, pool per process and memory of the one deployment."""
@@ -177,10 +210,12 @@ class ServiceCheck:
             "connections": s.connections,
             "memory_request_bytes": s.memory_request,
             "memory_limit_bytes": s.memory_limit,
+            "verification": None if s.verification is None else s.verification.to_dict(orient="records"),
         }
 
     def tables(self) -> list[tuple[str, pd.DataFrame]]:
-        """The report's tables: binding layer per class, and every target per scenario (ms)."""
+        """The report's tables: binding layer per class, every target per scenario, and with
+        ``verify`` the simulated worst scenario (ms)."""
         s = self.sizing
         if s is None:
             return []
@@ -191,10 +226,32 @@ class ServiceCheck:
         checks = s.checks.copy()
         for col in ("predicted_s", "target_s"):
             checks[col[:-2] + "_ms"] = (checks.pop(col) * 1e3).round(3)
-        return [
+        out = [
             (f"Service as layers: {s.replicas} replicas x ({s.layout}), binding layer per class", binding),
             ("Service as layers: targets per scenario", checks),
         ]
+        if s.verification is not None:
+            out.append(_verification_table(s.verification))
+        return out
+
+
+def _limit(s: ServiceSizing) -> str:
+    """What stopped the fleet growing to what the simulation needs."""
+    per = s.connections // s.replicas
+    if s.max_connections is not None and per and (s.replicas + 1) * per > s.max_connections:
+        return f"the most the limit of {s.max_connections} connections allows ({per} per replica)"
+    return "the most the search allows (max_replicas)"
+
+
+def _verification_table(checked: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The simulated worst scenario in ms: predicted, simulated +/- its 95% half-width, target."""
+    frame = checked[["class", "target"]].copy()
+    for col in ("predicted_s", "simulated_s", "ci_s", "target_s"):
+        frame[col[:-2] + "_ms"] = (checked[col] * 1e3).round(3)
+    frame["met"] = checked["met_in_simulation"]
+    first = checked.iloc[0]
+    title = f"Service as layers: simulated with {first['replicas_up']} replicas up ({first['scenario']})"
+    return title, frame
 
 
 def size_layers(
@@ -222,6 +279,9 @@ def size_layers(
             max_connections=max_connections if model.pools else None,
             processes=layers.processes,
             threads=layers.threads,
+            verify_customers=layers.verify or 1,  # unused without verify
+            seed=VERIFY_SEED,
+            meet_in_simulation=layers.verify is not None,
         )
     except InfeasibleError as exc:
         return ServiceCheck(None, str(exc))

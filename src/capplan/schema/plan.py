@@ -18,6 +18,7 @@ from capplan.schema._types import Range, absent, duration, file_name, integer, n
 from capplan.schema.overload import OverloadSection
 
 __all__ = [
+    "VERIFY_REQUESTS",
     "Autoscaling",
     "Cache",
     "CapacityPlanSection",
@@ -109,6 +110,11 @@ Evidence = Annotated[
 
 
 # -- service: one replica as layers ----------------------------------------------------------------
+#: Fewest and most requests ``service.verify`` may simulate (fewer: the tails' confidence intervals
+#: are wide; more: the simulation's per-request arrays take gigabytes).
+VERIFY_REQUESTS = (10_000, 5_000_000)
+
+
 class CpuStep(_Strict):
     """CPU work under the interpreter lock (the part outside it is ``gil_free``)."""
 
@@ -162,6 +168,10 @@ class Service(_Strict):
     steps: dict[str, Annotated[list[Step], Field(min_length=1)]] = absent(
         description="Per class, in order; a class left out is one CPU step of its evidence."
     )
+    verify: Annotated[
+        int,
+        integer(*VERIFY_REQUESTS, "Requests to simulate the decision with, in its worst scenario."),
+    ] = absent()
 
 
 # -- the other sections ---------------------------------------------------------------------------
