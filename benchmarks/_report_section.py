@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
 
 ACCURACY_TITLE = "# Accuracy of capplan's models against simulation"  # docs/accuracy.md
 
@@ -19,3 +23,38 @@ def replace_section(path: Path, name: str, text: str, *, title: str) -> None:
     else:
         page = page.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(page)
+
+
+def study_main(
+    argv: list[str] | None,
+    *,
+    doc: str | None,
+    defaults: tuple[int, int, int, str],
+    section: str,
+    rows: Callable[[argparse.Namespace], pd.DataFrame],
+    report: Callable[[pd.DataFrame, argparse.Namespace], str],
+) -> int:
+    """The command line of a seeded study of random points: ``--points``, ``--customers``,
+    ``--seed`` and ``--csv`` (``defaults``), rows made by ``rows`` (or read back with
+    ``--from-csv``), written to ``--csv``, reported by ``report``, and with ``--out`` written into
+    ``OUT/accuracy.md``'s section ``section``."""
+    points, customers, seed, csv = defaults
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=points)
+    parser.add_argument("--customers", type=int, default=customers)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--csv", type=Path, default=Path(csv))
+    parser.add_argument("--from-csv", type=Path, help="report rows written by an earlier run")
+    parser.add_argument("--out", type=Path, help="write the section into OUT/accuracy.md")
+    args = parser.parse_args(argv)
+    if args.from_csv:
+        df = pd.read_csv(args.from_csv)
+    else:
+        df = rows(args)
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(args.csv, index=False, float_format="%.6g")
+    text = report(df, args)
+    print(text)
+    if args.out:
+        replace_section(args.out / "accuracy.md", section, text, title=ACCURACY_TITLE)
+    return 0

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from _report_section import ACCURACY_TITLE, replace_section
+from _report_section import study_main
 from capplan import layered as ly
 from capplan.layered.solve import layer_loads
 
@@ -250,7 +249,10 @@ def report(df: pd.DataFrame, args: argparse.Namespace) -> str:
             "its SCV): with a two-moment fit alone the p95 at offered 0.3-0.5 was 3.4% off at the",
             "median (91% within 15%) and the p99 9.8% (72%), the p99 under-predicted in 229 of 332",
             f"classes (now {under_p99} of {len(df)}). Workers, pools, PgBouncer, cores and event loops",
-            "are within the goal's reach at the median.",
+            "are within the goal's reach at the median. What these errors do to the number of",
+            "replicas, and how `size_service(meet_in_simulation=True)` (the plan file's",
+            "`service: {verify: N}`) takes the fleet from the simulation instead, is in the section",
+            '"What the errors do to a fleet decision" below.',
             "",
             "### Where it is worst among finite errors (by |p95 error|)",
             "",
@@ -260,29 +262,19 @@ def report(df: pd.DataFrame, args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--points", type=int, default=160)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=20261204)
-    parser.add_argument("--csv", type=Path, default=Path("docs/layered_accuracy.csv"))
-    parser.add_argument("--from-csv", type=Path, help="report rows written by an earlier run")
-    parser.add_argument("--out", type=Path, help="write the section into OUT/accuracy.md")
-    args = parser.parse_args(argv)
-    if args.from_csv:
-        df = pd.read_csv(args.from_csv)
-    else:
-        df = pd.DataFrame(
+    def rows(args: argparse.Namespace) -> pd.DataFrame:
+        return pd.DataFrame(
             [row for i in range(args.points) for row in run_point(i, args.seed, args.customers)]
         )
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(args.csv, index=False, float_format="%.6g")
-    text = report(df, args)
-    print(text)
-    if args.out:
-        replace_section(args.out / "accuracy.md", "layered", text, title=ACCURACY_TITLE)
-    return 0
+
+    return study_main(
+        argv,
+        doc=__doc__,
+        defaults=(160, 1_000_000, 20261204, "docs/layered_accuracy.csv"),
+        section="layered",
+        rows=rows,
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 
 if TYPE_CHECKING:
     from capplan.layered.sizing import ServiceSizing
 
-__all__ = ["grown", "verification"]
+__all__ = ["settled", "verification"]
 
 
 def verification(sizing: ServiceSizing, customers: int, seed: int) -> pd.DataFrame:
@@ -47,45 +47,96 @@ def verification(sizing: ServiceSizing, customers: int, seed: int) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def grown(
-    first: ServiceSizing, at: Callable[[int], ServiceSizing], limit: int, customers: int, seed: int
+def settled(
+    first: ServiceSizing,
+    at: Callable[[int], ServiceSizing],
+    ceilings: Mapping[str, float],
+    fleets: tuple[int, int],
+    customers: int,
+    seed: int,
 ) -> ServiceSizing:
-    """``first`` with its verification if the simulation meets every target there; else the
-    smallest larger fleet of the same layout that it meets, ``at(n)`` being the sizing of ``n``
-    replicas (galloping up from a step of 2% of the fleet, then bisecting; the same seed at every
-    fleet, so the verdicts are those of common random numbers), at most ``limit`` replicas.  At the
-    limit the answer keeps the simulation's misses.  ``solve_replicas`` keeps ``first``'s fleet."""
-    checked = verification(first, customers, seed)
-    base = replace(first, solve_replicas=first.replicas)
-    if checked["met_in_simulation"].all():
-        return replace(base, verification=checked)
-    low, low_sizing, low_checked = first.replicas, base, checked  # the largest fleet known to miss
-    high: tuple[ServiceSizing, pd.DataFrame] | None = None
-    step = max(1, first.replicas // 50)
-    while high is None and low < limit:
-        n = min(low + step, limit)
-        sizing = at(n)
-        result = verification(sizing, customers, seed)
-        if result["met_in_simulation"].all():
-            high = (sizing, result)
-        else:
-            low, low_sizing, low_checked, step = n, sizing, result, 2 * step
+    """The smallest fleet of ``first``'s layout whose worst scenario the simulation meets, ``at(n)``
+    being the sizing of ``n`` replicas, within ``fleets`` (the fewest the offered loads and the
+    ceilings allow, the most the limits do): searched from ``first``'s fleet, down when the
+    simulation meets it and up when it does not (galloping from a step of 2% of the fleet, then
+    bisecting), with the same seed at every fleet (common random numbers).  A fleet over a
+    utilization ceiling (the solve's ``layers``, every scenario) is not simulated: it misses.  At
+    the limit the answer keeps the simulation's misses.  ``solve_replicas`` keeps ``first``'s fleet;
+    ``constraint`` says what the fleet one smaller misses."""
+    judged: dict[int, _Verdict] = {}
+
+    def judge(n: int) -> _Verdict:
+        if n not in judged:
+            judged[n] = _judge(first if n == first.replicas else at(n), ceilings, customers, seed)
+        return judged[n]
+
+    low, high = _bracket(first.replicas, judge, fleets)
     if high is None:
-        return replace(low_sizing, solve_replicas=first.replicas, verification=low_checked)
-    while high[0].replicas - low > 1:
-        mid = (low + high[0].replicas) // 2
-        sizing = at(mid)
-        result = verification(sizing, customers, seed)
-        if result["met_in_simulation"].all():
-            high = (sizing, result)
-        else:
-            low, low_checked = mid, result
-    return replace(
-        high[0],
-        solve_replicas=first.replicas,
-        verification=high[1],
-        constraint=f"in simulation, {_first_miss(low_checked)} at {low} replicas",
-    )
+        top = judge(low)
+        reason = f"the most replicas allowed, {low}, still miss: {top.miss}"
+        return replace(top.sizing, solve_replicas=first.replicas, verification=top.checked, constraint=reason)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if judge(mid).miss is None else (mid, high)
+    best = judge(high)
+    if low < 1:
+        miss = "nothing: one replica suffices"
+    elif low < fleets[0]:  # below the offered loads' floor: judged by the solve, not simulated
+        miss = str(_judge(at(low), ceilings, customers, seed, simulate=False).miss)
+    else:
+        miss = str(judge(low).miss)
+    return replace(best.sizing, solve_replicas=first.replicas, verification=best.checked, constraint=miss)
+
+
+class _Verdict(NamedTuple):
+    sizing: ServiceSizing
+    checked: pd.DataFrame | None  # None: not simulated (over a ceiling)
+    miss: str | None  # what the fleet misses, None when it meets every target
+
+
+def _judge(
+    sizing: ServiceSizing, ceilings: Mapping[str, float], customers: int, seed: int, *, simulate: bool = True
+) -> _Verdict:
+    """Over a ceiling (by the solve), else the simulation's verdict; without ``simulate``, the
+    busiest layer's utilization in the solve (a fleet below the offered loads' floor)."""
+    n = sizing.replicas
+    for layer, cap in ceilings.items():
+        row = sizing.layers.loc[layer]
+        if (row > cap * (1 + 1e-12)).any():
+            scenario = str(row.idxmax())
+            text = f"{layer} utilization {row[scenario]:.1%} > {cap:.0%} ({scenario} at {n} replicas)"
+            return _Verdict(sizing, None, text)
+    if not simulate:
+        layer = str(sizing.layers.max(axis=1).idxmax())
+        row = sizing.layers.loc[layer]
+        scenario = str(row.idxmax())
+        return _Verdict(sizing, None, f"{layer} utilization {row[scenario]:.1%} ({scenario} at {n} replicas)")
+    checked = verification(sizing, customers, seed)
+    if checked["met_in_simulation"].all():
+        return _Verdict(sizing, checked, None)
+    return _Verdict(sizing, checked, f"in simulation, {_first_miss(checked)} at {n} replicas")
+
+
+def _bracket(start: int, judge: Callable[[int], _Verdict], fleets: tuple[int, int]) -> tuple[int, int | None]:
+    """A fleet that misses (below ``fleets[0]``: none in range) and one that meets (None: none up
+    to ``fleets[1]``), the bisection's bounds, galloping from ``start``."""
+    floor, limit = fleets
+    step = max(1, start // 50)
+    if judge(start).miss is None:
+        high = start
+        while high > floor:
+            n = max(high - step, floor)
+            if judge(n).miss is not None:
+                return n, high
+            high, step = n, 2 * step
+        return floor - 1, high
+    low = start
+    while low < limit:
+        n = min(low + step, limit)
+        if judge(n).miss is None:
+            return low, n
+        low, step = n, 2 * step
+    return low, None
 
 
 def _first_miss(checked: pd.DataFrame) -> str:

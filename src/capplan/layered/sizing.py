@@ -41,7 +41,7 @@ application memory and are not counted.
 
 The verdicts come from :meth:`ServiceModel.solve` (an approximation: see its ``method``), so the
 decision is as good as that model; ``verify=True`` simulates the decision's worst scenario, and
-``meet_in_simulation=True`` grows the fleet (same layout) until that simulation meets every target.
+``meet_in_simulation=True`` makes the fleet (same layout) the smallest that simulation meets.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from capplan.layered._sizing_search import (
     _Bounds,
     _connections,
     _failures,
+    _floor,
     _memory,
     _replica,
     _replica_limit,
@@ -76,7 +77,7 @@ from capplan.layered._sizing_search import (
     _search,
     _value,
 )
-from capplan.layered._sizing_verify import grown, verification
+from capplan.layered._sizing_verify import settled, verification
 from capplan.layered.model import ServiceModel
 from capplan.layered.result import LayeredResult
 
@@ -143,7 +144,7 @@ class ServiceSizing:
             f"{self.replicas} replicas x ({self.layout}): {self.cores} cores",
             f"fewer replicas would miss: {self.constraint}",
             *(
-                [f"the solve alone chose {self.solve_replicas} replicas; the simulation needs more"]
+                [f"the solve alone chose {self.solve_replicas} replicas; the simulation decided"]
                 if self.solve_replicas is not None and self.solve_replicas != self.replicas
                 else []
             ),
@@ -272,11 +273,14 @@ def size_service(
         attach the simulated values with their confidence intervals as ``verification``
         (:meth:`ServiceSizing.verify`).
     meet_in_simulation : bool, default False
-        Implies ``verify``; where the simulation misses a target the solve met, add replicas of the
-        chosen layout until the simulation meets every target (within ``max_replicas`` and
-        ``max_connections``; :func:`capplan.layered._sizing_verify.grown`).  ``solve_replicas``
-        then keeps the solve's own fleet and ``constraint`` what the simulation misses with one
-        replica fewer.  The solve is an approximation, worst in the layouts docs/accuracy.md names.
+        Implies ``verify``: the fleet is the smallest of the chosen layout whose worst scenario the
+        simulation meets, searched from the solve's (more replicas where the simulation misses a
+        target, fewer where it meets them with room), within the utilization ceilings (as the
+        solve has them), ``max_replicas`` and ``max_connections``
+        (:func:`capplan.layered._sizing_verify.settled`).  ``solve_replicas`` keeps the solve's
+        own fleet and ``constraint`` what one replica fewer misses.  The solve is an
+        approximation, worst in the layouts docs/accuracy.md names, and a small error in a flat
+        p95 moves the fleet far (docs/accuracy.md, "What the errors do to a fleet decision").
 
     Raises
     ------
@@ -314,8 +318,10 @@ def size_service(
                 model, replace(best, replicas=n, up=bounds.live(n)), search, rows, bounds, started
             )
 
-        settled = grown(decided, at, _replica_limit(model, best.layout, bounds), customers, seed)
-        return replace(settled, seconds=time.perf_counter() - started)
+        fewest = bounds.fleet(_floor(model, best.layout, bounds))
+        fleets = (fewest, _replica_limit(model, best.layout, bounds))
+        final = settled(decided, at, bounds.ceilings, fleets, customers, seed)
+        return replace(final, seconds=time.perf_counter() - started)
     if verify:
         return replace(decided, verification=decided.verify(customers, seed=seed))
     return decided

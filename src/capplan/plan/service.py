@@ -10,11 +10,13 @@ every class's percentile targets and the SLA's CPU target on the cores, with ``r
 replicas down and with one of ``zones`` lost, within PgBouncer's client connections; it names the
 binding layer per class and, with the plan's memory, the pod's memory request and limit.
 
-With ``verify`` (a number of requests) the plan also simulates its decision: one replica of the
-chosen layout in the scenario with the fewest replicas up, every class's targets checked against the
-simulation's values (:meth:`capplan.layered.ServiceSizing.verify`, seed :data:`VERIFY_SEED`).  The
-solve is an approximation (docs/accuracy.md: where it is worst); a target the simulation misses,
-beyond its 95% confidence half-width, is one of the plan's misses.
+With ``verify`` (a number of requests) the simulation has the last word: the search goes on from
+the solve's fleet by simulating one replica of the chosen layout in the scenario with the fewest
+replicas up (seed :data:`VERIFY_SEED`), to the smallest fleet whose every target the simulation
+meets, within the CPU target and the connection limit (``meet_in_simulation`` of
+:func:`capplan.layered.size_service`; the solve is an approximation, docs/accuracy.md says where
+it is worst).  A target still missed there, beyond its 95% confidence half-width, is one of the
+plan's misses.
 
 A class's steps come from the section and must add up to its evidence's mean service time (within
 1%): the steps say how that time splits, not how long it is.  A class without steps is one CPU step
@@ -236,7 +238,7 @@ class ServiceCheck:
 
 
 def _limit(s: ServiceSizing) -> str:
-    """What stopped the fleet growing to what the simulation needs."""
+    """What kept the fleet from the size the simulation needs."""
     per = s.connections // s.replicas
     if s.max_connections is not None and per and (s.replicas + 1) * per > s.max_connections:
         return f"the most the limit of {s.max_connections} connections allows ({per} per replica)"
