@@ -268,6 +268,7 @@ def test_meet_in_simulation_removes_replicas_the_simulation_does_not_need() -> N
     sized = _flat_p95(meet_in_simulation=True)
     assert sized.solve_replicas == alone.replicas and sized.replicas < alone.replicas
     assert sized.verification is not None and sized.verification["met_in_simulation"].all()
+    assert sized.met and not sized.checks["met"].all()  # the solve predicts misses at the simulation's fleet
     fewer = sized.model.scaled(sized.replicas / (sized.replicas - 1)).simulate(200_000, seed=3).classes
     low = fewer["response_p95"] - fewer["response_p95_ci"]
     assert low["a"] > 0.029 or low["b"] > 0.022  # one replica fewer misses, simulated directly

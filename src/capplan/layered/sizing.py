@@ -117,7 +117,8 @@ class ServiceSizing:
     method: str = field(default="")
     #: With ``verify=True``: every target of the worst scenario simulated (:meth:`verify`).
     verification: pd.DataFrame | None = field(default=None, repr=False)
-    #: With ``meet_in_simulation=True``: the fleet the solve alone chose (``replicas`` may be more).
+    #: With ``meet_in_simulation=True``: the fleet the solve alone chose (``replicas`` is the
+    #: simulation's, more or fewer; ``checks`` then holds the solve's predictions at it).
     solve_replicas: int | None = None
 
     @property
@@ -127,6 +128,10 @@ class ServiceSizing:
 
     @property
     def met(self) -> bool:
+        """Every target met: in simulation where the simulation chose the fleet
+        (``meet_in_simulation``), else by the solve's predictions (``checks``)."""
+        if self.solve_replicas is not None and self.verification is not None:
+            return bool(self.verification["met_in_simulation"].all())
         return bool(self.checks["met"].all())
 
     def to_frame(self) -> pd.DataFrame:

@@ -230,7 +230,7 @@ class ServiceCheck:
             checks[col[:-2] + "_ms"] = (checks.pop(col) * 1e3).round(3)
         out = [
             (f"Service as layers: {s.replicas} replicas x ({s.layout}), binding layer per class", binding),
-            ("Service as layers: targets per scenario", checks),
+            ("Service as layers: targets per scenario, as the solve predicts them", checks),
         ]
         if s.verification is not None:
             out.append(_verification_table(s.verification))
