@@ -29,7 +29,7 @@ import pandas as pd
 from _report_section import study_main
 from capplan import InfeasibleError
 from capplan import layered as ly
-from layered_accuracy import describe, random_model, scale_to
+from layered_accuracy import SATURATED, describe, random_model, scale_to
 
 #: The fleet each random replica is one of.
 REFERENCE = 20
@@ -78,7 +78,7 @@ def run_point(i: int, seed: int, customers: int) -> dict[str, Any] | None:
     replica = scale_to(model, offered)
     sim_seed = int(rng.integers(2**31))
     sim = replica.simulate(customers, seed=sim_seed)
-    if float(sim.layers["utilization"].max()) > 0.999:
+    if float(sim.layers["utilization"].max()) > SATURATED:
         return None
     targets = {str(c): float(sim.classes.loc[c, "response_p95"]) for c in sim.classes.index}
     fleet = replica.scaled(float(REFERENCE))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ from capplan.layered.model import EventLoop, Pool, ServiceModel, Workers
 from capplan.layered.result import LayeredResult
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from capplan.layered.solve import ResponseLaw
 
 __all__: list[str] = []
@@ -123,6 +125,16 @@ class _Miss:
         return self._text
 
 
+def _over_ceilings(utilization: pd.Series, ceilings: Mapping[str, float]) -> list[str]:
+    """Each layer whose ``utilization`` (by layer name) is over its ceiling (beyond round-off), as a
+    miss's text."""
+    return [
+        f"{layer} utilization {utilization[layer]:.1%} > {cap:.0%}"
+        for layer, cap in ceilings.items()
+        if utilization[layer] > cap * (1 + 1e-12)
+    ]
+
+
 def _failures(
     result: LayeredResult, law: ResponseLaw, bounds: _Bounds, *, first: bool = False
 ) -> list[_Miss]:
@@ -132,11 +144,7 @@ def _failures(
     layers = result.layers["utilization"]
     if not result.stable:
         return [_Miss(f"stability ({result.binding} utilization >= 1)")]
-    out = [
-        _Miss(f"{layer} utilization {layers[layer]:.1%} > {cap:.0%}")
-        for layer, cap in bounds.ceilings.items()
-        if layers[layer] > cap * (1 + 1e-12)
-    ]
+    out = [_Miss(text) for text in _over_ceilings(layers, bounds.ceilings)]
     goals = [(cls, key, target) for cls, per in bounds.goals.items() for key, target in per.items()]
     rows = np.array([result.classes.index.get_loc(cls) for cls, _, _ in goals], dtype=np.int64)
     means = result.classes["response_mean"].to_numpy(dtype=float)

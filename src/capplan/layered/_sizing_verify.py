@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 
+from capplan.layered._sizing_search import _over_ceilings
+
 if TYPE_CHECKING:
     from capplan.layered.sizing import ServiceSizing
 
@@ -101,11 +103,10 @@ def _judge(
     busiest layer's utilization in the solve (a fleet below the offered loads' floor)."""
     n = sizing.replicas
     for layer, cap in ceilings.items():
-        row = sizing.layers.loc[layer]
-        if (row > cap * (1 + 1e-12)).any():
-            scenario = str(row.idxmax())
-            text = f"{layer} utilization {row[scenario]:.1%} > {cap:.0%} ({scenario} at {n} replicas)"
-            return _Verdict(sizing, None, text)
+        scenario = str(sizing.layers.loc[layer].idxmax())
+        over = _over_ceilings(sizing.layers[scenario], {layer: cap})
+        if over:
+            return _Verdict(sizing, None, f"{over[0]} ({scenario} at {n} replicas)")
     if not simulate:
         layer = str(sizing.layers.max(axis=1).idxmax())
         row = sizing.layers.loc[layer]
